@@ -1,0 +1,6 @@
+"""Shared fixtures: real Redis servers, the Go toolchain marker, the Kubernetes control plane."""
+
+pytest_plugins = [
+    "tests.fixtures.redis",
+    "tests.fixtures.golang",
+]

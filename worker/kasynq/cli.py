@@ -1,0 +1,11 @@
+"""The `kasynq` command line."""
+
+import click
+
+from kasynq import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="kasynq")
+def main() -> None:
+    """Run workers and inspect asynq-compatible queues."""
