@@ -1,0 +1,283 @@
+"""Table-driven tests of the pure autoscaling policy (no Redis, no Kubernetes)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pytest
+from kasynq_operator.scaling import (
+    Decision,
+    Policy,
+    PoolMetrics,
+    QueueMetrics,
+    ScalerState,
+    decide,
+)
+
+POLICY = Policy(min_replicas=1, max_replicas=10, concurrency=10)
+
+
+def pool(at: float, *queues: QueueMetrics) -> PoolMetrics:
+    return PoolMetrics(taken_at=at, queues=queues)
+
+
+def queue(name: str = "t:q", **fields: object) -> QueueMetrics:
+    return QueueMetrics(name, **fields)  # type: ignore[arg-type]
+
+
+@dataclass
+class Case:
+    name: str
+    current: int
+    metrics: PoolMetrics | None
+    expected: int
+    policy: Policy = POLICY
+    previous: PoolMetrics | None = None
+    ready: int | None = None
+    reason_contains: str = ""
+
+
+SINGLE_POLL = [
+    Case("burst capped by max", 1, pool(100, queue(pending=1000)), 10, reason_contains="backlog"),
+    Case(
+        "burst within max jumps in one step",
+        1,
+        pool(100, queue(pending=1000)),
+        50,
+        policy=Policy(max_replicas=100),
+    ),
+    Case(
+        "max scale-up step",
+        1,
+        pool(100, queue(pending=1000)),
+        5,
+        policy=Policy(max_replicas=100, max_scale_up_step=4),
+        reason_contains="step limited",
+    ),
+    Case(
+        "due-soon scheduled and retry tasks pre-scale",
+        1,
+        pool(100, queue(due_soon=200)),
+        10,
+    ),
+    Case(
+        "Little's law: 150/s arrivals at 0.2 s per task on concurrency 10",
+        1,
+        pool(101, queue(active=20, processed_total=1100, pending=50)),
+        4,
+        previous=pool(100, queue(active=20, processed_total=1000, pending=0)),
+        policy=Policy(max_replicas=100, target_backlog_per_replica=1000),
+        reason_contains="arrivals 150.0/s",
+    ),
+    Case(
+        "never below what running tasks need",
+        6,
+        pool(100, queue(active=55)),
+        6,
+        reason_contains="running tasks",
+    ),
+    Case(
+        "paused queue's backlog is not counted", 1, pool(100, queue(pending=1000, paused=True)), 1
+    ),
+    Case(
+        "paused queue's running tasks still hold pods",
+        1,
+        pool(100, queue(active=30, paused=True)),
+        3,
+    ),
+    Case(
+        "latency over target nudges +1 when all pods are ready",
+        3,
+        pool(100, queue(pending=5, latency_seconds=30)),
+        4,
+        reason_contains="latency",
+    ),
+    Case(
+        "no latency nudge while pods are still starting",
+        3,
+        pool(100, queue(pending=5, latency_seconds=30)),
+        3,
+        ready=1,
+    ),
+    Case("missing metrics hold", 7, None, 7, reason_contains="unavailable"),
+    Case("stale metrics hold", 7, pool(90, queue(pending=1000)), 7, reason_contains="stale"),
+    Case("missing metrics still respect a lowered max", 12, None, 10),
+    Case(
+        "counter reset gives no rate, backlog still counts",
+        1,
+        pool(101, queue(pending=100, active=5, processed_total=3)),
+        5,
+        previous=pool(100, queue(pending=0, active=5, processed_total=500)),
+    ),
+    Case("below min goes to min", 0, pool(100, queue()), 1),
+]
+
+
+@pytest.mark.parametrize("case", SINGLE_POLL, ids=[case.name for case in SINGLE_POLL])
+def test_single_poll_decisions(case: Case) -> None:
+    state = ScalerState(started_at=0.0, previous=case.previous)
+    decision = decide(
+        case.policy, case.current, case.metrics, now=100.0, state=state, ready=case.ready
+    )
+    assert decision.desired_replicas == case.expected, decision.reason
+    assert case.reason_contains in decision.reason
+    assert decision.metrics_available == (case.metrics is not None and "stale" not in case.name)
+
+
+def run(
+    policy: Policy, current: int, samples: Iterable[tuple[float, PoolMetrics | None]], start: float
+) -> list[Decision]:
+    """Feed samples in order, applying each decision as the next current size."""
+    state = ScalerState(started_at=start)
+    decisions = []
+    for now, metrics in samples:
+        decision = decide(policy, current, metrics, now, state)
+        assert decision.state is not None
+        state = decision.state if decision.metrics_available else state
+        current = decision.desired_replicas
+        decisions.append(decision)
+    return decisions
+
+
+def polls(start: float, end: float, every: float, make: object) -> list[tuple[float, PoolMetrics]]:
+    assert callable(make)
+    times = [start + i * every for i in range(int((end - start) / every) + 1)]
+    return [(t, pool(t, make(t))) for t in times]
+
+
+def sizes(decisions: list[Decision]) -> list[int]:
+    return [d.desired_replicas for d in decisions]
+
+
+def test_drain_returns_to_min_only_after_the_scale_down_window() -> None:
+    policy = Policy(max_replicas=10, scale_down_stabilization_seconds=60)
+    busy = polls(0, 10, 2, lambda t: queue(pending=1000))
+    drained = polls(12, 120, 2, lambda t: queue())
+    decisions = run(policy, 1, busy + drained, start=-600)
+    by_time = dict(zip([t for t, _ in busy + drained], sizes(decisions), strict=True))
+    assert by_time[0] == 10
+    assert by_time[68] == 10, "scale-down before the 60 s window after the last busy poll"
+    assert by_time[72] == 1
+    assert "window" in decisions[-1].reason or decisions[-1].desired_replicas == 1
+
+
+def test_restarted_operator_does_not_scale_in_before_a_full_window() -> None:
+    policy = Policy(scale_down_stabilization_seconds=60)
+    decisions = run(policy, 8, polls(0, 58, 2, lambda t: queue()), start=0)
+    assert set(sizes(decisions)) == {8}
+    assert "held" in decisions[0].reason
+
+
+def test_restarted_operator_keeps_a_steady_size() -> None:
+    steady = polls(0, 30, 2, lambda t: queue(pending=80))
+    assert set(sizes(run(Policy(), 4, steady, start=0))) == {4}
+
+
+def test_scale_up_stabilization_ignores_a_single_spike() -> None:
+    policy = Policy(scale_up_stabilization_seconds=10)
+    quiet = polls(0, 20, 2, lambda t: queue())
+    spike = [(22.0, pool(22, queue(pending=1000))), (24.0, pool(24, queue()))]
+    assert set(sizes(run(policy, 1, quiet + spike, start=-600))) == {1}
+
+
+@pytest.mark.parametrize(
+    "blocker",
+    [{"pending": 1}, {"active": 1}, {"due_soon": 1}],
+    ids=["pending", "active", "due-soon"],
+)
+def test_never_scales_to_zero_while_work_exists(blocker: dict[str, int]) -> None:
+    policy = Policy(
+        min_replicas=0, scale_to_zero_idle_seconds=10, scale_down_stabilization_seconds=0
+    )
+    decisions = run(policy, 1, polls(0, 100, 2, lambda t: queue(**blocker)), start=-600)
+    assert min(sizes(decisions)) == 1
+
+
+def test_scales_to_zero_after_the_idle_window_only() -> None:
+    policy = Policy(
+        min_replicas=0, scale_to_zero_idle_seconds=30, scale_down_stabilization_seconds=300
+    )
+    busy = polls(0, 4, 2, lambda t: queue(active=1))
+    idle = polls(6, 60, 2, lambda t: queue())
+    decisions = run(policy, 1, busy + idle, start=-600)
+    by_time = dict(zip([t for t, _ in busy + idle], sizes(decisions), strict=True))
+    assert by_time[32] == 1, "idle for only 28 s"
+    assert by_time[34] == 0
+    assert "zero" in decisions[-1].reason
+
+
+def test_wakes_from_zero_on_the_first_pending_task() -> None:
+    policy = Policy(min_replicas=0)
+    assert sizes(run(policy, 0, [(0.0, pool(0, queue(pending=1)))], start=-600)) == [1]
+
+
+def test_idle_pool_at_zero_stays_at_zero() -> None:
+    policy = Policy(min_replicas=0)
+    assert set(sizes(run(policy, 0, polls(0, 20, 2, lambda t: queue()), start=0))) == {0}
+
+
+def direction_changes(values: list[int], times: list[float]) -> list[float]:
+    """Times at which the size moved in the opposite direction of its previous move."""
+    reversals, last_direction = [], 0
+    for before, after, at in zip(values, values[1:], times[1:], strict=False):
+        direction = (after > before) - (after < before)
+        if direction and last_direction and direction != last_direction:
+            reversals.append(at)
+        last_direction = direction or last_direction
+    return reversals
+
+
+@pytest.mark.parametrize("period", [20.0, 60.0, 110.0, 240.0, 300.0, 400.0, 600.0])
+def test_oscillating_load_reverses_at_most_once_per_window(period: float) -> None:
+    """Over an hour of square-wave load, at most one flap (two reversals within one window):
+    the first flap doubles the down-window, which then outlasts the wave's low phase."""
+    window = 120.0
+    policy = Policy(max_replicas=20, scale_down_stabilization_seconds=window)
+
+    def square_wave(t: float) -> QueueMetrics:
+        return queue(pending=300 if (t % period) < period / 2 else 20)
+
+    samples = polls(0, 3600, 2, square_wave)
+    values = sizes(run(policy, 1, samples, start=-600))
+    reversals = direction_changes([1, *values], [-2.0, *(t for t, _ in samples)])
+    flaps = [(a, b) for a, b in itertools.pairwise(reversals) if b - a < window]
+    assert len(flaps) <= 1, f"reversals {reversals}"
+
+
+def test_slow_oscillation_scales_down_at_most_once_per_window() -> None:
+    window = 60.0
+    policy = Policy(max_replicas=20, scale_down_stabilization_seconds=window)
+
+    def square_wave(t: float) -> QueueMetrics:
+        return queue(pending=300 if (t % 200) < 100 else 0)
+
+    samples = polls(0, 1200, 2, square_wave)
+    values = sizes(run(policy, 1, samples, start=-600))
+    times = [t for t, _ in samples]
+    downs = [t for t, a, b in zip(times[1:], values, values[1:], strict=False) if b < a]
+    assert downs, "the slow wave should let the pool shrink"
+    assert all(b - a >= window for a, b in itertools.pairwise(downs))
+
+
+def test_decision_records_inputs() -> None:
+    decision = decide(
+        POLICY, 1, pool(0, queue(pending=7, due_soon=3, active=2)), 0.0, ScalerState(-600)
+    )
+    assert decision.inputs["backlog"] == 10
+    assert decision.inputs["active"] == 2
+    assert decision.inputs["replicasFor_backlog"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_replicas": 3, "max_replicas": 2}, "max_replicas"),
+        ({"target_latency_seconds": 0}, "target_latency_seconds must be > 0, got 0"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+def test_policy_rejects_bad_settings(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Policy(**kwargs)  # type: ignore[arg-type]
