@@ -1,0 +1,135 @@
+"""Every Redis key name of asynq v0.26.0 (spec section 1), named after Go's internal/base.
+
+All per-queue keys share the hash tag `{<queue>}` so one Lua script can touch them in Redis
+Cluster. Queue names are used exactly as given: no trimming, no escaping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+
+DEFAULT_QUEUE = "default"
+
+ALL_SERVERS = "asynq:servers"
+ALL_WORKERS = "asynq:workers"
+ALL_SCHEDULERS = "asynq:schedulers"
+ALL_QUEUES = "asynq:queues"
+CANCEL_CHANNEL = "asynq:cancel"
+
+
+def queue_key_prefix(queue: str) -> str:
+    return f"asynq:{{{queue}}}:"
+
+
+def task_key_prefix(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}t:"
+
+
+def task_key(queue: str, task_id: str) -> str:
+    return f"{task_key_prefix(queue)}{task_id}"
+
+
+def pending_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}pending"
+
+
+def active_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}active"
+
+
+def scheduled_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}scheduled"
+
+
+def retry_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}retry"
+
+
+def archived_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}archived"
+
+
+def lease_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}lease"
+
+
+def completed_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}completed"
+
+
+def paused_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}paused"
+
+
+def processed_total_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}processed"
+
+
+def failed_total_key(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}failed"
+
+
+def utc_date(day: date) -> str:
+    """`YYYY-MM-DD` of `day` in UTC; naive datetimes are taken as UTC, as Go's `t.UTC()`."""
+    if isinstance(day, datetime) and day.tzinfo is not None:
+        day = day.astimezone(UTC)
+    return day.strftime("%Y-%m-%d")
+
+
+def processed_key(queue: str, day: date) -> str:
+    """Daily processed counter for the UTC date of `day`."""
+    return f"{queue_key_prefix(queue)}processed:{utc_date(day)}"
+
+
+def failed_key(queue: str, day: date) -> str:
+    """Daily failed counter for the UTC date of `day`."""
+    return f"{queue_key_prefix(queue)}failed:{utc_date(day)}"
+
+
+def unique_key(queue: str, task_type: str, payload: bytes | None) -> str:
+    """Unique-lock key: MD5 hex of the payload; `None` gives an empty checksum as Go's nil."""
+    checksum = "" if payload is None else hashlib.md5(payload, usedforsecurity=False).hexdigest()
+    return f"{queue_key_prefix(queue)}unique:{task_type}:{checksum}"
+
+
+def group_key_prefix(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}g:"
+
+
+def group_key(queue: str, group: str) -> str:
+    return f"{group_key_prefix(queue)}{group}"
+
+
+def aggregation_set_key(queue: str, group: str, set_id: str) -> str:
+    return f"{group_key(queue, group)}:{set_id}"
+
+
+def all_groups(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}groups"
+
+
+def all_aggregation_sets(queue: str) -> str:
+    return f"{queue_key_prefix(queue)}aggregation_sets"
+
+
+def server_info_key(host: str, pid: int, server_id: str) -> str:
+    return f"asynq:servers:{{{host}:{pid}:{server_id}}}"
+
+
+def workers_key(host: str, pid: int, server_id: str) -> str:
+    return f"asynq:workers:{{{host}:{pid}:{server_id}}}"
+
+
+def scheduler_entries_key(scheduler_id: str) -> str:
+    return f"asynq:schedulers:{{{scheduler_id}}}"
+
+
+def scheduler_history_key(entry_id: str) -> str:
+    """History of one scheduler entry; note: no hash tag, as in Go."""
+    return f"asynq:scheduler_history:{entry_id}"
+
+
+def semaphore_key(scope: str) -> str:
+    """Key of the optional x/rate semaphore (spec appendix D)."""
+    return f"asynq:sema:{scope}"
