@@ -26,6 +26,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from kasynq.broker.metrics import PoolMetrics, QueueMetrics
+
+__all__ = ["Decision", "Policy", "PoolMetrics", "QueueMetrics", "ScalerState", "decide"]
+
 STALE_AFTER_POLLS = 3.0
 MAX_DOWN_WINDOW_DAMPING = 8.0
 
@@ -69,33 +73,6 @@ class Policy:
     def stale_after_seconds(self) -> float:
         """A sample older than this is treated as missing."""
         return STALE_AFTER_POLLS * self.poll_interval_seconds
-
-
-@dataclass(frozen=True)
-class QueueMetrics:
-    """One queue as sampled from Redis in one poll."""
-
-    name: str
-    pending: int = 0
-    active: int = 0
-    scheduled: int = 0
-    retry: int = 0
-    archived: int = 0
-    completed: int = 0
-    aggregating: int = 0
-    due_soon: int = 0
-    latency_seconds: float = 0.0
-    processed_total: int = 0
-    failed_total: int = 0
-    paused: bool = False
-
-
-@dataclass(frozen=True)
-class PoolMetrics:
-    """All queues of a pool, sampled at `taken_at` (seconds on the caller's monotonic clock)."""
-
-    taken_at: float
-    queues: tuple[QueueMetrics, ...]
 
 
 @dataclass(frozen=True)
