@@ -1,0 +1,631 @@
+"""All Redis access of the Inspector (spec section 7; Go's internal/rdb/inspect.go).
+
+`InspectBroker` runs one Lua script per Go script, with the same KEYS and ARGV, so its reads
+and mutations are indistinguishable from Go's on the same Redis. It returns raw records
+(decoded protobuf messages, Unix times); `kasynq.inspector` turns them into the public types.
+Queue-existence checks, error codes and result codes follow Go's RDB methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from redis.exceptions import ResponseError
+
+from kasynq import keys
+from kasynq.broker.core import (
+    ARCHIVE_MAX_AGE_SECONDS,
+    ARCHIVE_MAX_SIZE,
+    NS_PER_SECOND,
+    decode_task_message,
+)
+from kasynq.broker.scripts import ScriptArg, load_script
+from kasynq.connection import AsyncRedis
+from kasynq.errors import (
+    FailedPreconditionError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    ScriptError,
+    TaskNotFoundError,
+)
+from kasynq.proto import asynq_pb2
+
+logger = logging.getLogger(__name__)
+
+MEMORY_SAMPLE_SIZE = 20
+"""Tasks sampled per list/zset by the memory-usage script (Go: taskSampleSize)."""
+GROUP_SAMPLE_SIZE = 5
+"""Groups sampled by the memory-usage script (Go: groupSampleSize)."""
+
+Clock = Callable[[], int]
+"""Wall clock in Unix nanoseconds (Go's `time.Now()`); injectable for tests."""
+
+
+def datetime_from_ns(unix_ns: int) -> datetime:
+    """Aware UTC datetime of a Unix-nanosecond instant, exact to the microsecond."""
+    seconds, nanos = divmod(unix_ns, NS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Go's rdb.Pagination: `size` items per page, zero-based `page`."""
+
+    size: int
+    page: int
+
+    @property
+    def start(self) -> int:
+        return self.size * self.page
+
+    @property
+    def stop(self) -> int:
+        return self.size * self.page + self.size - 1
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """State of one queue at `timestamp` (Go's QueueInfo, spec 7.1).
+
+    `size` counts every state including completed; `processed`/`failed` are today's (UTC)
+    counters; `memory_usage` is sampled, in bytes; `latency` is the age of the next task to run.
+    """
+
+    queue: str
+    memory_usage: int
+    latency: timedelta
+    size: int
+    groups: int
+    pending: int
+    active: int
+    scheduled: int
+    retry: int
+    archived: int
+    completed: int
+    aggregating: int
+    processed: int
+    failed: int
+    processed_total: int
+    failed_total: int
+    paused: bool
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class DailyStats:
+    """Processed and failed counts of one UTC day (Go's DailyStats).
+
+    `date` is "now minus n days" (time of day included), as in Go.
+    """
+
+    queue: str
+    processed: int
+    failed: int
+    date: datetime
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One aggregation group of a queue and its number of tasks (Go's GroupInfo)."""
+
+    group: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task as the inspector scripts return it (Go's base.TaskInfo)."""
+
+    message: asynq_pb2.TaskMessage
+    state: str
+    next_process_at: datetime | None
+    result: bytes | None
+
+
+def _as_bytes(value: object) -> bytes:
+    """A Redis reply item as bytes (the client does not decode responses)."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _as_text(value: object) -> str:
+    return _as_bytes(value).decode()
+
+
+def _int_or_zero(value: object) -> int:
+    """Go's lenient `cast.ToInt`: integers and integer strings as-is, anything else 0."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | str):
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+    return 0
+
+
+def _decode_task(encoded: bytes | None) -> asynq_pb2.TaskMessage | None:
+    """Decode a stored message; a missing field decodes as an empty message, as in Go."""
+    try:
+        return decode_task_message(encoded or b"")
+    except DecodeError:
+        return None
+
+
+class InspectBroker:
+    """Inspector operations on one Redis (standalone, Sentinel-managed or Cluster)."""
+
+    def __init__(self, client: AsyncRedis, *, clock: Clock | None = None) -> None:
+        """`client` must return bytes (`decode_responses=False`); `clock` gives Unix ns."""
+        self._client = client
+        self._clock: Clock = clock or time.time_ns
+
+    def _now(self) -> datetime:
+        return datetime_from_ns(self._clock())
+
+    def _archive_args(self) -> tuple[int, int, int]:
+        """(now, cutoff, max size) of the inspector's archive trim, as Go passes them."""
+        now_s = self._clock() // NS_PER_SECOND
+        return now_s, now_s - ARCHIVE_MAX_AGE_SECONDS, ARCHIVE_MAX_SIZE
+
+    async def _run(
+        self, op: str, name: str, keys_: Sequence[str], args: Sequence[ScriptArg]
+    ) -> Any:
+        try:
+            return await load_script(name).run(self._client, keys_, args)
+        except ResponseError as exc:
+            raise ScriptError(op, str(exc)) from exc
+
+    async def _run_count(
+        self, op: str, name: str, keys_: Sequence[str], args: Sequence[ScriptArg]
+    ) -> int:
+        return int(await self._run(op, name, keys_, args))
+
+    async def queue_exists(self, queue: str) -> bool:
+        return bool(await self._client.sismember(keys.ALL_QUEUES, queue))
+
+    async def check_queue_exists(self, op: str, queue: str) -> None:
+        """Raise `QueueNotFoundError` unless `queue` is in `asynq:queues`."""
+        if not await self.queue_exists(queue):
+            raise QueueNotFoundError(op, queue)
+
+    async def all_queues(self) -> list[str]:
+        members = await self._client.smembers(keys.ALL_QUEUES)
+        return sorted(_as_text(member) for member in members)
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    async def current_stats(self, queue: str) -> QueueInfo:
+        """Counts, counters, latency and memory usage of one queue (Go: CurrentStats)."""
+        op = "rdb.CurrentStats"
+        await self.check_queue_exists(op, queue)
+        now_ns = self._clock()
+        now = datetime_from_ns(now_ns)
+        stats_keys = [
+            keys.pending_key(queue),
+            keys.active_key(queue),
+            keys.scheduled_key(queue),
+            keys.retry_key(queue),
+            keys.archived_key(queue),
+            keys.completed_key(queue),
+            keys.processed_key(queue, now),
+            keys.failed_key(queue, now),
+            keys.processed_total_key(queue),
+            keys.failed_total_key(queue),
+            keys.paused_key(queue),
+            keys.all_groups(queue),
+        ]
+        args = [keys.task_key_prefix(queue), keys.group_key_prefix(queue)]
+        reply = await self._run(op, "inspect_current_stats", stats_keys, args)
+        pending, active, scheduled, retry, archived, completed = (int(n) for n in reply[:6])
+        processed, failed, processed_total, failed_total = (int(n) for n in reply[6:10])
+        paused, oldest_pending_since, groups, aggregating = reply[10:14]
+        pending_since_ns = _int_or_zero(oldest_pending_since)
+        latency = (
+            timedelta(microseconds=(self._clock() - pending_since_ns) // 1000)
+            if pending_since_ns
+            else timedelta(0)
+        )
+        return QueueInfo(
+            queue=queue,
+            memory_usage=await self.memory_usage(queue),
+            latency=latency,
+            size=pending + active + scheduled + retry + archived + completed + int(aggregating),
+            groups=int(groups),
+            pending=pending,
+            active=active,
+            scheduled=scheduled,
+            retry=retry,
+            archived=archived,
+            completed=completed,
+            aggregating=int(aggregating),
+            processed=processed,
+            failed=failed,
+            processed_total=processed_total,
+            failed_total=failed_total,
+            paused=bool(paused),
+            timestamp=now,
+        )
+
+    async def memory_usage(self, queue: str) -> int:
+        """Sampled memory usage of a queue's tasks and lists in bytes (spec 7.3)."""
+        usage_keys = [
+            keys.active_key(queue),
+            keys.pending_key(queue),
+            keys.scheduled_key(queue),
+            keys.retry_key(queue),
+            keys.archived_key(queue),
+            keys.completed_key(queue),
+            keys.all_groups(queue),
+        ]
+        args: list[ScriptArg] = [
+            keys.task_key_prefix(queue),
+            MEMORY_SAMPLE_SIZE,
+            GROUP_SAMPLE_SIZE,
+            keys.group_key_prefix(queue),
+        ]
+        return await self._run_count("rdb.memoryUsage", "inspect_memory_usage", usage_keys, args)
+
+    async def historical_stats(self, queue: str, days: int) -> list[DailyStats]:
+        """Daily counters of the last `days` UTC days, newest first (Go: HistoricalStats)."""
+        op = "rdb.HistoricalStats"
+        if days < 1:
+            raise FailedPreconditionError(op, "the number of days must be positive")
+        await self.check_queue_exists(op, queue)
+        now = self._now()
+        dates = [now - timedelta(days=i) for i in range(days)]
+        day_keys = [
+            key
+            for day in dates
+            for key in (keys.processed_key(queue, day), keys.failed_key(queue, day))
+        ]
+        counts = await self._run(op, "inspect_historical_stats", day_keys, [])
+        return [
+            DailyStats(queue, int(counts[2 * i]), int(counts[2 * i + 1]), day)
+            for i, day in enumerate(dates)
+        ]
+
+    async def group_stats(self, queue: str) -> list[GroupInfo]:
+        """(group name, size) for each member of `asynq:{q}:groups`; no existence check."""
+        reply = await self._run(
+            "RDB.GroupStats",
+            "inspect_group_stats",
+            [keys.all_groups(queue)],
+            [keys.group_key_prefix(queue)],
+        )
+        return [GroupInfo(_as_text(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+    # -- reading tasks ------------------------------------------------------------------------
+
+    async def get_task_info(self, queue: str, task_id: str) -> TaskRecord:
+        """One task with its state, next process time and result (Go: GetTaskInfo)."""
+        op = "rdb.GetTaskInfo"
+        await self.check_queue_exists(op, queue)
+        now_s = self._clock() // NS_PER_SECOND
+        try:
+            reply = await load_script("inspect_get_task_info").run(
+                self._client,
+                [keys.task_key(queue, task_id)],
+                [task_id, now_s, keys.queue_key_prefix(queue)],
+            )
+        except ResponseError as exc:
+            if str(exc) == "NOT FOUND":
+                raise TaskNotFoundError(op, queue, task_id) from exc
+            raise ScriptError(op, str(exc)) from exc
+        encoded, state, process_at, result = reply
+        message = _decode_task(encoded)
+        if message is None:
+            raise ScriptError(op, "could not decode task message")
+        process_at_s = _int_or_zero(process_at)
+        return TaskRecord(
+            message=message,
+            state=_as_text(state or b""),
+            next_process_at=datetime.fromtimestamp(process_at_s, UTC) if process_at_s else None,
+            result=result or None,
+        )
+
+    async def list_messages(self, queue: str, state: str, page: Pagination) -> list[TaskRecord]:
+        """A page of pending or active tasks, oldest first (Go: ListPending / ListActive)."""
+        op = f"rdb.List{state.capitalize()}"
+        await self.check_queue_exists(op, queue)
+        list_key = keys.pending_key(queue) if state == "pending" else keys.active_key(queue)
+        # Lists grow at the head (LPUSH): read the window from the tail and reverse it.
+        reply = await self._run(
+            op,
+            "inspect_list_messages",
+            [list_key],
+            [-page.stop - 1, -page.start - 1, keys.task_key_prefix(queue)],
+        )
+        next_process_at = self._now() if state == "pending" else None
+        records = []
+        for i in range(0, len(reply), 2):
+            message = _decode_task(reply[i])
+            if message is None:
+                continue  # undecodable data is skipped, as in Go
+            records.append(TaskRecord(message, state, next_process_at, reply[i + 1] or None))
+        records.reverse()
+        return records
+
+    async def list_zset_entries(
+        self, queue: str, state: str, zset_key: str, page: Pagination
+    ) -> list[TaskRecord]:
+        """A page of a task zset by ascending score (Go: ListScheduled ... ListAggregating)."""
+        op = f"rdb.List{state.capitalize()}"
+        await self.check_queue_exists(op, queue)
+        reply = await self._run(
+            op,
+            "inspect_list_zset_entries",
+            [zset_key],
+            [page.start, page.stop, keys.task_key_prefix(queue)],
+        )
+        records = []
+        for i in range(0, len(reply), 3):
+            message = _decode_task(reply[i])
+            if message is None:
+                continue
+            score = int(float(reply[i + 1]))
+            next_process_at = (
+                datetime.fromtimestamp(score, UTC) if state in ("scheduled", "retry") else None
+            )
+            records.append(TaskRecord(message, state, next_process_at, reply[i + 2] or None))
+        return records
+
+    async def lease_expired_ids(self, queue: str) -> set[str]:
+        """IDs of active tasks whose lease score is <= now (Go: ListLeaseExpired(now))."""
+        cutoff = self._clock() // NS_PER_SECOND
+        members = await self._client.zrangebyscore(keys.lease_key(queue), "-inf", cutoff)
+        return {_as_text(member) for member in members}
+
+    # -- mutations ------------------------------------------------------------------------------
+
+    async def run_task(self, queue: str, task_id: str) -> None:
+        """Move one non-active, non-pending task to pending (Go: RunTask)."""
+        op = "rdb.RunTask"
+        await self.check_queue_exists(op, queue)
+        code = await self._run_count(
+            op,
+            "inspect_run_task",
+            [keys.task_key(queue, task_id), keys.pending_key(queue), keys.all_groups(queue)],
+            [task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)],
+        )
+        self._raise_for_task_code(
+            op,
+            queue,
+            task_id,
+            code,
+            {-1: "task is already running", -2: "task is already in pending state"},
+        )
+
+    async def archive_task(self, queue: str, task_id: str) -> None:
+        """Archive one non-active task (Go: ArchiveTask)."""
+        op = "rdb.ArchiveTask"
+        await self.check_queue_exists(op, queue)
+        code = await self._run_count(
+            op,
+            "inspect_archive_task",
+            [keys.task_key(queue, task_id), keys.archived_key(queue), keys.all_groups(queue)],
+            [
+                task_id,
+                *self._archive_args(),
+                keys.queue_key_prefix(queue),
+                keys.group_key_prefix(queue),
+            ],
+        )
+        self._raise_for_task_code(
+            op,
+            queue,
+            task_id,
+            code,
+            {
+                -1: f"task is already archived: queue={queue} id={task_id}",
+                -2: "cannot archive task in active state. use CancelProcessing instead.",
+            },
+        )
+
+    async def delete_task(self, queue: str, task_id: str) -> None:
+        """Delete one non-active task and release its unique lock (Go: DeleteTask)."""
+        op = "rdb.DeleteTask"
+        await self.check_queue_exists(op, queue)
+        code = await self._run_count(
+            op,
+            "inspect_delete_task",
+            [keys.task_key(queue, task_id), keys.all_groups(queue)],
+            [task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)],
+        )
+        self._raise_for_task_code(
+            op,
+            queue,
+            task_id,
+            code,
+            {-1: "cannot delete task in active state. use CancelProcessing instead."},
+        )
+
+    @staticmethod
+    def _raise_for_task_code(
+        op: str, queue: str, task_id: str, code: int, preconditions: dict[int, str]
+    ) -> None:
+        """Map a single-task script's result code to Go's errors (1 = done)."""
+        if code == 1:
+            return
+        if code == 0:
+            raise TaskNotFoundError(op, queue, task_id)
+        if code in preconditions:
+            raise FailedPreconditionError(op, preconditions[code])
+        raise ScriptError(op, f"unexpected return value from Lua script: {code}")
+
+    async def run_all(self, queue: str, zset_key: str) -> int:
+        """Move every task of a scheduled/retry/archived zset to pending (Go: RunAll*)."""
+        await self.check_queue_exists("rdb.RunAll", queue)
+        return await self._run_count(
+            "rdb.RunAll",
+            "inspect_run_all",
+            [zset_key, keys.pending_key(queue)],
+            [keys.task_key_prefix(queue)],
+        )
+
+    async def run_all_aggregating(self, queue: str, group: str) -> int:
+        op = "rdb.RunAllAggregatingTasks"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op,
+            "inspect_run_all_aggregating",
+            [keys.group_key(queue, group), keys.pending_key(queue), keys.all_groups(queue)],
+            [keys.task_key_prefix(queue), group],
+        )
+
+    async def archive_all(self, queue: str, source_key: str) -> int:
+        """Archive every task of the pending list or a scheduled/retry zset (Go: ArchiveAll*)."""
+        op = "rdb.ArchiveAll"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op,
+            "inspect_archive_all",
+            [source_key, keys.archived_key(queue)],
+            [*self._archive_args(), keys.task_key_prefix(queue)],
+        )
+
+    async def archive_all_aggregating(self, queue: str, group: str) -> int:
+        op = "rdb.ArchiveAllAggregatingTasks"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op,
+            "inspect_archive_all_aggregating",
+            [keys.group_key(queue, group), keys.archived_key(queue), keys.all_groups(queue)],
+            [*self._archive_args(), keys.task_key_prefix(queue), group],
+        )
+
+    async def delete_all(self, queue: str, zset_key: str) -> int:
+        """Delete every task of a scheduled/retry/archived/completed zset (Go: DeleteAll*)."""
+        op = "rdb.DeleteAll"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op, "inspect_delete_all", [zset_key], [keys.task_key_prefix(queue)]
+        )
+
+    async def delete_all_pending(self, queue: str) -> int:
+        op = "rdb.DeleteAllPendingTasks"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op,
+            "inspect_delete_all_pending",
+            [keys.pending_key(queue)],
+            [keys.task_key_prefix(queue)],
+        )
+
+    async def delete_all_aggregating(self, queue: str, group: str) -> int:
+        op = "rdb.DeleteAllAggregatingTasks"
+        await self.check_queue_exists(op, queue)
+        return await self._run_count(
+            op,
+            "inspect_delete_all_aggregating",
+            [keys.group_key(queue, group), keys.all_groups(queue)],
+            [keys.task_key_prefix(queue), group],
+        )
+
+    async def update_task_payload(self, queue: str, task_id: str, payload: bytes) -> None:
+        """Replace a scheduled task's payload; the unique key stays (Go: UpdateTaskPayload)."""
+        op = "rdb.UpdateTaskPayload"
+        record = await self.get_task_info(queue, task_id)
+        message = record.message
+        message.payload = payload
+        code = await self._run_count(
+            op,
+            "inspect_update_task_payload",
+            [keys.task_key(queue, task_id)],
+            [message.SerializeToString()],
+        )
+        self._raise_for_task_code(
+            op, queue, task_id, code, {-1: "cannot update task that is not in scheduled state."}
+        )
+
+    async def remove_queue(self, queue: str, *, force: bool) -> None:
+        """Delete a queue's task lists and unregister it (Go: RemoveQueue)."""
+        op = "rdb.RemoveQueue"
+        await self.check_queue_exists(op, queue)
+        queue_keys = [
+            keys.pending_key(queue),
+            keys.active_key(queue),
+            keys.scheduled_key(queue),
+            keys.retry_key(queue),
+            keys.archived_key(queue),
+            keys.lease_key(queue),
+        ]
+        code = await self._run_count(
+            op, "inspect_remove_queue", queue_keys, [keys.task_key_prefix(queue), int(force)]
+        )
+        if code == -1:
+            raise QueueNotEmptyError(op, queue)
+        if code == -2:
+            raise FailedPreconditionError(op, "cannot remove queue with active tasks")
+        if code != 1:
+            raise ScriptError(op, f"unexpected return value from Lua script: {code}")
+        await self._client.srem(keys.ALL_QUEUES, queue)
+
+    async def pause(self, queue: str) -> None:
+        """Set the paused flag; an already paused queue is an error (Go: Pause)."""
+        now_s = self._clock() // NS_PER_SECOND
+        if not await self._client.set(keys.paused_key(queue), now_s, nx=True):
+            raise FailedPreconditionError("rdb.Pause", f'queue "{queue}" is already paused')
+
+    async def unpause(self, queue: str) -> None:
+        """Clear the paused flag; a queue that is not paused is an error (Go: Unpause)."""
+        if not await self._client.delete(keys.paused_key(queue)):
+            raise FailedPreconditionError("rdb.Unpause", f'queue "{queue}" is not paused')
+
+    # -- servers and schedulers -------------------------------------------------------------
+
+    async def _live_index_members(self, index_key: str) -> list[str]:
+        """Members of a heartbeat index still alive now; prunes the expired ones."""
+        now_s = self._clock() // NS_PER_SECOND
+        members = await self._run("rdb.ListKeys", "inspect_list_index_keys", [index_key], [now_s])
+        return [_as_text(member) for member in members]
+
+    async def list_servers(self) -> list[asynq_pb2.ServerInfo]:
+        """Decoded ServerInfo of every live server; bad or vanished entries are skipped."""
+        server_keys = await self._live_index_members(keys.ALL_SERVERS)
+        servers = []
+        for key in server_keys:
+            data = await self._client.get(key)
+            if data is None:
+                continue
+            try:
+                servers.append(asynq_pb2.ServerInfo.FromString(_as_bytes(data)))
+            except DecodeError:
+                logger.warning("skipping undecodable server info key=%s", key)
+        return servers
+
+    async def list_workers(self) -> list[asynq_pb2.WorkerInfo]:
+        """Decoded WorkerInfo of every in-flight task of every live server."""
+        workers = []
+        for key in await self._live_index_members(keys.ALL_WORKERS):
+            for data in await self._client.hvals(key):
+                try:
+                    workers.append(asynq_pb2.WorkerInfo.FromString(_as_bytes(data)))
+                except DecodeError:
+                    logger.warning("skipping undecodable worker info key=%s", key)
+        return workers
+
+    async def list_scheduler_entries(self) -> list[asynq_pb2.SchedulerEntry]:
+        """Decoded entries of every live scheduler."""
+        entries = []
+        for key in await self._live_index_members(keys.ALL_SCHEDULERS):
+            for data in await self._client.lrange(key, 0, -1):
+                try:
+                    entries.append(asynq_pb2.SchedulerEntry.FromString(_as_bytes(data)))
+                except DecodeError:
+                    logger.warning("skipping undecodable scheduler entry key=%s", key)
+        return entries
+
+    async def list_scheduler_enqueue_events(
+        self, entry_id: str, page: Pagination
+    ) -> list[asynq_pb2.SchedulerEnqueueEvent]:
+        """A page of one entry's enqueue history, newest first."""
+        members = await self._client.zrevrange(
+            keys.scheduler_history_key(entry_id), page.start, page.stop
+        )
+        return [asynq_pb2.SchedulerEnqueueEvent.FromString(_as_bytes(member)) for member in members]
