@@ -1,11 +1,176 @@
-"""Redis connections for kasynq: the client types every module accepts."""
+"""Redis connections for kasynq: from a URL (redis://, rediss://, unix://, redis-sentinel://),
+Sentinel, Cluster, or an existing client.
+
+Every client returned here answers with bytes (`decode_responses=False`), which the broker
+needs for protobuf messages.
+"""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.connection
+import redis.asyncio.sentinel
+import redis.cluster
 
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """An asyncio Redis client (standalone, Sentinel-managed or Cluster), `decode_responses=False`."""
+
+HostPort: TypeAlias = tuple[str, int]
+SENTINEL_SCHEME = "redis-sentinel"
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def redis_from_url(
+    url: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    db: int | None = None,
+    ssl_ca_certs: str | None = None,
+    **options: Any,
+) -> redis.asyncio.Redis:
+    """A client for `redis://`, `rediss://` (TLS; `ssl_ca_certs` = CA file), `unix://` or
+    Go asynq's `redis-sentinel://[:password@]host1[:port][,host2[:port]]?master=name` URLs.
+
+    Keyword arguments override what the URL says; extra ones go to redis-py.
+    """
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        return _sentinel_from_url(
+            url, username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs, **options
+        )
+    given = _given(username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs)
+    return redis.asyncio.Redis.from_url(url, **given, **options)
+
+
+def _sentinel_from_url(url: str, **options: Any) -> redis.asyncio.Redis:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    password: str | None = None
+    if "@" in netloc:
+        credentials, netloc = netloc.rsplit("@", 1)
+        password = unquote(credentials.split(":", 1)[-1]) or None
+    masters = parse_qs(parts.query).get("master", [])
+    if not masters or not masters[0]:
+        raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={url!r}")
+    sentinels = [_host_port(address) for address in netloc.split(",") if address]
+    if not sentinels:
+        raise ValueError(f"redis-sentinel URL names no sentinel address: url={url!r}")
+    if options.get("password") is None:
+        options["password"] = password
+    return sentinel_redis(masters[0], sentinels, **options)
+
+
+def _host_port(address: str) -> HostPort:
+    host, _, port = address.rpartition(":")
+    if not host:
+        return address, DEFAULT_SENTINEL_PORT
+    if not port.isdigit():
+        raise ValueError(f"bad sentinel address (want host:port): address={address!r}")
+    return host, int(port)
+
+
+def sentinel_redis(
+    master_name: str,
+    sentinels: Sequence[HostPort],
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    db: int | None = None,
+    sentinel_username: str | None = None,
+    sentinel_password: str | None = None,
+    ssl_ca_certs: str | None = None,
+    **options: Any,
+) -> redis.asyncio.Redis:
+    """A client of the current master of `master_name`, found through `sentinels`.
+
+    Fails over with the master; `sentinel_*` credentials authenticate to the sentinels.
+    """
+    tls = _given(ssl=True, ssl_ca_certs=ssl_ca_certs) if ssl_ca_certs else {}
+    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(sentinels),
+        sentinel_kwargs=_given(username=sentinel_username, password=sentinel_password),
+        **_given(username=username, password=password, db=db),
+        **tls,
+        **options,
+    )
+    master: redis.asyncio.Redis = sentinel.master_for(master_name)
+    return master
+
+
+def cluster_redis(
+    nodes: Sequence[HostPort] | str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    ssl_ca_certs: str | None = None,
+    **options: Any,
+) -> redis.asyncio.cluster.RedisCluster:
+    """A Redis Cluster client from startup nodes or a `redis://`/`rediss://` URL of one node."""
+    given = _given(username=username, password=password)
+    if ssl_ca_certs:
+        given |= {"ssl": True, "ssl_ca_certs": ssl_ca_certs}
+    if isinstance(nodes, str):
+        return redis.asyncio.cluster.RedisCluster.from_url(nodes, **given, **options)
+    startup_nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes]
+    return redis.asyncio.cluster.RedisCluster(startup_nodes=startup_nodes, **given, **options)
+
+
+def async_twin(client: redis.Redis | redis.cluster.RedisCluster) -> AsyncRedis:
+    """An asyncio client with the same address, credentials, db and TLS as a blocking one.
+
+    For blocking producers (Django, Flask) that already configured a `redis.Redis`.
+    """
+    if isinstance(client, redis.cluster.RedisCluster):
+        nodes = [(node.host, int(node.port)) for node in client.get_nodes()]  # type: ignore[no-untyped-call]
+        return cluster_redis(nodes, **_cluster_options(client))
+    pool = client.connection_pool
+    options = dict(pool.connection_kwargs)
+    options.pop("decode_responses", None)
+    if issubclass(pool.connection_class, redis.SSLConnection):
+        return redis.asyncio.Redis(ssl=True, **_ssl_options(options))
+    if issubclass(pool.connection_class, redis.UnixDomainSocketConnection):
+        return redis.asyncio.Redis(unix_socket_path=options.pop("path"), **_plain_options(options))
+    return redis.asyncio.Redis(**_plain_options(options))
+
+
+_PLAIN_OPTIONS = (
+    "host",
+    "port",
+    "db",
+    "username",
+    "password",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "client_name",
+)
+_SSL_OPTIONS = (
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+)
+
+
+def _plain_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {name: options[name] for name in _PLAIN_OPTIONS if options.get(name) is not None}
+
+
+def _ssl_options(options: dict[str, Any]) -> dict[str, Any]:
+    tls = {name: options[name] for name in _SSL_OPTIONS if options.get(name) is not None}
+    return _plain_options(options) | tls
+
+
+def _cluster_options(client: redis.cluster.RedisCluster) -> dict[str, Any]:
+    kwargs = client.nodes_manager.connection_kwargs
+    return _given(username=kwargs.get("username"), password=kwargs.get("password"))
