@@ -1,0 +1,1 @@
+"""Benchmarks: kasynq against Go asynq and the Python task queues (`make bench`)."""

@@ -1,0 +1,84 @@
+"""What a benchmark session measured, as plain data that round-trips through JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Failed, Outcome, Summary, summarize
+
+ENQUEUE = "enqueue"
+DRAIN = "drain"
+LATENCY = "latency"
+CEILING = "redis-ceiling"
+
+
+@dataclass
+class Row:
+    """One line of a workload's table: a system in one configuration, over all its runs."""
+
+    workload: str
+    system: str
+    label: str
+    processes: int = 1
+    concurrency: int = 0
+    metrics: dict[str, list[Outcome]] = field(default_factory=dict)
+
+    def add_run(self, outcome: dict[str, float] | Failed, names: tuple[str, ...]) -> None:
+        """Record one run: a value per metric, or the same failure for every metric."""
+        for name in names:
+            value = outcome if isinstance(outcome, Failed) else outcome[name]
+            self.metrics.setdefault(name, []).append(value)
+
+    def summary(self, metric: str) -> Summary | Failed | None:
+        return summarize(self.metrics.get(metric, []))
+
+
+@dataclass
+class Results:
+    quick: bool
+    started: str
+    finished: str = ""
+    machine: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+
+    def row(self, workload: str, system: str, label: str, **details: int) -> Row:
+        """The row for (workload, system, label), created on first use."""
+        for existing in self.rows:
+            if (existing.workload, existing.system, existing.label) == (workload, system, label):
+                return existing
+        created = Row(workload, system, label, **details)
+        self.rows.append(created)
+        return created
+
+    def rows_of(self, workload: str) -> list[Row]:
+        return [row for row in self.rows if row.workload == workload]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        data = json.loads(path.read_text())
+        rows = [
+            Row(
+                **{key: value for key, value in row.items() if key != "metrics"},
+                metrics={
+                    name: [_decode(value) for value in values]
+                    for name, values in row["metrics"].items()
+                },
+            )
+            for row in data.pop("rows")
+        ]
+        return cls(**data, rows=rows)
+
+
+def _decode(value: Any) -> Outcome:
+    if isinstance(value, dict):
+        return Failed(str(value["reason"]))
+    return float(value)

@@ -1,0 +1,311 @@
+"""The systems under test: how to run each one's producer and worker processes.
+
+Python peers run from their own virtualenvs (bench/venvs.py) with the task modules in
+bench/peers/; Go asynq is the interop program's `bench-produce` / `bench-worker`
+(tests/interop/cmd/goasynq/bench_accounting.go); kasynq runs from the project's own venv.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.venvs import ARQ_VENV, PEERS_VENV, Venv
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Command:
+    """One process to start: argv, extra environment and what to write to its stdin."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """How many worker processes, each with how many concurrent tasks, in which variant."""
+
+    processes: int
+    concurrency: int
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        kind = f"{self.variant} " if self.variant else ""
+        return f"{self.processes} proc x {kind}c{self.concurrency}"
+
+
+@dataclass(frozen=True)
+class ProducerCall:
+    count: int
+    start: int = 0
+    batch: bool = False
+    rate: float = 0.0
+
+    def argv(self) -> list[str]:
+        flags = ["--count", str(self.count), "--start", str(self.start), "--rate", str(self.rate)]
+        return [*flags, "--batch"] if self.batch else flags
+
+
+class System:
+    """Base: a named system with a producer, workers, versions and an availability check."""
+
+    key: str
+    title: str
+    is_python_peer: bool = False
+    supports_batch: bool = False
+    setups: tuple[WorkerSetup, ...] = ()
+    latency_setup: WorkerSetup = WorkerSetup(1, 10)
+
+    def prepare(self) -> None:
+        """Install or build what the system needs; raise with a reason if it cannot run."""
+
+    def producer(self, url: str, call: ProducerCall) -> Command:
+        raise NotImplementedError
+
+    def workers(self, url: str, setup: WorkerSetup) -> list[Command]:
+        """One command per OS process the harness starts (a process may fork more)."""
+        return [self.worker(url, setup, instance) for instance in range(setup.processes)]
+
+    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+def _python_env(url: str, **extra: str) -> dict[str, str]:
+    return {"BENCH_REDIS_URL": url, "PYTHONPATH": str(REPO_ROOT), **extra}
+
+
+@dataclass
+class PythonPeer(System):
+    """A Python task queue installed in a bench virtualenv."""
+
+    key: str
+    title: str
+    venv: Venv
+    module: str
+    packages: tuple[str, ...]
+    worker_argv: Callable[[WorkerSetup, int], list[str]]
+    setups: tuple[WorkerSetup, ...]
+    latency_setup: WorkerSetup = WorkerSetup(1, 10)
+    supports_batch: bool = False
+    one_command_for_all_processes: bool = False
+    is_python_peer: bool = True
+
+    def prepare(self) -> None:
+        self.venv.ensure()
+
+    def producer(self, url: str, call: ProducerCall) -> Command:
+        argv = [str(self.venv.python), "-m", f"bench.peers.{self.module}", *call.argv()]
+        return Command(argv, _python_env(url))
+
+    def workers(self, url: str, setup: WorkerSetup) -> list[Command]:
+        if self.one_command_for_all_processes:
+            return [self.worker(url, setup, 0)]
+        return super().workers(url, setup)
+
+    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+        env = _python_env(url, BENCH_CONCURRENCY=str(setup.concurrency))
+        return Command(self.worker_argv(setup, instance), env)
+
+    def versions(self) -> dict[str, str]:
+        installed = self.venv.versions()
+        return {name: installed.get(name, "?") for name in self.packages}
+
+
+def _celery_argv(setup: WorkerSetup, instance: int) -> list[str]:
+    pool = ["--pool", "solo"] if setup.variant == "solo" else ["-P", "threads"]
+    return [
+        str(PEERS_VENV.bin("celery")),
+        "-A",
+        "bench.peers.celery_peer",
+        "worker",
+        *pool,
+        "-c",
+        str(setup.concurrency),
+        "-n",
+        f"bench{instance}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-l",
+        "WARNING",
+    ]
+
+
+def _rq_argv(setup: WorkerSetup, instance: int) -> list[str]:
+    return [str(PEERS_VENV.bin("rq")), "worker", "-w", "rq.worker.SimpleWorker", "default"]
+
+
+def _arq_argv(setup: WorkerSetup, instance: int) -> list[str]:
+    return [str(ARQ_VENV.bin("arq")), "bench.peers.arq_peer.WorkerSettings"]
+
+
+def _dramatiq_argv(setup: WorkerSetup, instance: int) -> list[str]:
+    return [
+        str(PEERS_VENV.bin("dramatiq")),
+        "bench.peers.dramatiq_peer",
+        "--processes",
+        str(setup.processes),
+        "--threads",
+        str(setup.concurrency),
+    ]
+
+
+class RqPeer(PythonPeer):
+    """RQ reads the Redis URL from its own flag, not from the task module."""
+
+    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+        command = super().worker(url, setup, instance)
+        return Command([*command.argv, "--url", url], command.env)
+
+
+STANDARD_SETUPS = (WorkerSetup(1, 10), WorkerSetup(1, 100), WorkerSetup(2, 10))
+
+CELERY = PythonPeer(
+    key="celery",
+    title="Celery",
+    venv=PEERS_VENV,
+    module="celery_peer",
+    packages=("celery", "kombu", "redis", "hiredis"),
+    worker_argv=_celery_argv,
+    setups=(
+        WorkerSetup(1, 10, "threads"),
+        WorkerSetup(1, 100, "threads"),
+        WorkerSetup(2, 10, "threads"),
+        WorkerSetup(1, 1, "solo"),
+        WorkerSetup(2, 1, "solo"),
+    ),
+    latency_setup=WorkerSetup(1, 10, "threads"),
+)
+RQ = RqPeer(
+    key="rq",
+    title="RQ",
+    venv=PEERS_VENV,
+    module="rq_peer",
+    packages=("rq", "redis", "hiredis"),
+    worker_argv=_rq_argv,
+    setups=(WorkerSetup(1, 1, "SimpleWorker"), WorkerSetup(2, 1, "SimpleWorker")),
+    latency_setup=WorkerSetup(1, 1, "SimpleWorker"),
+    supports_batch=True,
+)
+ARQ = PythonPeer(
+    key="arq",
+    title="arq",
+    venv=ARQ_VENV,
+    module="arq_peer",
+    packages=("arq", "redis", "hiredis"),
+    worker_argv=_arq_argv,
+    setups=STANDARD_SETUPS,
+)
+DRAMATIQ = PythonPeer(
+    key="dramatiq",
+    title="Dramatiq",
+    venv=PEERS_VENV,
+    module="dramatiq_peer",
+    packages=("dramatiq", "redis", "hiredis"),
+    worker_argv=_dramatiq_argv,
+    setups=STANDARD_SETUPS,
+    one_command_for_all_processes=True,
+)
+
+
+class GoAsynqSystem(System):
+    """hibiken/asynq v0.26.0 through the interop program, built into the cache."""
+
+    key = "go-asynq"
+    title = "Go asynq"
+    setups = STANDARD_SETUPS
+
+    def __init__(self) -> None:
+        self._binary: Path | None = None
+
+    def prepare(self) -> None:
+        if shutil.which("go") is None:
+            raise RuntimeError("the Go toolchain is not on PATH")
+        from tests.interop import goasynq
+
+        self._binary = goasynq.build()
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            raise RuntimeError("GoAsynqSystem.prepare() was not called")
+        return self._binary
+
+    def _command(self, url: str, subcommand: str, stdin: dict[str, object]) -> Command:
+        argv = [str(self.binary), "-redis", url, subcommand]
+        return Command(argv, stdin=json.dumps(stdin).encode())
+
+    def producer(self, url: str, call: ProducerCall) -> Command:
+        stdin = {"count": call.count, "start": call.start, "rate": call.rate}
+        return self._command(url, "bench-produce", stdin)
+
+    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+        return self._command(url, "bench-worker", {"concurrency": setup.concurrency})
+
+    def versions(self) -> dict[str, str]:
+        go = subprocess.run(["go", "version"], capture_output=True, text=True, check=False)
+        return {"asynq": _go_module_version("github.com/hibiken/asynq"), "go": go.stdout.strip()}
+
+
+def _go_module_version(module: str) -> str:
+    for line in (REPO_ROOT / "tests" / "interop" / "go.mod").read_text().splitlines():
+        parts = line.split()
+        if module in parts:
+            return parts[parts.index(module) + 1]
+    return "?"
+
+
+class KasynqSystem(System):
+    """kasynq itself: AsyncClient for producing, the `kasynq worker` command for working."""
+
+    key = "kasynq"
+    title = "kasynq"
+    setups = STANDARD_SETUPS
+    supports_batch = True
+    module = "bench.peers.kasynq_peer"
+
+    def prepare(self) -> None:
+        for needed in ("kasynq.client", "kasynq.server", "kasynq.worker_cli"):
+            if importlib.util.find_spec(needed) is None:
+                raise RuntimeError(f"not yet available: {needed} has not landed")
+
+    def producer(self, url: str, call: ProducerCall) -> Command:
+        return Command([sys.executable, "-m", self.module, *call.argv()], _python_env(url))
+
+    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+        argv = [
+            str(Path(sys.executable).with_name("kasynq")),
+            "worker",
+            "--redis-url",
+            url,
+            "--handlers",
+            f"{self.module}:handler",
+            "--concurrency",
+            str(setup.concurrency),
+            "--log-level",
+            "WARNING",
+        ]
+        return Command(argv, _python_env(url))
+
+    def versions(self) -> dict[str, str]:
+        from kasynq import __version__
+
+        return {"kasynq": __version__}
+
+
+def all_systems() -> list[System]:
+    """Every system, kasynq and Go asynq first (the ratios refer to them)."""
+    return [KasynqSystem(), GoAsynqSystem(), CELERY, RQ, ARQ, DRAMATIQ]
