@@ -451,7 +451,7 @@ class Broker:
             if confirmation is None or confirmation["type"] != "subscribe":
                 raise BrokerError("subscribe_cancellations", f"no confirmation: {confirmation}")
         except BaseException:
-            await pubsub.reset()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         return CancellationSubscription(pubsub)
 
@@ -581,7 +581,7 @@ class CancellationSubscription:
                 yield _text(message["data"])
 
     async def close(self) -> None:
-        await self._pubsub.reset()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _task_write_error(write: TaskWrite, result: object, registration: object) -> Exception | None:
