@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from redis.exceptions import ResponseError
 
 from kasynq import keys
@@ -147,6 +147,20 @@ def _int_or_zero(value: object) -> int:
         except ValueError:
             return 0
     return 0
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _decode_each(message_type: type[M], items: Sequence[object], key: str) -> list[M]:
+    """Decode every item of one Redis key; undecodable items are skipped, as Go does."""
+    decoded = []
+    for item in items:
+        try:
+            decoded.append(message_type.FromString(_as_bytes(item)))
+        except DecodeError:
+            logger.warning("skipping undecodable %s key=%s", message_type.__name__, key)
+    return decoded
 
 
 def _decode_task(encoded: bytes | None) -> asynq_pb2.TaskMessage | None:
@@ -385,28 +399,22 @@ class InspectBroker:
 
     async def run_task(self, queue: str, task_id: str) -> None:
         """Move one non-active, non-pending task to pending (Go: RunTask)."""
-        op = "rdb.RunTask"
-        await self.check_queue_exists(op, queue)
-        code = await self._run_count(
-            op,
+        await self._change_task(
+            "rdb.RunTask",
+            queue,
+            task_id,
             "inspect_run_task",
             [keys.task_key(queue, task_id), keys.pending_key(queue), keys.all_groups(queue)],
             [task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)],
-        )
-        self._raise_for_task_code(
-            op,
-            queue,
-            task_id,
-            code,
             {-1: "task is already running", -2: "task is already in pending state"},
         )
 
     async def archive_task(self, queue: str, task_id: str) -> None:
         """Archive one non-active task (Go: ArchiveTask)."""
-        op = "rdb.ArchiveTask"
-        await self.check_queue_exists(op, queue)
-        code = await self._run_count(
-            op,
+        await self._change_task(
+            "rdb.ArchiveTask",
+            queue,
+            task_id,
             "inspect_archive_task",
             [keys.task_key(queue, task_id), keys.archived_key(queue), keys.all_groups(queue)],
             [
@@ -415,12 +423,6 @@ class InspectBroker:
                 keys.queue_key_prefix(queue),
                 keys.group_key_prefix(queue),
             ],
-        )
-        self._raise_for_task_code(
-            op,
-            queue,
-            task_id,
-            code,
             {
                 -1: f"task is already archived: queue={queue} id={task_id}",
                 -2: "cannot archive task in active state. use CancelProcessing instead.",
@@ -429,27 +431,43 @@ class InspectBroker:
 
     async def delete_task(self, queue: str, task_id: str) -> None:
         """Delete one non-active task and release its unique lock (Go: DeleteTask)."""
-        op = "rdb.DeleteTask"
-        await self.check_queue_exists(op, queue)
-        code = await self._run_count(
-            op,
+        await self._change_task(
+            "rdb.DeleteTask",
+            queue,
+            task_id,
             "inspect_delete_task",
             [keys.task_key(queue, task_id), keys.all_groups(queue)],
             [task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)],
-        )
-        self._raise_for_task_code(
-            op,
-            queue,
-            task_id,
-            code,
             {-1: "cannot delete task in active state. use CancelProcessing instead."},
         )
 
-    @staticmethod
-    def _raise_for_task_code(
-        op: str, queue: str, task_id: str, code: int, preconditions: dict[int, str]
+    async def update_task_payload(self, queue: str, task_id: str, payload: bytes) -> None:
+        """Replace a scheduled task's payload; the unique key stays (Go: UpdateTaskPayload)."""
+        message = (await self.get_task_info(queue, task_id)).message
+        message.payload = payload
+        await self._change_task(
+            "rdb.UpdateTaskPayload",
+            queue,
+            task_id,
+            "inspect_update_task_payload",
+            [keys.task_key(queue, task_id)],
+            [message.SerializeToString()],
+            {-1: "cannot update task that is not in scheduled state."},
+        )
+
+    async def _change_task(
+        self,
+        op: str,
+        queue: str,
+        task_id: str,
+        script: str,
+        script_keys: Sequence[str],
+        args: Sequence[ScriptArg],
+        preconditions: dict[int, str],
     ) -> None:
-        """Map a single-task script's result code to Go's errors (1 = done)."""
+        """Run a single-task script; map its code to Go's errors (1 done, 0 not found)."""
+        await self.check_queue_exists(op, queue)
+        code = await self._run_count(op, script, script_keys, args)
         if code == 1:
             return
         if code == 0:
@@ -458,46 +476,35 @@ class InspectBroker:
             raise FailedPreconditionError(op, preconditions[code])
         raise ScriptError(op, f"unexpected return value from Lua script: {code}")
 
-    async def run_all(self, queue: str, zset_key: str) -> int:
-        """Move every task of a scheduled/retry/archived zset to pending (Go: RunAll*)."""
-        await self.check_queue_exists("rdb.RunAll", queue)
-        return await self._run_count(
-            "rdb.RunAll",
-            "inspect_run_all",
-            [zset_key, keys.pending_key(queue)],
-            [keys.task_key_prefix(queue)],
-        )
+    async def run_all(self, queue: str, source_key: str, group: str | None = None) -> int:
+        """Move every task of a scheduled/retry/archived zset, or of `group`, to pending.
 
-    async def run_all_aggregating(self, queue: str, group: str) -> int:
-        op = "rdb.RunAllAggregatingTasks"
+        Go: RunAll{Scheduled,Retry,Archived}Tasks, and RunAllAggregatingTasks (which also
+        removes the group from the queue's groups) when `group` is given.
+        """
+        op = "rdb.RunAllAggregatingTasks" if group is not None else "rdb.RunAll"
         await self.check_queue_exists(op, queue)
-        return await self._run_count(
-            op,
-            "inspect_run_all_aggregating",
-            [keys.group_key(queue, group), keys.pending_key(queue), keys.all_groups(queue)],
-            [keys.task_key_prefix(queue), group],
-        )
+        script_keys = [source_key, keys.pending_key(queue)]
+        args: list[ScriptArg] = [keys.task_key_prefix(queue)]
+        if group is not None:
+            script_keys.append(keys.all_groups(queue))
+            args.append(group)
+        return await self._run_count(op, "inspect_run_all", script_keys, args)
 
-    async def archive_all(self, queue: str, source_key: str) -> int:
-        """Archive every task of the pending list or a scheduled/retry zset (Go: ArchiveAll*)."""
-        op = "rdb.ArchiveAll"
-        await self.check_queue_exists(op, queue)
-        return await self._run_count(
-            op,
-            "inspect_archive_all",
-            [source_key, keys.archived_key(queue)],
-            [*self._archive_args(), keys.task_key_prefix(queue)],
-        )
+    async def archive_all(self, queue: str, source_key: str, group: str | None = None) -> int:
+        """Archive every task of the pending list, a scheduled/retry zset, or `group`.
 
-    async def archive_all_aggregating(self, queue: str, group: str) -> int:
-        op = "rdb.ArchiveAllAggregatingTasks"
+        Go: ArchiveAll{Pending,Scheduled,Retry}Tasks, and ArchiveAllAggregatingTasks (which
+        also removes the group from the queue's groups) when `group` is given.
+        """
+        op = "rdb.ArchiveAllAggregatingTasks" if group is not None else "rdb.ArchiveAll"
         await self.check_queue_exists(op, queue)
-        return await self._run_count(
-            op,
-            "inspect_archive_all_aggregating",
-            [keys.group_key(queue, group), keys.archived_key(queue), keys.all_groups(queue)],
-            [*self._archive_args(), keys.task_key_prefix(queue), group],
-        )
+        script_keys = [source_key, keys.archived_key(queue)]
+        args: list[ScriptArg] = [*self._archive_args(), keys.task_key_prefix(queue)]
+        if group is not None:
+            script_keys.append(keys.all_groups(queue))
+            args.append(group)
+        return await self._run_count(op, "inspect_archive_all", script_keys, args)
 
     async def delete_all(self, queue: str, zset_key: str) -> int:
         """Delete every task of a scheduled/retry/archived/completed zset (Go: DeleteAll*)."""
@@ -525,22 +532,6 @@ class InspectBroker:
             "inspect_delete_all_aggregating",
             [keys.group_key(queue, group), keys.all_groups(queue)],
             [keys.task_key_prefix(queue), group],
-        )
-
-    async def update_task_payload(self, queue: str, task_id: str, payload: bytes) -> None:
-        """Replace a scheduled task's payload; the unique key stays (Go: UpdateTaskPayload)."""
-        op = "rdb.UpdateTaskPayload"
-        record = await self.get_task_info(queue, task_id)
-        message = record.message
-        message.payload = payload
-        code = await self._run_count(
-            op,
-            "inspect_update_task_payload",
-            [keys.task_key(queue, task_id)],
-            [message.SerializeToString()],
-        )
-        self._raise_for_task_code(
-            op, queue, task_id, code, {-1: "cannot update task that is not in scheduled state."}
         )
 
     async def remove_queue(self, queue: str, *, force: bool) -> None:
@@ -586,39 +577,26 @@ class InspectBroker:
         return [_as_text(member) for member in members]
 
     async def list_servers(self) -> list[asynq_pb2.ServerInfo]:
-        """Decoded ServerInfo of every live server; bad or vanished entries are skipped."""
-        server_keys = await self._live_index_members(keys.ALL_SERVERS)
-        servers = []
-        for key in server_keys:
+        """Decoded ServerInfo of every live server; vanished or bad entries are skipped."""
+        infos = []
+        for key in await self._live_index_members(keys.ALL_SERVERS):
             data = await self._client.get(key)
-            if data is None:
-                continue
-            try:
-                servers.append(asynq_pb2.ServerInfo.FromString(_as_bytes(data)))
-            except DecodeError:
-                logger.warning("skipping undecodable server info key=%s", key)
-        return servers
+            infos += _decode_each(asynq_pb2.ServerInfo, [] if data is None else [data], key)
+        return infos
 
     async def list_workers(self) -> list[asynq_pb2.WorkerInfo]:
         """Decoded WorkerInfo of every in-flight task of every live server."""
         workers = []
         for key in await self._live_index_members(keys.ALL_WORKERS):
-            for data in await self._client.hvals(key):
-                try:
-                    workers.append(asynq_pb2.WorkerInfo.FromString(_as_bytes(data)))
-                except DecodeError:
-                    logger.warning("skipping undecodable worker info key=%s", key)
+            workers += _decode_each(asynq_pb2.WorkerInfo, await self._client.hvals(key), key)
         return workers
 
     async def list_scheduler_entries(self) -> list[asynq_pb2.SchedulerEntry]:
         """Decoded entries of every live scheduler."""
         entries = []
         for key in await self._live_index_members(keys.ALL_SCHEDULERS):
-            for data in await self._client.lrange(key, 0, -1):
-                try:
-                    entries.append(asynq_pb2.SchedulerEntry.FromString(_as_bytes(data)))
-                except DecodeError:
-                    logger.warning("skipping undecodable scheduler entry key=%s", key)
+            data = await self._client.lrange(key, 0, -1)
+            entries += _decode_each(asynq_pb2.SchedulerEntry, data, key)
         return entries
 
     async def list_scheduler_enqueue_events(

@@ -4,6 +4,7 @@
 -- ARGV[1] task id, ARGV[2] now (Unix s), ARGV[3] cutoff (Unix s, 90 days ago),
 -- ARGV[4] max archive size, ARGV[5] queue key prefix, ARGV[6] group key prefix
 -- Returns 1 archived, 0 not found, -1 already archived, -2 active.
+-- #include inspect_detach
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return 0
 end
@@ -14,21 +15,9 @@ end
 if state == "archived" then
   return -1
 end
-if state == "pending" then
-  if redis.call("LREM", ARGV[5] .. state, 1, ARGV[1]) == 0 then
-    return redis.error_reply("task id not found in list " .. tostring(ARGV[5] .. state))
-  end
-elseif state == "aggregating" then
-  if redis.call("ZREM", ARGV[6] .. group, ARGV[1]) == 0 then
-    return redis.error_reply("task id not found in zset " .. tostring(ARGV[6] .. group))
-  end
-  if redis.call("ZCARD", ARGV[6] .. group) == 0 then
-    redis.call("SREM", KEYS[3], group)
-  end
-else
-  if redis.call("ZREM", ARGV[5] .. state, ARGV[1]) == 0 then
-    return redis.error_reply("task id not found in zset " .. tostring(ARGV[5] .. state))
-  end
+local err = detach_task(ARGV[1], state, group, ARGV[5], ARGV[6], KEYS[3], 1)
+if err then
+  return err
 end
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")

@@ -2,6 +2,7 @@
 -- KEYS[1] task key, KEYS[2] pending, KEYS[3] groups
 -- ARGV[1] task id, ARGV[2] queue key prefix, ARGV[3] group key prefix
 -- Returns 1 moved, 0 not found, -1 active, -2 already pending.
+-- #include inspect_detach
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return 0
 end
@@ -10,17 +11,10 @@ if state == "active" then
   return -1
 elseif state == "pending" then
   return -2
-elseif state == "aggregating" then
-  if redis.call("ZREM", ARGV[3] .. group, ARGV[1]) == 0 then
-    return redis.error_reply("internal error: task id not found in zset " .. tostring(ARGV[3] .. group))
-  end
-  if redis.call("ZCARD", ARGV[3] .. group) == 0 then
-    redis.call("SREM", KEYS[3], group)
-  end
-else
-  if redis.call("ZREM", ARGV[2] .. state, ARGV[1]) == 0 then
-    return redis.error_reply("internal error: task id not found in zset " .. tostring(ARGV[2] .. state))
-  end
+end
+local err = detach_task(ARGV[1], state, group, ARGV[2], ARGV[3], KEYS[3], 0)
+if err then
+  return err
 end
 redis.call("LPUSH", KEYS[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "pending")
