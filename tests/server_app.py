@@ -1,0 +1,20 @@
+"""Handlers for worker processes started by the server tests (`kasynq worker --handlers`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kasynq.context import TaskContext
+from kasynq.servemux import ServeMux
+from kasynq.task import Task
+
+mux = ServeMux()
+
+
+@mux.handler("hold")
+async def hold(ctx: TaskContext, task: Task) -> None:
+    """Holds its slot for the number of seconds in the payload (default: a minute)."""
+    await asyncio.sleep(float(task.payload or b"60"))
+
+
+not_a_handler = 42

@@ -1,0 +1,104 @@
+"""Wakes idle fetchers the moment pending work may exist, via Redis client-side-caching messages.
+
+`CLIENT TRACKING ON BCAST PREFIX asynq:{q}:pending PREFIX asynq:{q}:paused` makes Redis (>= 6)
+send an invalidation message whenever such a key changes (enqueue, forward, requeue, unpause),
+batched per Redis event-loop turn, without any server configuration. The tracking connection
+redirects the messages to itself and subscribes to `__redis__:invalidate` (RESP2), so one
+dedicated connection suffices. This only shortens idle waits: the processor still polls every
+`task_check_interval`, so nothing depends on a message arriving (Cluster clients get polling
+only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+
+from kasynq import keys
+from kasynq.connection import AsyncRedis
+
+log = logging.getLogger(__name__)
+
+INVALIDATE_CHANNEL = "__redis__:invalidate"
+RECONNECT_DELAY_SECONDS = 1.0
+
+
+class PendingWatcher:
+    """Sets `event` whenever a watched queue's pending list or paused flag changes."""
+
+    def __init__(self, client: AsyncRedis, queues: Sequence[str], event: asyncio.Event) -> None:
+        self._client = client
+        self._queues = list(queues)
+        self._event = event
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not isinstance(self._client, redis.asyncio.Redis):
+            log.info("pending watcher disabled for this client type, polling only")
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(self._client), name="kasynq-wakeup")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _prefixes(self) -> list[str]:
+        args: list[str] = []
+        for queue in self._queues:
+            args += ["PREFIX", keys.pending_key(queue), "PREFIX", keys.paused_key(queue)]
+        return args
+
+    async def _run(self, client: redis.asyncio.Redis) -> None:
+        pool = client.connection_pool
+        kwargs = {
+            key: value
+            for key, value in pool.connection_kwargs.items()
+            if not key.startswith("maint_notifications")
+        }
+        kwargs["protocol"] = 2
+        while True:
+            try:
+                await self._watch(pool.connection_class, kwargs)
+            except Exception as exc:  # polling covers the gap; reconnect
+                log.debug("pending watcher reconnecting error=%r", exc)
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+    async def _watch(self, connection_class: type, kwargs: dict[str, Any]) -> None:
+        """One tracking session on a dedicated RESP2 connection, until it breaks."""
+        watcher = redis.asyncio.Redis(
+            connection_pool=redis.asyncio.ConnectionPool(
+                connection_class=connection_class, max_connections=1, **kwargs
+            )
+        )
+        pubsub = watcher.pubsub()
+        try:
+            await pubsub.execute_command("CLIENT", "ID")
+            client_id = await pubsub.parse_response(block=True)
+            await pubsub.execute_command(
+                "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *self._prefixes()
+            )
+            await pubsub.parse_response(block=True)
+            await pubsub.subscribe(INVALIDATE_CHANNEL)
+            self._event.set()
+            confirmations = 0
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    self._event.set()
+                elif message["type"] == "subscribe":
+                    confirmations += 1
+                    if confirmations > 1:
+                        return  # redis-py reconnected: tracking is gone, set it up again
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await watcher.aclose()

@@ -1,0 +1,134 @@
+"""Settings of `kasynq worker`: defaults, then a YAML file, then flags (or `KASYNQ_REDIS_URL`).
+
+The YAML file uses the flag names with underscores:
+
+    redis_url: redis://redis:6379/0
+    handlers: myapp.tasks:mux
+    queues: {critical: 6, default: 3}     # or "critical=6,default=3"
+    concurrency: 10
+    strict: false
+    shutdown_timeout: 25
+    http_port: 8080
+    schedules: [...]                      # read by the scheduler, passed through untouched
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REDIS_URL_ENV = "KASYNQ_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the setting and the value."""
+
+
+@dataclass
+class WorkerSettings:
+    redis_url: str = DEFAULT_REDIS_URL
+    handlers: str = ""
+    queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
+    concurrency: int = 10
+    strict: bool = False
+    shutdown_timeout: float = 8.0
+    http_port: int | None = None
+    schedules: list[Any] = field(default_factory=list)
+
+
+SETTING_NAMES = frozenset(item.name for item in fields(WorkerSettings))
+
+
+def parse_queues(value: object) -> dict[str, int]:
+    """`"critical=6,default=3"` or a mapping → {queue: priority}; priorities are integers >= 1."""
+    if isinstance(value, str):
+        pairs: list[tuple[str, object]] = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            queue, sep, weight = item.partition("=")
+            pairs.append((queue.strip(), weight.strip() if sep else "1"))
+    elif isinstance(value, Mapping):
+        pairs = [(str(key), priority) for key, priority in value.items()]
+    else:
+        raise ConfigError(f"queues must be 'name=priority,...' or a mapping: queues={value!r}")
+    queues: dict[str, int] = {}
+    for name, priority in pairs:
+        if not name:
+            raise ConfigError(f"queues: blank queue name: queues={value!r}")
+        try:
+            number = int(str(priority))
+        except ValueError:
+            raise ConfigError(
+                f"queues: priority of {name!r} must be an integer: {priority!r}"
+            ) from None
+        if number < 1:
+            raise ConfigError(f"queues: priority of {name!r} must be >= 1: {number}")
+        queues[name] = number
+    if not queues:
+        raise ConfigError(f"queues: no queue given: queues={value!r}")
+    return queues
+
+
+def _typed(name: str, value: object) -> object:
+    converters: dict[str, Any] = {
+        "redis_url": str,
+        "handlers": str,
+        "queues": parse_queues,
+        "concurrency": int,
+        "shutdown_timeout": float,
+        "http_port": int,
+        "strict": _boolean,
+    }
+    if name == "schedules":
+        if not isinstance(value, list):
+            raise ConfigError(f"schedules must be a list: schedules={value!r}")
+        return value
+    try:
+        converted = converters[name](value)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{name} has a bad value: {name}={value!r}") from None
+    if name == "concurrency" and isinstance(converted, int) and converted < 1:
+        raise ConfigError(f"concurrency must be >= 1: concurrency={value!r}")
+    return converted
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(value)
+
+
+def load_file(path: Path) -> dict[str, object]:
+    """The settings in a YAML file; unknown keys are an error naming them."""
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {data!r}")
+    unknown = set(data) - SETTING_NAMES
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in {str(path)!r}: {', '.join(sorted(map(str, unknown)))}"
+        )
+    return data
+
+
+def resolve(config_file: Path | None, flags: Mapping[str, object]) -> WorkerSettings:
+    """Defaults < config file < flags (the CLI reads `KASYNQ_REDIS_URL` as the --redis-url flag)."""
+    merged: dict[str, object] = {}
+    if config_file is not None:
+        merged.update(load_file(config_file))
+    merged.update({name: value for name, value in flags.items() if value is not None})
+    settings = WorkerSettings()
+    for name, value in merged.items():
+        setattr(settings, name, _typed(name, value))
+    if not settings.handlers:
+        raise ConfigError("handlers is required: give --handlers package.module:attribute")
+    return settings

@@ -1,0 +1,21 @@
+"""Deletes completed tasks whose retention has expired, every 8 s (spec 5.13)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kasynq.broker import Broker
+from kasynq.periodic import Periodic
+
+DEFAULT_INTERVAL_SECONDS = 8.0
+DEFAULT_BATCH_SIZE = 100
+
+
+def janitor(broker: Broker, queues: Sequence[str], interval: float, batch_size: int) -> Periodic:
+    """Go's janitor: first run after one interval, each queue cleaned in batches."""
+
+    async def clean() -> None:
+        for queue in queues:
+            await broker.delete_expired_completed_tasks(queue, batch_size)
+
+    return Periodic("janitor", clean, interval)

@@ -1,0 +1,396 @@
+"""The processor: dequeues tasks into `concurrency` slots, runs handlers, writes outcomes.
+
+Go semantics (spec 5.3-5.7): queue order per attempt (weighted shuffle or strict), a 30 s lease
+per task extended by the heartbeater, the handler bounded by the task's deadline, outcome =
+Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome write skipped
+once the in-memory lease has expired. Differences from Go, all invisible on the wire:
+
+* Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq issues one dequeue per
+  free slot concurrently (each one the same atomic script as Go's) and, when idle, waits for a
+  wake-up from `Wakeup` (Redis key-change notifications) with a `task_check_interval` fallback.
+* Async handlers are cancelled at the deadline / on cancellation / on shutdown abort. Sync
+  handlers run in a thread and cannot be interrupted: their `ctx.done()` turns true and the
+  slot is freed at once (Go abandons the goroutine the same way), but the thread keeps running
+  until the handler returns; its late result is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from kasynq.broker import Broker
+from kasynq.context import ResultWriter, TaskContext
+from kasynq.metrics import ServerMetrics
+from kasynq.proto.asynq_pb2 import TaskMessage
+from kasynq.retry import (
+    IsFailureFunc,
+    LeaseExpired,
+    RetryDelayFunc,
+    TaskCanceled,
+    TaskDeadlineExceeded,
+    error_text,
+    is_revoke_task,
+    is_skip_retry,
+)
+from kasynq.servemux import AsyncHandler, handler_executor
+from kasynq.syncer import Syncer
+from kasynq.task import Task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 30 * 60
+"""Deadline used when a message has neither timeout nor deadline (Go logs an error too)."""
+
+ErrorHandler: TypeAlias = Callable[[TaskContext, Task, BaseException], object]
+"""Called for every failure (sync, or async returning an awaitable), as Go's ErrorHandler."""
+
+
+class ShutdownAbort(Exception):  # a stop reason, not an error raised to users
+    """The shutdown timeout elapsed while the handler was running: the task is requeued."""
+
+
+def queue_order_function(queues: Mapping[str, int], strict: bool) -> Callable[[], list[str]]:
+    """Go's queue selection: strict priority order, or a fresh weighted shuffle per attempt."""
+    divisor = math.gcd(*queues.values())
+    weights = {name: priority // divisor for name, priority in queues.items()}
+    if len(weights) == 1:
+        only = list(weights)
+        return lambda: only
+    if strict:
+        fixed = sorted(weights, key=lambda name: weights[name], reverse=True)
+        return lambda: fixed
+    expanded = [name for name, weight in weights.items() for _ in range(weight)]
+
+    def weighted() -> list[str]:
+        shuffled = random.sample(expanded, len(expanded))
+        return list(dict.fromkeys(shuffled))
+
+    return weighted
+
+
+def compute_deadline(msg: TaskMessage, now: float) -> float:
+    """The handler's deadline in Unix seconds (spec 5.5)."""
+    if msg.timeout == 0 and msg.deadline == 0:
+        log.error("task has neither timeout nor deadline id=%s queue=%s", msg.id, msg.queue)
+        return now + DEFAULT_TIMEOUT_SECONDS
+    if msg.timeout and msg.deadline:
+        return float(min(int(now) + msg.timeout, msg.deadline))
+    if msg.timeout:
+        return now + msg.timeout
+    return float(msg.deadline)
+
+
+@dataclass(eq=False)
+class Worker:
+    """One in-flight task: its message, context, lease and the asyncio task running it."""
+
+    msg: TaskMessage
+    ctx: TaskContext
+    lease_expiry: float
+    started_at: float
+    runner: asyncio.Task[None] | None = None
+    handler_running: bool = False
+    stop_reason: BaseException | None = field(default=None, repr=False)
+
+    def lease_valid(self) -> bool:
+        return time.time() <= self.lease_expiry
+
+    def stop(self, reason: BaseException) -> None:
+        """End the handler early with `reason` as its outcome (first reason wins).
+
+        Ignored once the handler has finished: the outcome is then already decided.
+        """
+        if self.stop_reason is not None or not self.handler_running:
+            return
+        self.stop_reason = reason
+        self.ctx.cancel()
+        if self.runner is not None:
+            self.runner.cancel()
+
+
+@dataclass
+class ProcessorConfig:
+    concurrency: int
+    queues: Mapping[str, int]
+    strict_priority: bool
+    task_check_interval: float
+    retry_delay_func: RetryDelayFunc
+    is_failure: IsFailureFunc
+    error_handler: ErrorHandler | None
+    shutdown_timeout: float
+
+
+class Processor:
+    """Fetches and runs tasks; `workers` is read by the heartbeater and the subscriber."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        handler: AsyncHandler,
+        config: ProcessorConfig,
+        syncer: Syncer,
+        metrics: ServerMetrics,
+        wakeup: asyncio.Event,
+    ) -> None:
+        self._broker = broker
+        self._handler = handler
+        self._config = config
+        self._syncer = syncer
+        self._metrics = metrics
+        self._wakeup = wakeup
+        self._queue_order = queue_order_function(config.queues, config.strict_priority)
+        self._executor = ThreadPoolExecutor(
+            max_workers=2 * config.concurrency, thread_name_prefix="kasynq-handler"
+        )
+        self._free_slots = config.concurrency
+        self._slot_freed = asyncio.Event()
+        self._all_idle = asyncio.Event()
+        self._all_idle.set()
+        self._fetch_task: asyncio.Task[None] | None = None
+        self.workers: dict[str, Worker] = {}
+
+    @property
+    def fetching(self) -> bool:
+        return self._fetch_task is not None and not self._fetch_task.done()
+
+    def start(self) -> None:
+        """Begin dequeuing (Go: processor.start)."""
+        if not self.fetching:
+            self._fetch_task = asyncio.create_task(self._fetch_loop(), name="kasynq-processor")
+
+    async def stop_fetching(self) -> None:
+        """Stop dequeuing at once; in-flight tasks continue (Go: processor.stop)."""
+        task, self._fetch_task = self._fetch_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def shutdown(self) -> None:
+        """Stop fetching, wait up to shutdown_timeout, then requeue what still runs."""
+        await self.stop_fetching()
+        try:
+            async with asyncio.timeout(self._config.shutdown_timeout):
+                await self._all_idle.wait()
+        except TimeoutError:
+            log.warning(
+                "shutdown timeout elapsed, requeueing in-flight tasks count=%d", len(self.workers)
+            )
+            for worker in list(self.workers.values()):
+                worker.stop(ShutdownAbort())
+            await self._all_idle.wait()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def cancel(self, task_id: str) -> bool:
+        """Cancel the running task `task_id` (asynq:cancel); False if it does not run here."""
+        worker = self.workers.get(task_id)
+        if worker is None:
+            return False
+        worker.stop(TaskCanceled())
+        return True
+
+    def lease_expired(self, worker: Worker) -> None:
+        """The heartbeater found the worker's lease expired: give up the task locally."""
+        worker.stop(LeaseExpired())
+
+    # -- fetching ----------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        burst = 1
+        while True:
+            while self._free_slots == 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            attempts = min(self._free_slots, burst)
+            self._free_slots -= attempts
+            self._all_idle.clear()
+            results = await asyncio.gather(
+                *(self._dequeue_one() for _ in range(attempts)), return_exceptions=True
+            )
+            found = 0
+            for result in results:
+                if isinstance(result, tuple):
+                    found += 1
+                    self._spawn(*result)
+                else:
+                    self._release_slot()
+                    if isinstance(result, BaseException):
+                        log.error("dequeue failed error=%r", result)
+            if found == attempts:
+                burst = min(self._config.concurrency, 2 * burst)
+                continue
+            burst = max(1, found)
+            if found == 0:
+                await self._idle_wait(any(isinstance(r, BaseException) for r in results))
+
+    async def _dequeue_one(self) -> tuple[TaskMessage, float] | None:
+        return await self._broker.dequeue(*self._queue_order())
+
+    async def _idle_wait(self, after_error: bool) -> None:
+        """Sleep until a wake-up (new pending work) or the poll interval; back off on errors."""
+        interval = self._config.task_check_interval
+        self._wakeup.clear()
+        if after_error:
+            await asyncio.sleep(interval)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), interval)
+
+    def _release_slot(self) -> None:
+        self._free_slots += 1
+        self._slot_freed.set()
+        if self._free_slots == self._config.concurrency:
+            self._all_idle.set()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _spawn(self, msg: TaskMessage, lease_expiry: float) -> None:
+        now = time.time()
+        ctx = TaskContext(
+            task_id=msg.id,
+            queue=msg.queue,
+            retry_count=msg.retried,
+            max_retry=msg.retry,
+            deadline=compute_deadline(msg, now),
+        )
+        loop = asyncio.get_running_loop()
+        ctx.result_writer = ResultWriter(msg.id, self._writer_for(msg), ctx, loop)
+        worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
+        self.workers[msg.id] = worker
+        self._metrics.in_flight.inc()
+        worker.runner = asyncio.create_task(self._run(worker), name=f"kasynq-task-{msg.id}")
+
+    def _writer_for(self, msg: TaskMessage) -> Callable[[bytes], Awaitable[int]]:
+        queue, task_id = msg.queue, msg.id
+
+        def write(data: bytes) -> Awaitable[int]:
+            return self._broker.write_result(queue, task_id, data)
+
+        return write
+
+    async def _run(self, worker: Worker) -> None:
+        msg = worker.msg
+        task = task_from_message(msg)
+        token = handler_executor.set(self._executor)
+        try:
+            error = await self._call_handler(worker, task)
+            self._metrics.handler_duration.labels(msg.type).observe(time.time() - worker.started_at)
+            await self._handle_outcome(worker, task, error)
+        finally:
+            handler_executor.reset(token)
+            self.workers.pop(msg.id, None)
+            self._metrics.in_flight.dec()
+            self._release_slot()
+
+    async def _call_handler(self, worker: Worker, task: Task) -> BaseException | None:
+        """Run the handler until it returns, its deadline passes or the worker is stopped."""
+        ctx = worker.ctx
+        current = asyncio.current_task()
+        assert current is not None
+        remaining = ctx.remaining()
+        if remaining <= 0:
+            return ctx.error()
+        worker.handler_running = True
+        try:
+            async with asyncio.timeout(remaining):
+                await self._handler(ctx, task)
+        except asyncio.CancelledError:
+            if worker.stop_reason is None:
+                raise
+            current.uncancel()
+            return worker.stop_reason
+        except TimeoutError as exc:
+            if ctx.remaining() > 0:
+                return exc
+            return TaskDeadlineExceeded() if worker.stop_reason is None else worker.stop_reason
+        except Exception as exc:  # any handler error is a task failure
+            return exc
+        finally:
+            worker.handler_running = False
+        return None
+
+    async def _handle_outcome(
+        self, worker: Worker, task: Task, error: BaseException | None
+    ) -> None:
+        msg = worker.msg
+        labels = (msg.queue, msg.type)
+        if isinstance(error, ShutdownAbort):
+            await self._write(worker, "requeue", lambda: self._broker.requeue(msg))
+            return
+        self._metrics.processed.labels(*labels).inc()
+        if error is None:
+            if msg.retention > 0:
+                await self._write(
+                    worker, "mark_as_complete", lambda: self._broker.mark_as_complete(msg)
+                )
+            else:
+                await self._write(worker, "done", lambda: self._broker.done(msg))
+            return
+        self._metrics.failed.labels(*labels).inc()
+        await self._call_error_handler(worker, task, error)
+        if is_revoke_task(error):
+            await self._write(worker, "done", lambda: self._broker.done(msg))
+        elif msg.retried >= msg.retry or is_skip_retry(error):
+            self._metrics.archived.labels(*labels).inc()
+            text = error_text(error)
+            await self._write(worker, "archive", lambda: self._broker.archive(msg, text))
+        else:
+            self._metrics.retried.labels(*labels).inc()
+            text = error_text(error)
+            delay = self._config.retry_delay_func(msg.retried, error, task)
+            retry_at = time.time() + delay
+            is_failure = self._config.is_failure(error)
+            await self._write(
+                worker,
+                "retry",
+                lambda: self._broker.retry(msg, retry_at, text, is_failure=is_failure),
+            )
+
+    async def _call_error_handler(self, worker: Worker, task: Task, error: BaseException) -> None:
+        if self._config.error_handler is None:
+            return
+        try:
+            result = self._config.error_handler(worker.ctx, task, error)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # a broken error handler must not lose the task
+            log.error("error handler failed task_id=%s error=%r", worker.msg.id, exc)
+
+    async def _write(self, worker: Worker, op: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Run an outcome write while the lease is valid; hand failures to the syncer."""
+        msg = worker.msg
+        if not worker.lease_valid():
+            log.warning(
+                "lease expired, leaving task to the recoverer op=%s id=%s queue=%s",
+                op,
+                msg.id,
+                msg.queue,
+            )
+            return
+        try:
+            async with asyncio.timeout(max(0.0, worker.lease_expiry - time.time())):
+                await write()
+        except Exception as exc:  # retried by the syncer until the lease ends
+            log.warning(
+                "outcome write failed, will retry op=%s id=%s queue=%s error=%r",
+                op,
+                msg.id,
+                msg.queue,
+                exc,
+            )
+            self._syncer.add(op, write, deadline=worker.lease_expiry)
+
+
+def task_from_message(msg: TaskMessage) -> Task:
+    """The Task a handler sees: type, payload and headers of the stored message."""
+    return Task(msg.type, msg.payload, headers=dict(msg.headers) or None)

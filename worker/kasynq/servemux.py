@@ -1,0 +1,115 @@
+"""Task routing by type with asynq's ServeMux rule, plus middleware and sync/async dispatch.
+
+A pattern matches a task type exactly or as a prefix; the exact match wins, then the longest
+matching prefix. Handlers take `(ctx, task)`; `async def` handlers run on the event loop, plain
+functions run in the server's thread pool. Middlewares are functions from an async handler to an
+async handler; the first one registered is the outermost, as in Go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeAlias
+
+from kasynq.context import TaskContext
+from kasynq.task import Task
+
+AsyncHandler: TypeAlias = Callable[[TaskContext, Task], Awaitable[None]]
+SyncHandler: TypeAlias = Callable[[TaskContext, Task], None]
+Handler: TypeAlias = AsyncHandler | SyncHandler
+Middleware: TypeAlias = Callable[[AsyncHandler], AsyncHandler]
+
+handler_executor: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
+    "kasynq_handler_executor", default=None
+)
+"""Thread pool for sync handlers; set by the processor (None = the loop's default executor)."""
+
+
+class HandlerNotFound(Exception):  # Go: `handler not found for task "<type>"`
+    """No registered pattern matches the task type."""
+
+    def __init__(self, task_type: str) -> None:
+        super().__init__(f'handler not found for task "{task_type}"')
+        self.task_type = task_type
+
+
+def is_async_handler(handler: Callable[..., Any]) -> bool:
+    """True for `async def` functions and objects whose `__call__` is `async def`."""
+    call = getattr(handler, "__call__", None)  # noqa: B004 - we need the bound method itself
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def as_async(handler: Handler) -> AsyncHandler:
+    """An async view of `handler`: sync ones run in `handler_executor` with a copied context."""
+    if is_async_handler(handler):
+        return handler  # type: ignore[return-value]
+    sync_handler: SyncHandler = handler  # type: ignore[assignment]
+
+    @functools.wraps(sync_handler)
+    async def run_in_thread(ctx: TaskContext, task: Task) -> None:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, sync_handler, ctx, task)
+        await loop.run_in_executor(handler_executor.get(), call)
+
+    return run_in_thread
+
+
+async def _not_found(ctx: TaskContext, task: Task) -> None:
+    """Go's NotFoundHandler: fails the task; middlewares still see it."""
+    del ctx
+    raise HandlerNotFound(task.type)
+
+
+class ServeMux:
+    """Routes each task to the handler with the best matching pattern (Go's asynq.ServeMux)."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, AsyncHandler] = {}
+        self._by_length: list[tuple[str, AsyncHandler]] = []
+        self._middlewares: list[Middleware] = []
+
+    def handle(self, pattern: str, handler: Handler) -> None:
+        """Register `handler` for task types equal to or starting with `pattern`."""
+        if not pattern.strip():
+            raise ValueError(f"servemux: invalid pattern {pattern!r}: must not be blank")
+        if pattern in self._exact:
+            raise ValueError(f"servemux: multiple registrations for pattern {pattern!r}")
+        wrapped = as_async(handler)
+        self._exact[pattern] = wrapped
+        self._by_length.append((pattern, wrapped))
+        self._by_length.sort(key=lambda entry: len(entry[0]), reverse=True)
+
+    def handler(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Decorator form of `handle`: `@mux.handler("email:")`."""
+
+        def register(function: Handler) -> Handler:
+            self.handle(pattern, function)
+            return function
+
+        return register
+
+    def use(self, *middlewares: Middleware) -> None:
+        """Append middlewares; they wrap every handler, first registered outermost."""
+        self._middlewares.extend(middlewares)
+
+    def match(self, task_type: str) -> AsyncHandler | None:
+        """The handler for `task_type` (exact match, else longest prefix), without middleware."""
+        exact = self._exact.get(task_type)
+        if exact is not None:
+            return exact
+        for pattern, handler in self._by_length:
+            if task_type.startswith(pattern):
+                return handler
+        return None
+
+    async def __call__(self, ctx: TaskContext, task: Task) -> None:
+        """Process `task` with its handler (or the not-found handler) inside the middlewares."""
+        handler = self.match(task.type) or _not_found
+        for middleware in reversed(self._middlewares):
+            handler = middleware(handler)
+        await handler(ctx, task)

@@ -1,0 +1,301 @@
+"""`Server`: runs handlers for asynq queues, interchangeable with Go asynq servers (spec 5).
+
+    server = Server("redis://localhost:6379/0", concurrency=10, queues={"critical": 6})
+    server.run(mux)          # blocking; SIGTERM/SIGINT shut down, SIGTSTP stops fetching
+
+or, inside asyncio: `await server.start(mux)` ... `await server.shutdown()`.
+Defaults are Go's (heartbeat 5 s, lease 30 s, recoverer 1 min, forwarder 5 s, janitor 8 s,
+shutdown timeout 8 s), so Go and Python servers can share queues and recover each other's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import redis.asyncio
+
+from kasynq import aggregator as aggregator_module
+from kasynq import forwarder as forwarder_module
+from kasynq import healthcheck as healthcheck_module
+from kasynq import heartbeat as heartbeat_module
+from kasynq import janitor as janitor_module
+from kasynq import recoverer as recoverer_module
+from kasynq.aggregator import GroupAggregator
+from kasynq.broker import Broker
+from kasynq.broker.wakeup import PendingWatcher
+from kasynq.client import AsyncClient
+from kasynq.connection import AsyncRedis
+from kasynq.healthcheck import HealthCheckFunc
+from kasynq.heartbeat import Heartbeater, ServerIdentity
+from kasynq.httpserver import HTTPServer, Probes
+from kasynq.keys import DEFAULT_QUEUE
+from kasynq.metrics import ServerMetrics
+from kasynq.periodic import Periodic
+from kasynq.processor import ErrorHandler, Processor, ProcessorConfig
+from kasynq.retry import IsFailureFunc, RetryDelayFunc, default_is_failure, default_retry_delay
+from kasynq.servemux import Handler, as_async
+from kasynq.subscriber import Subscriber
+from kasynq.syncer import SYNC_INTERVAL_SECONDS, Syncer
+from kasynq.task import Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    """Go's asynq.Config in snake_case, with Go's defaults; see spec 5.1."""
+
+    concurrency: int = 0
+    """Handlers running at once; < 1 means the number of CPUs."""
+    queues: Mapping[str, int] = field(default_factory=dict)
+    """Queue → priority; blank names and priorities <= 0 are dropped; empty → default:1."""
+    strict_priority: bool = False
+    task_check_interval: float = 1.0
+    """Idle poll period; idle servers are also woken at once by key-change notifications."""
+    delayed_task_check_interval: float = forwarder_module.DEFAULT_INTERVAL_SECONDS
+    retry_delay_func: RetryDelayFunc = default_retry_delay
+    is_failure: IsFailureFunc = default_is_failure
+    error_handler: ErrorHandler | None = None
+    shutdown_timeout: float = 8.0
+    health_check_func: HealthCheckFunc | None = None
+    health_check_interval: float = healthcheck_module.DEFAULT_INTERVAL_SECONDS
+    group_grace_period: float = aggregator_module.DEFAULT_GRACE_PERIOD_SECONDS
+    group_max_delay: float = 0.0
+    group_max_size: int = 0
+    group_aggregator: GroupAggregator | None = None
+    janitor_interval: float = janitor_module.DEFAULT_INTERVAL_SECONDS
+    janitor_batch_size: int = janitor_module.DEFAULT_BATCH_SIZE
+    recoverer_interval: float = recoverer_module.DEFAULT_INTERVAL_SECONDS
+    recoverer_grace: float = recoverer_module.DEFAULT_GRACE_SECONDS
+    """How long a lease must have been expired before recovery (Go: 30 s; keep it in pools)."""
+    heartbeat_interval: float = heartbeat_module.DEFAULT_INTERVAL_SECONDS
+    http_port: int | None = None
+    """Port of the /healthz, /readyz, /metrics endpoint; None = no endpoint, 0 = any port."""
+    http_host: str = "0.0.0.0"
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            self.concurrency = os.cpu_count() or 1
+        queues = {
+            name: priority
+            for name, priority in self.queues.items()
+            if name.strip() and priority > 0
+        }
+        self.queues = queues or {DEFAULT_QUEUE: 1}
+        for name in ("task_check_interval", "shutdown_timeout"):
+            if getattr(self, name) <= 0:
+                setattr(self, name, getattr(ServerConfig, name))
+        if self.group_grace_period < 1:
+            raise ValueError(f"group_grace_period must be >= 1 s, got {self.group_grace_period!r}")
+        if self.janitor_batch_size > 100:
+            log.warning("janitor_batch_size above 100 value=%d", self.janitor_batch_size)
+
+
+CONFIG_FIELDS = frozenset(item.name for item in fields(ServerConfig))
+
+
+class Server:
+    """A worker server: processor plus Go's background components, on one asyncio loop."""
+
+    def __init__(self, redis_client: AsyncRedis | str, **options: Any) -> None:
+        """`redis_client`: a client (kept open) or a URL (the server owns and closes it).
+
+        `options` are the fields of `ServerConfig` (e.g. concurrency, queues, strict_priority).
+        """
+        unknown = set(options) - CONFIG_FIELDS
+        if unknown:
+            raise TypeError(f"unknown Server option(s): {', '.join(sorted(unknown))}")
+        self.config = ServerConfig(**options)
+        self._owns_client = isinstance(redis_client, str)
+        self._client: AsyncRedis = (
+            redis.asyncio.Redis.from_url(redis_client)
+            if isinstance(redis_client, str)
+            else redis_client
+        )
+        self.broker = Broker(self._client)
+        self.identity = ServerIdentity()
+        self.metrics = ServerMetrics()
+        self.state = "new"
+        self.processor: Processor | None = None
+        self.http: HTTPServer | None = None
+        self._components: list[Periodic] = []
+        self._heartbeat: Periodic | None = None
+        self._heartbeater: Heartbeater | None = None
+        self._subscriber: Subscriber | None = None
+        self._aggregator: aggregator_module.Aggregator | None = None
+        self._watcher: PendingWatcher | None = None
+        self._syncer = Syncer()
+
+    @property
+    def fetching(self) -> bool:
+        """True while the processor dequeues (what /readyz reports)."""
+        return self.state == "active" and self.processor is not None and self.processor.fetching
+
+    async def start(self, handler: Handler) -> None:
+        """Start every component and begin processing (Go: Server.Start)."""
+        if self.state != "new":
+            raise RuntimeError(f"server cannot start in state {self.state!r}")
+        config = self.config
+        queue_names = list(config.queues)
+        wakeup = asyncio.Event()
+        self.processor = Processor(
+            self.broker,
+            as_async(handler),
+            ProcessorConfig(
+                concurrency=config.concurrency,
+                queues=config.queues,
+                strict_priority=config.strict_priority,
+                task_check_interval=config.task_check_interval,
+                retry_delay_func=config.retry_delay_func,
+                is_failure=config.is_failure,
+                error_handler=config.error_handler,
+                shutdown_timeout=config.shutdown_timeout,
+            ),
+            self._syncer,
+            self.metrics,
+            wakeup,
+        )
+        self._heartbeater = Heartbeater(
+            self.broker,
+            self.processor,
+            self.identity,
+            config.concurrency,
+            config.queues,
+            config.strict_priority,
+            lambda: self.state,
+        )
+        self._heartbeat = Periodic(
+            "heartbeater", self._heartbeater.beat, config.heartbeat_interval, first_delay=0
+        )
+        self._subscriber = Subscriber(self.broker, self.processor.cancel)
+        self._watcher = PendingWatcher(self._client, queue_names, wakeup)
+        recoverer = recoverer_module.Recoverer(
+            self.broker,
+            queue_names,
+            config.retry_delay_func,
+            config.is_failure,
+            config.recoverer_grace,
+        )
+        self._components = [
+            forwarder_module.forwarder(
+                self.broker, queue_names, config.delayed_task_check_interval
+            ),
+            recoverer.periodic(config.recoverer_interval),
+            Periodic("syncer", self._syncer.sync, SYNC_INTERVAL_SECONDS),
+            janitor_module.janitor(
+                self.broker, queue_names, config.janitor_interval, config.janitor_batch_size
+            ),
+        ]
+        if config.group_aggregator is not None:
+            self._aggregator = aggregator_module.Aggregator(
+                self.broker,
+                self._enqueue_aggregated,
+                queue_names,
+                config.group_aggregator,
+                config.group_grace_period,
+                config.group_max_delay,
+                config.group_max_size,
+            )
+            self._components.append(self._aggregator.periodic())
+        if config.health_check_func is not None:
+            self._components.append(
+                healthcheck_module.healthchecker(
+                    self.broker, config.health_check_func, config.health_check_interval
+                )
+            )
+        self.state = "active"
+        self._heartbeat.start()
+        self._subscriber.start()
+        self._watcher.start()
+        for component in self._components:
+            component.start()
+        self.processor.start()
+        if config.http_port is not None:
+            self.http = HTTPServer(
+                Probes(self.broker.ping, lambda: self.fetching, self.metrics.exposition),
+                config.http_port,
+                config.http_host,
+            )
+            await self.http.start()
+        log.info(
+            "server started host=%s pid=%d server_id=%s concurrency=%d queues=%s",
+            self.identity.host,
+            self.identity.pid,
+            self.identity.server_id,
+            config.concurrency,
+            dict(config.queues),
+        )
+
+    async def _enqueue_aggregated(self, task: Task, queue: str) -> None:
+        """Go: the aggregated task with its own options, then Queue(q), via the client path."""
+        await AsyncClient(self._client).enqueue(task, queue=queue)
+
+    async def stop(self) -> None:
+        """Stop fetching new tasks; in-flight tasks and background components go on (SIGTSTP)."""
+        if self.state != "active":
+            return
+        self.state = "stopped"
+        if self.processor is not None:
+            await self.processor.stop_fetching()
+        log.info("server stopped fetching new tasks")
+
+    async def shutdown(self) -> None:
+        """Graceful shutdown in Go's order; unfinished tasks are requeued after the timeout."""
+        if self.state in ("new", "closed"):
+            return
+        self.state = "closed"
+        log.info("server shutting down timeout=%ss", self.config.shutdown_timeout)
+        forwarder, recoverer, syncer, *others = self._components
+        await forwarder.stop()
+        if self._watcher is not None:
+            await self._watcher.stop()
+        if self.processor is not None:
+            await self.processor.shutdown()
+        await recoverer.stop()
+        await syncer.stop()
+        await self._syncer.sync()
+        if self._subscriber is not None:
+            await self._subscriber.stop()
+        for component in others:
+            await component.stop()
+        if self._aggregator is not None:
+            await self._aggregator.wait_for_runs()
+        if self.http is not None:
+            await self.http.stop()
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
+        if self._heartbeater is not None:
+            try:
+                await self._heartbeater.clear()
+            except Exception as exc:  # the keys expire within 10 s anyway
+                log.warning("cannot clear server state error=%r", exc)
+        if self._owns_client:
+            await self._client.aclose()
+        log.info("server exited")
+
+    async def serve(self, handler: Handler) -> None:
+        """Start, then run until SIGTERM/SIGINT (shutdown) with SIGTSTP stopping fetching."""
+        loop = asyncio.get_running_loop()
+        await self.start(handler)
+        shutdown_requested = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, shutdown_requested.set)
+        loop.add_signal_handler(signal.SIGINT, shutdown_requested.set)
+        loop.add_signal_handler(signal.SIGTSTP, lambda: asyncio.ensure_future(self.stop()))
+        try:
+            await shutdown_requested.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+            await self.shutdown()
+
+    def run(self, handler: Handler) -> None:
+        """Blocking `serve` on a new event loop (Go: Server.Run)."""
+        asyncio.run(self.serve(handler))
