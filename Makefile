@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 export KASYNQ_CACHE ?= $(HOME)/.cache/kasynq
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help test lint typecheck pytest venv system-deps proto proto-check demo bench bench-quick clean
+.PHONY: help test lint typecheck pytest venv system-deps proto proto-check k8s-bins demo bench bench-quick clean
 
 help:
 	@echo "make demo   - the whole autoscaling loop on one machine"
 	@echo "make test   - set up, then ruff, mypy and the full pytest suite"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make proto  - regenerate worker/kasynq/proto from asynq.proto"
+	@echo "make k8s-bins - build the local Kubernetes control plane (etcd, apiserver, kubectl, helm)"
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ test: lint typecheck pytest
 
 proto: venv
 	$(PY) -m grpc_tools.protoc -Iworker --python_out=worker --pyi_out=worker worker/kasynq/proto/asynq.proto
+
+k8s-bins:
+	bash hack/k8s/build.sh
 
 demo: venv system-deps
 	@echo "make demo: the end-to-end demo has not landed yet (issue 8)"; exit 1
