@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.golang",
     "tests.fixtures.broker",
+    "tests.fixtures.kube",
 ]

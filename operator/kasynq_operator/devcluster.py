@@ -1,0 +1,385 @@
+"""A real, local Kubernetes control plane for tests and the demo: no Docker, no kubelet.
+
+etcd, kube-apiserver and kube-controller-manager (built by `hack/k8s/build.sh`) run as child
+processes on free loopback ports, with certificates made by the `openssl` CLI and an admin
+kubeconfig. The controller-manager runs the deployment, replicaset, garbage-collector,
+namespace and service-account controllers, so Deployments produce ReplicaSets and Pods
+(which stay Pending: nothing schedules or runs them) and owned objects are collected.
+
+Everything lives in one temporary directory that `stop()` removes; children also get SIGKILL
+if the starting process dies, so an aborted test run leaves no etcd behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "k8s" / "build.sh"
+BIN_DIR_ENV = "KASYNQ_K8S_BIN"
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+CERT_VALID_DAYS = "7"
+ADMIN_USER = "kasynq-admin"
+CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+)
+_PR_SET_PDEATHSIG = 1
+
+
+class DevClusterError(RuntimeError):
+    """The control plane could not be built or started."""
+
+
+def build_binaries() -> Path:
+    """Build the control-plane binaries if missing (slow only the first time); return their dir.
+
+    `KASYNQ_K8S_BIN` names a ready directory instead, e.g. where the source tree is absent.
+    """
+    preset = os.environ.get(BIN_DIR_ENV)
+    if preset:
+        return Path(preset)
+    if shutil.which("go") is None:
+        raise DevClusterError("the Go toolchain is needed to build the control plane: install Go")
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise DevClusterError(f"{BUILD_SCRIPT} failed: {result.stderr[-4000:]}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the parent dies (Linux only)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DevClusterError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+
+class _Pki:
+    """One CA signing the apiserver's serving certificate and the admin client certificate,
+    plus the service-account token signing key. Short-lived (7 days) and throwaway."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ca_cert = self.dir / "ca.crt"
+        self.ca_key = self.dir / "ca.key"
+        self.sa_key = self.dir / "sa.key"
+        self.sa_pub = self.dir / "sa.pub"
+
+    def create(self) -> None:
+        _openssl(
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", CERT_VALID_DAYS,
+            "-subj", "/CN=kasynq-devcluster-ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            cwd=self.dir,
+        )  # fmt: skip
+        _openssl("genpkey", "-algorithm", "RSA", "-out", "sa.key", cwd=self.dir)
+        _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=self.dir)
+
+    def leaf(self, name: str) -> tuple[Path, Path]:
+        """Paths of the certificate and key that `issue(name, ...)` writes."""
+        return self.dir / f"{name}.crt", self.dir / f"{name}.key"
+
+    def issue(self, name: str, subject: str, extensions: Sequence[str]) -> None:
+        """Write a leaf certificate `<name>.crt`/`<name>.key` signed by the CA."""
+        ext_file = self.dir / f"{name}.ext"
+        ext_file.write_text("\n".join(extensions) + "\n")
+        _openssl(
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+            cwd=self.dir,
+        )  # fmt: skip
+        _openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", CERT_VALID_DAYS, "-extfile", ext_file.name,
+            "-out", f"{name}.crt",
+            cwd=self.dir,
+        )  # fmt: skip
+
+
+class DevCluster:
+    """etcd + kube-apiserver + kube-controller-manager on loopback; a context manager.
+
+    `kubeconfig` is an admin (system:masters) kubeconfig; `bin_dir` also holds kubectl and helm.
+    """
+
+    def __init__(self, bin_dir: Path, workdir: Path | None = None) -> None:
+        self.bin_dir = bin_dir
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kasynq-kube-"))
+        self.kubeconfig = self.workdir / "admin.kubeconfig"
+        self.api_port = free_port()
+        self.server = f"https://127.0.0.1:{self.api_port}"
+        self.etcd_url = f"http://127.0.0.1:{free_port()}"
+        self._pki = _Pki(self.workdir / "pki")
+        self.serving_cert, self.serving_key = self._pki.leaf("apiserver")
+        self.admin_cert, self.admin_key = self._pki.leaf("admin")
+        self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def __enter__(self) -> DevCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> DevCluster:
+        """Start all three components and wait until each is serving; stop all on failure."""
+        started = time.monotonic()
+        try:
+            self._write_credentials()
+            self._start_etcd()
+            self._start_apiserver()
+            self._start_controller_manager()
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "devcluster started server=%s kubeconfig=%s seconds=%.1f",
+            self.server,
+            self.kubeconfig,
+            time.monotonic() - started,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the children in reverse start order (TERM, then KILL) and remove the files."""
+        for name, process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    log.warning("devcluster component did not stop, killing name=%s", name)
+                    process.kill()
+                    process.wait()
+        self._processes.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this cluster; the caller checks the return code."""
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def _write_credentials(self) -> None:
+        self._pki.create()
+        self._pki.issue(
+            "apiserver",
+            "/CN=localhost",
+            [
+                "basicConstraints=CA:FALSE",
+                "keyUsage=critical,digitalSignature",
+                "extendedKeyUsage=serverAuth",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+        )
+        self._pki.issue(
+            "admin",
+            f"/O=system:masters/CN={ADMIN_USER}",
+            ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
+             "extendedKeyUsage=clientAuth"],
+        )  # fmt: skip
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "kasynq-dev",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(self._pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": ADMIN_USER,
+                    "user": {
+                        "client-certificate": str(self.admin_cert),
+                        "client-key": str(self.admin_key),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "kasynq-dev", "context": {"cluster": "kasynq-dev", "user": ADMIN_USER}}
+            ],
+            "current-context": "kasynq-dev",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+
+    def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        with (self.workdir / f"{name}.log").open("wb") as log_file:
+            process = subprocess.Popen(
+                [str(self.bin_dir / name), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        self._processes.append((name, process))
+        return process
+
+    def _wait(self, name: str, process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DevClusterError(
+                    f"{name} exited with {process.returncode}: {self._tail(name)}"
+                )
+            try:
+                if ready():
+                    return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.1)
+        raise DevClusterError(
+            f"{name} not ready after {START_TIMEOUT_SECONDS}s: {self._tail(name)}"
+        )
+
+    def _tail(self, name: str) -> str:
+        log_path = self.workdir / f"{name}.log"
+        return log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+
+    def _start_etcd(self) -> None:
+        client_url = self.etcd_url
+        peer_url = f"http://127.0.0.1:{free_port()}"
+        process = self._spawn(
+            "etcd",
+            [
+                "--name=devcluster",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=devcluster={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{client_url}/health", timeout=2) as response:
+                return b'"health":"true"' in response.read()
+
+        self._wait("etcd", process, healthy)
+
+    def _start_apiserver(self) -> None:
+        process = self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--tls-cert-file={self.serving_cert}",
+                f"--tls-private-key-file={self.serving_key}",
+                f"--client-ca-file={self._pki.ca_cert}",
+                f"--service-account-issuer={self.server}",
+                f"--service-account-key-file={self._pki.sa_pub}",
+                f"--service-account-signing-key-file={self._pki.sa_key}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=0",
+            ],
+        )
+        self._wait("kube-apiserver", process, lambda: self._api_ok("/readyz"))
+
+    def _start_controller_manager(self) -> None:
+        process = self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--service-account-private-key-file={self._pki.sa_key}",
+                f"--root-ca-file={self._pki.ca_cert}",
+                "--secure-port=0",
+                "--concurrent-gc-syncs=5",
+                "--v=0",
+            ],
+        )
+        # The serviceaccount controller creates "default" in every namespace: once it exists
+        # in "default", the controllers are running (Pods need it to pass admission).
+        self._wait(
+            "kube-controller-manager",
+            process,
+            lambda: self._api_ok("/api/v1/namespaces/default/serviceaccounts/default"),
+        )
+
+    def _api_ok(self, path: str) -> bool:
+        """GET `path` as admin; True on 200, False on an HTTP error status."""
+        context = ssl.create_default_context(cafile=str(self._pki.ca_cert))
+        context.load_cert_chain(str(self.admin_cert), str(self.admin_key))
+        try:
+            with urllib.request.urlopen(self.server + path, timeout=2, context=context) as reply:
+                return bool(reply.status == 200)
+        except urllib.error.HTTPError:
+            return False
+
+
+def main() -> None:
+    """Run a dev cluster until interrupted (`python -m kasynq_operator.devcluster`)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with DevCluster(build_binaries()) as cluster:
+        log.info("devcluster ready: export KUBECONFIG=%s (Ctrl-C stops it)", cluster.kubeconfig)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+        finally:
+            log.info("devcluster stopping")
+
+
+if __name__ == "__main__":
+    main()
