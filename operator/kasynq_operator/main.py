@@ -1,12 +1,45 @@
-"""Entry point of the `kasynq-operator` command."""
+"""Entry point of the `kasynq-operator` command: kopf with the kasynq handlers."""
+
+from __future__ import annotations
+
+import logging
 
 import click
+import kopf
 
-from kasynq_operator import __version__
+from kasynq_operator import __version__, handlers
 
 
 @click.command()
 @click.version_option(__version__, prog_name="kasynq-operator")
-def main() -> None:
-    """Run the kasynq operator."""
-    raise click.ClickException("the operator has not landed yet (issue 7)")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Watch only this namespace (repeatable; globs allowed). Default: all namespaces.",
+)
+@click.option("--all-namespaces", "-A", is_flag=True, help="Watch all namespaces (the default).")
+@click.option(
+    "--http-port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of /metrics and /healthz; 0 disables them.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, verbose: bool) -> None:
+    """Run the kasynq operator: reconcile AsynqQueues and autoscale AsynqWorkerPools."""
+    if namespaces and all_namespaces:
+        raise click.UsageError("--namespace and --all-namespaces exclude each other")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    assert handlers.pool_daemon is not None  # importing `handlers` registered the handlers
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        memo=kopf.Memo(http_port=http_port),
+    )

@@ -1,0 +1,332 @@
+"""One pool's reconcile and autoscaling step: ensure the owned objects, poll Redis, decide, apply.
+
+The pool's kopf daemon calls `PoolController.step` every poll interval. The decision itself is
+`scaling.decide` (pure); this module only gathers its inputs and carries out its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kasynq.broker.metrics import PoolMetrics, active_tasks_by_host, sample_queues
+from kubernetes.client.exceptions import ApiException
+from redis.exceptions import RedisError
+
+from kasynq_operator import metrics as operator_metrics
+from kasynq_operator.conditions import Condition, set_condition, utc_now
+from kasynq_operator.kube import KubeApi
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import (
+    DELETION_COST_ANNOTATION,
+    POOL_PLURAL,
+    Resolution,
+    configmap_manifest,
+    deployment_manifest,
+    label_selector,
+    names,
+    resolve_pool,
+    service_manifest,
+)
+from kasynq_operator.scaling import Decision, Policy, ScalerState, decide
+
+logger = logging.getLogger(__name__)
+
+DRIFT_CHECK_SECONDS = 10.0
+"""Owned objects are re-applied at least this often (repairs edits and deletions)."""
+STATUS_REFRESH_SECONDS = 30.0
+"""Decision inputs in status are refreshed at least this often while nothing else changes."""
+STATUS_REASON_SECONDS = 5.0
+"""A changed decision reason alone (same size, same conditions) is written at most this often."""
+DELETION_COST_SETTLE_SECONDS = 1.0
+"""Wait after changing deletion costs so the ReplicaSet controller's cache sees them."""
+
+EventPoster = Callable[[str, str], None]
+"""Posts a Kubernetes Event on the pool: (reason, message)."""
+
+SAMPLE_ERRORS = (RedisError, OSError, asyncio.TimeoutError, KeyError, ApiException)
+
+
+def policy_from_spec(spec: Mapping[str, Any]) -> Policy:
+    """The scaling policy of a pool spec (defaults are filled in by the CRD schema)."""
+    replicas = spec.get("replicas", {})
+    autoscaling = spec.get("autoscaling", {})
+    return Policy(
+        min_replicas=int(replicas.get("min", 1)),
+        max_replicas=int(replicas.get("max", 10)),
+        concurrency=int(spec.get("concurrency", 10)),
+        target_backlog_per_replica=float(autoscaling.get("targetBacklogPerReplica", 20)),
+        target_latency_seconds=float(autoscaling.get("targetLatencySeconds", 10)),
+        poll_interval_seconds=float(autoscaling.get("pollIntervalSeconds", 2)),
+        scale_up_stabilization_seconds=float(autoscaling.get("scaleUpStabilizationSeconds", 0)),
+        scale_down_stabilization_seconds=float(
+            autoscaling.get("scaleDownStabilizationSeconds", 120)
+        ),
+        max_scale_up_step=int(autoscaling.get("maxScaleUpStep", 100)),
+        scale_to_zero_idle_seconds=float(autoscaling.get("scaleToZeroIdleSeconds", 60)),
+        due_soon_lookahead_seconds=float(autoscaling.get("dueSoonLookaheadSeconds", 30)),
+    )
+
+
+def fixed_size(spec: Mapping[str, Any], policy: Policy) -> int:
+    """Size of a pool with autoscaling disabled: spec.replicas.desired, else min."""
+    desired = spec.get("replicas", {}).get("desired", policy.min_replicas)
+    return min(max(int(desired), policy.min_replicas), policy.max_replicas)
+
+
+def autoscaling_enabled(spec: Mapping[str, Any]) -> bool:
+    return bool(spec.get("autoscaling", {}).get("enabled", True))
+
+
+class PoolController:
+    """State and side effects of one AsynqWorkerPool, driven by its daemon."""
+
+    def __init__(
+        self,
+        kube: KubeApi,
+        redis_clients: RedisClients,
+        namespace: str,
+        name: str,
+        post_event: EventPoster,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.redis_clients = redis_clients
+        self.namespace = namespace
+        self.name = name
+        self.post_event = post_event
+        self.clock = clock
+        self.scaler: ScalerState | None = None
+        self._ensured: tuple[Any, ...] | None = None
+        self._ensured_at = float("-inf")
+        self._status: dict[str, Any] = {}
+        self._status_at = float("-inf")
+        self._decision_started = 0.0
+        self._log = f"namespace={namespace} pool={name}"
+
+    async def step(
+        self, body: Mapping[str, Any], queue_specs: Mapping[str, Mapping[str, Any]]
+    ) -> Decision | None:
+        """One poll: returns the autoscaling decision, or None when the pool is refused."""
+        spec = body["spec"]
+        generation = body["metadata"].get("generation")
+        resolution = resolve_pool(self.namespace, spec, queue_specs)
+        conditions: list[Condition] = list(self._status.get("conditions", []))
+        if not resolution.ok:
+            message = "; ".join(resolution.problems) or "no queues"
+            logger.warning("pool refused %s reason=%r", self._log, message)
+            conditions = set_condition(conditions, "Ready", False, "Refused", message, generation)
+            await self._write_status({"conditions": conditions, "observedGeneration": generation})
+            return None
+        deployment = await asyncio.to_thread(
+            self.kube.get_deployment, self.namespace, names(self.name)["deployment"]
+        )
+        policy = policy_from_spec(spec)
+        current = int(deployment["spec"].get("replicas", 1)) if deployment else None
+        await self._ensure(body, resolution, policy, current)
+        if current is None:
+            current = self._initial_size(body, policy)
+        ready = int((deployment or {}).get("status", {}).get("readyReplicas") or 0)
+        conditions = set_condition(
+            conditions, "Ready", True, "Reconciled", "owned objects are up to date", generation
+        )
+        if autoscaling_enabled(spec):
+            decision = await self._autoscale(policy, resolution, current, ready)
+        else:
+            size = fixed_size(spec, policy)
+            decision = Decision(current, size, size, "autoscaling disabled: fixed size", True)
+        if decision.changed:
+            await self._resize(decision)
+        available = decision.metrics_available
+        conditions = set_condition(
+            conditions,
+            "MetricsAvailable",
+            available,
+            "Sampled" if available else "RedisUnavailable",
+            "queue metrics sampled from Redis" if available else decision.reason,
+            generation,
+        )
+        await self._report(decision, conditions, generation)
+        return decision
+
+    def _initial_size(self, body: Mapping[str, Any], policy: Policy) -> int:
+        if not autoscaling_enabled(body["spec"]):
+            return fixed_size(body["spec"], policy)
+        remembered = body.get("status", {}).get("desiredReplicas")
+        size = policy.min_replicas if remembered is None else int(remembered)
+        return min(max(size, policy.min_replicas), policy.max_replicas)
+
+    async def _ensure(
+        self,
+        body: Mapping[str, Any],
+        resolution: Resolution,
+        policy: Policy,
+        live_replicas: int | None,
+    ) -> None:
+        """Apply ConfigMap, Service and Deployment when the spec changed or for drift repair."""
+        key = (body["metadata"].get("generation"), resolution, live_replicas is None)
+        now = self.clock()
+        if key == self._ensured and now - self._ensured_at < DRIFT_CHECK_SECONDS:
+            return
+        spec = body["spec"]
+        replicas = self._initial_size(body, policy) if live_replicas is None else live_replicas
+        configmap = configmap_manifest(self.name, self.namespace, spec, resolution)
+        deployment = deployment_manifest(
+            self.name, self.namespace, spec, resolution, configmap, replicas
+        )
+        for manifest in (configmap, service_manifest(self.name, self.namespace), deployment):
+            await asyncio.to_thread(self.kube.apply, manifest, body)
+        if live_replicas is None:
+            logger.info("created workers %s replicas=%d", self._log, replicas)
+        self._ensured, self._ensured_at = key, now
+
+    async def _autoscale(
+        self, policy: Policy, resolution: Resolution, current: int, ready: int
+    ) -> Decision:
+        assert resolution.secret is not None
+        started = self.clock()
+        state = self.scaler or ScalerState(started_at=started)
+        metrics: PoolMetrics | None = None
+        error = ""
+        try:
+            client = await self.redis_clients.get(self.namespace, resolution.secret)
+            metrics = await asyncio.wait_for(
+                sample_queues(
+                    client,  # type: ignore[arg-type]
+                    [queue.redis_name for queue in resolution.queues],
+                    policy.due_soon_lookahead_seconds,
+                    monotonic=self.clock,
+                ),
+                timeout=max(1.0, policy.poll_interval_seconds),
+            )
+            operator_metrics.REDIS_POLL_SECONDS.observe(self.clock() - started)
+        except SAMPLE_ERRORS as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("metrics unavailable %s error=%r", self._log, error)
+            operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "redis-poll").inc()
+            await self.redis_clients.forget(self.namespace, resolution.secret)
+        decision = decide(policy, current, metrics, self.clock(), state, ready)
+        if decision.metrics_available:
+            self.scaler = decision.state
+        elif error:
+            decision = Decision(
+                current,
+                decision.desired_replicas,
+                decision.recommended_replicas,
+                f"{decision.reason} ({error})",
+                False,
+            )
+        if decision.desired_replicas < current:
+            await self._prefer_idle_victims(resolution)
+        outcome = (
+            "unavailable"
+            if not decision.metrics_available
+            else "up"
+            if decision.desired_replicas > current
+            else "down"
+            if decision.desired_replicas < current
+            else "hold"
+        )
+        operator_metrics.DECISIONS.labels(self.namespace, self.name, outcome).inc()
+        self._decision_started = started
+        return decision
+
+    async def _prefer_idle_victims(self, resolution: Resolution) -> None:
+        """Deletion cost = in-flight tasks per pod, so the ReplicaSet removes idle pods first."""
+        assert resolution.secret is not None
+        try:
+            client = await self.redis_clients.get(self.namespace, resolution.secret)
+            busy = await active_tasks_by_host(client)  # type: ignore[arg-type]
+        except SAMPLE_ERRORS as exc:
+            logger.warning("worker records unavailable %s error=%r", self._log, exc)
+            return
+        pods = await asyncio.to_thread(
+            self.kube.list_pods, self.namespace, label_selector(self.name)
+        )
+        changed = 0
+        for pod in pods:
+            cost = busy.get(pod.name, 0)
+            if pod.terminating or pod.deletion_cost == cost:
+                continue
+            await asyncio.to_thread(
+                self.kube.annotate_pod,
+                self.namespace,
+                pod.name,
+                DELETION_COST_ANNOTATION,
+                str(cost),
+            )
+            changed += 1
+        if changed:
+            logger.info("deletion costs set %s pods=%d busy=%s", self._log, changed, busy)
+            await asyncio.sleep(DELETION_COST_SETTLE_SECONDS)
+
+    async def _resize(self, decision: Decision) -> None:
+        await asyncio.to_thread(
+            self.kube.scale_deployment,
+            self.namespace,
+            names(self.name)["deployment"],
+            decision.desired_replicas,
+        )
+        operator_metrics.DECISION_SECONDS.observe(self.clock() - self._decision_started)
+        direction = (
+            "ScaledUp" if decision.desired_replicas > decision.current_replicas else "ScaledDown"
+        )
+        size = f"{decision.current_replicas} -> {decision.desired_replicas} replicas"
+        message = f"{size}: {decision.reason}"
+        logger.info("scaled %s %s", self._log, message)
+        self.post_event(direction, message)
+
+    async def _report(
+        self, decision: Decision, conditions: list[Condition], generation: int | None
+    ) -> None:
+        status: dict[str, Any] = {
+            "replicas": decision.desired_replicas,
+            "desiredReplicas": decision.desired_replicas,
+            "selector": label_selector(self.name),
+            "observedGeneration": generation,
+            "conditions": conditions,
+            "lastDecision": {
+                "time": utc_now(),
+                "currentReplicas": decision.current_replicas,
+                "desiredReplicas": decision.desired_replicas,
+                "recommendedReplicas": decision.recommended_replicas,
+                "reason": decision.reason,
+                "inputs": decision.inputs,
+            },
+        }
+        if decision.changed:
+            status["lastScaleTime"] = utc_now()
+        await self._write_status(status, force=decision.changed)
+
+    async def _write_status(self, status: dict[str, Any], force: bool = False) -> None:
+        """Patch status when something other than times and inputs changed, or periodically."""
+
+        def essence(value: Mapping[str, Any]) -> Any:
+            decision = value.get("lastDecision", {})
+            conditions = [
+                (c["type"], c["status"], c["reason"], c["message"])
+                for c in value.get("conditions", [])
+            ]
+            return (
+                {k: v for k, v in value.items() if k not in ("lastDecision", "conditions")},
+                conditions,
+                decision.get("desiredReplicas"),
+            )
+
+        def reason(value: Mapping[str, Any]) -> Any:
+            return value.get("lastDecision", {}).get("reason")
+
+        merged = {**self._status, **status}
+        age = self.clock() - self._status_at
+        unchanged = essence(merged) == essence(self._status) and (
+            reason(merged) == reason(self._status) or age < STATUS_REASON_SECONDS
+        )
+        if not force and age < STATUS_REFRESH_SECONDS and unchanged:
+            return
+        await asyncio.to_thread(
+            self.kube.patch_status, POOL_PLURAL, self.namespace, self.name, status
+        )
+        self._status, self._status_at = merged, self.clock()

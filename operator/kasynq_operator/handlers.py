@@ -1,0 +1,119 @@
+"""kopf wiring: one daemon per AsynqWorkerPool and per AsynqQueue, an index of queue specs.
+
+Handlers stay thin; the work is in `autoscaler.PoolController` and `queues.QueueController`.
+Importing this module registers the handlers (`kopf run -m kasynq_operator.handlers`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from kasynq_operator import metrics as operator_metrics
+from kasynq_operator.autoscaler import PoolController, policy_from_spec
+from kasynq_operator.httpendpoint import start_http
+from kasynq_operator.kube import KubeApi, load_api_client
+from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import GROUP, POOL_PLURAL, QUEUE_PLURAL, VERSION
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 5.0
+"""Pause after an unexpected error in a daemon step before the next one."""
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Settings, the shared API and Redis clients, and the /metrics + /healthz endpoint."""
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    memo.kube = KubeApi(load_api_client())
+    memo.redis_clients = RedisClients(memo.kube)
+    port = memo.get("http_port")
+    memo.http = await start_http(int(port)) if port else None
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.redis_clients.close()
+    if memo.http is not None:
+        await memo.http.cleanup()
+
+
+@kopf.index(GROUP, VERSION, QUEUE_PLURAL)
+def queue_specs(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    """(namespace, name) -> spec of every AsynqQueue, for pools to resolve their queues."""
+    return {(namespace, name): dict(spec)}
+
+
+def _queues_of(
+    namespace: str, spec: Mapping[str, Any], index: kopf.Index[Any, Any]
+) -> dict[str, Mapping[str, Any]]:
+    wanted = {entry["name"] for entry in spec.get("queues", [])}
+    wanted |= {entry["queue"] for entry in spec.get("schedules", [])}
+    found: dict[str, Mapping[str, Any]] = {}
+    for name in wanted:
+        for queue_spec in index.get((namespace, name), []):
+            found[name] = queue_spec
+    return found
+
+
+@kopf.daemon(GROUP, VERSION, POOL_PLURAL, cancellation_timeout=10)
+async def pool_daemon(
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **kwargs: Any,
+) -> None:
+    """Reconcile and autoscale one pool every poll interval until it is deleted."""
+    assert namespace is not None, "AsynqWorkerPool is namespaced"
+    index: kopf.Index[Any, Any] = kwargs["queue_specs"]
+
+    def post_event(reason: str, message: str) -> None:
+        kopf.event(body, type="Normal", reason=reason, message=message)
+
+    controller = PoolController(memo.kube, memo.redis_clients, namespace, name, post_event)
+    while not stopped:
+        interval = policy_from_spec(body["spec"]).poll_interval_seconds
+        try:
+            await controller.step(body, _queues_of(namespace, body["spec"], index))
+        except Exception:
+            logger.exception("pool step failed namespace=%s pool=%s", namespace, name)
+            operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "step").inc()
+            interval = max(interval, RETRY_SECONDS)
+        await stopped.wait(interval)
+
+
+@kopf.daemon(GROUP, VERSION, QUEUE_PLURAL, cancellation_timeout=10)
+async def queue_daemon(
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    """Keep one queue's paused flag and status in line with Redis until it is deleted."""
+    assert namespace is not None, "AsynqQueue is namespaced"
+    controller = QueueController(memo.kube, memo.redis_clients, namespace, name)
+    while not stopped:
+        interval = QUEUE_POLL_SECONDS
+        try:
+            await controller.step(body)
+        except Exception:
+            logger.exception("queue step failed namespace=%s queue=%s", namespace, name)
+            operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "step").inc()
+            interval = max(interval, RETRY_SECONDS)
+        await stopped.wait(interval)

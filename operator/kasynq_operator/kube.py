@@ -1,0 +1,144 @@
+"""Kubernetes API calls of the operator (blocking; handlers run them in threads).
+
+Owned objects are written with server-side apply under the `kasynq-operator` field manager,
+which repairs drift in every field the operator sets. The autoscaler changes a Deployment's
+`spec.replicas` with a merge patch; the pool's reconcile re-applies the live size, and both
+run in the pool's one daemon, so they never race.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kasynq_operator.resources import DELETION_COST_ANNOTATION, GROUP, VERSION, Manifest
+
+logger = logging.getLogger(__name__)
+
+FIELD_MANAGER = "kasynq-operator"
+AUTOSCALER_FIELD_MANAGER = "kasynq-autoscaler"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+NOT_FOUND = 404
+
+
+def load_api_client() -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the current kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """A controller owner reference to a custom resource body (garbage collection)."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """What the deletion-cost step needs of a pod."""
+
+    name: str
+    deletion_cost: int | None
+    terminating: bool
+
+
+class KubeApi:
+    """Thin typed wrapper over the generated clients, returning plain dicts."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def _plain(self, obj: Any) -> Any:
+        return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+    def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> None:
+        """Create or server-side apply a ConfigMap, Service or Deployment owned by `owner`."""
+        body = {**manifest, "metadata": {**manifest["metadata"]}}
+        body["metadata"]["ownerReferences"] = [owner_reference(owner)]
+        name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+        patch = {
+            "ConfigMap": self.core.patch_namespaced_config_map,
+            "Service": self.core.patch_namespaced_service,
+            "Deployment": self.apps.patch_namespaced_deployment,
+        }[body["kind"]]
+        patch(
+            name,
+            namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY,
+        )
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._plain(self.apps.read_namespaced_deployment(name, namespace)))
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment(
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            field_manager=AUTOSCALER_FIELD_MANAGER,
+            _content_type=MERGE,
+        )
+
+    def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch the status subresource of one of our custom resources."""
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE
+        )
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = self.core.read_namespaced_secret(name, namespace)
+        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+    def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        result = []
+        for pod in pods:
+            meta = pod.metadata
+            assert meta is not None and meta.name is not None
+            cost = (meta.annotations or {}).get(DELETION_COST_ANNOTATION)
+            result.append(
+                PodInfo(
+                    name=meta.name,
+                    deletion_cost=int(cost) if cost is not None else None,
+                    terminating=meta.deletion_timestamp is not None,
+                )
+            )
+        return result
+
+    def annotate_pod(self, namespace: str, name: str, key: str, value: str) -> None:
+        self.core.patch_namespaced_pod(
+            name,
+            namespace,
+            {"metadata": {"annotations": {key: value}}},
+            field_manager=AUTOSCALER_FIELD_MANAGER,
+            _content_type=MERGE,
+        )

@@ -1,0 +1,145 @@
+"""One AsynqQueue's step: pause or unpause it in Redis and report its counts in status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kasynq.broker.inspect import InspectBroker
+from kasynq.broker.metrics import QueueMetrics, sample_queues
+from kasynq.errors import FailedPreconditionError
+
+from kasynq_operator import metrics as operator_metrics
+from kasynq_operator.autoscaler import SAMPLE_ERRORS
+from kasynq_operator.conditions import Condition, set_condition, utc_now
+from kasynq_operator.kube import KubeApi
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import QUEUE_PLURAL, SecretRef, redis_queue_name, secret_problem
+
+logger = logging.getLogger(__name__)
+
+QUEUE_POLL_SECONDS = 3.0
+STATUS_REFRESH_SECONDS = 30.0
+
+
+def queue_status(sample: QueueMetrics, rates: tuple[float, float] | None) -> dict[str, Any]:
+    """The counts part of an AsynqQueue status from one sample."""
+    status: dict[str, Any] = {
+        "pending": sample.pending,
+        "active": sample.active,
+        "scheduled": sample.scheduled,
+        "retry": sample.retry,
+        "archived": sample.archived,
+        "completed": sample.completed,
+        "aggregating": sample.aggregating,
+        "latencySeconds": round(sample.latency_seconds, 3),
+        "paused": sample.paused,
+    }
+    if rates is not None:
+        status["processedPerSecond"], status["failedPerSecond"] = (round(r, 3) for r in rates)
+    return status
+
+
+class QueueController:
+    """State and side effects of one AsynqQueue, driven by its daemon."""
+
+    def __init__(
+        self,
+        kube: KubeApi,
+        redis_clients: RedisClients,
+        namespace: str,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.redis_clients = redis_clients
+        self.namespace = namespace
+        self.name = name
+        self.redis_name = redis_queue_name(namespace, name)
+        self.clock = clock
+        self._previous: tuple[float, QueueMetrics] | None = None
+        self._status: dict[str, Any] = {}
+        self._status_at = float("-inf")
+
+    async def step(self, body: Mapping[str, Any]) -> None:
+        spec = body["spec"]
+        generation = body["metadata"].get("generation")
+        conditions: list[Condition] = list(self._status.get("conditions", []))
+        status: dict[str, Any] = {"redisName": self.redis_name, "observedGeneration": generation}
+        problem = secret_problem(self.namespace, spec.get("redis", {}))
+        if problem:
+            conditions = set_condition(conditions, "Ready", False, "Refused", problem, generation)
+            await self._write_status({**status, "conditions": conditions})
+            return
+        secret = SecretRef.from_spec(spec["redis"])
+        try:
+            sample = await self._sync(secret, bool(spec.get("paused", False)))
+        except SAMPLE_ERRORS as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("queue metrics unavailable queue=%s error=%r", self.redis_name, error)
+            operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
+            await self.redis_clients.forget(self.namespace, secret)
+            conditions = set_condition(
+                conditions, "MetricsAvailable", False, "RedisUnavailable", error, generation
+            )
+            await self._write_status({**status, "conditions": conditions})
+            return
+        now = self.clock()
+        rates = None
+        if self._previous is not None and now > self._previous[0]:
+            seconds, before = now - self._previous[0], self._previous[1]
+            rates = (
+                max(0, sample.processed_total - before.processed_total) / seconds,
+                max(0, sample.failed_total - before.failed_total) / seconds,
+            )
+        self._previous = (now, sample)
+        for type_, reason, message in (
+            ("Ready", "Reconciled", "queue is configured in Redis"),
+            ("MetricsAvailable", "Sampled", "queue metrics sampled from Redis"),
+        ):
+            conditions = set_condition(conditions, type_, True, reason, message, generation)
+        await self._write_status(
+            {
+                **status,
+                **queue_status(sample, rates),
+                "conditions": conditions,
+                "lastSampleTime": utc_now(),
+            }
+        )
+
+    async def _sync(self, secret: SecretRef, paused: bool) -> QueueMetrics:
+        """Sample the queue and make its paused flag in Redis match the spec."""
+        client: Any = await self.redis_clients.get(self.namespace, secret)
+        (sample,) = (await sample_queues(client, [self.redis_name], 0)).queues
+        if sample.paused == paused:
+            return sample
+        inspect = InspectBroker(client)
+        # FailedPrecondition: someone else got there first, the flag already is what we want.
+        with contextlib.suppress(FailedPreconditionError):
+            await (inspect.pause if paused else inspect.unpause)(self.redis_name)
+        logger.info("queue %s queue=%s", "paused" if paused else "unpaused", self.redis_name)
+        return dataclasses.replace(sample, paused=paused)
+
+    async def _write_status(self, status: dict[str, Any]) -> None:
+        """Patch when anything but the sample time and rates changed, or every 30 s."""
+        volatile = ("lastSampleTime", "processedPerSecond", "failedPerSecond")
+
+        def essence(value: Mapping[str, Any]) -> Any:
+            conditions = [
+                (c["type"], c["status"], c["message"]) for c in value.get("conditions", [])
+            ]
+            rest = {k: v for k, v in value.items() if k not in (*volatile, "conditions")}
+            return rest, conditions
+
+        age = self.clock() - self._status_at
+        if age < STATUS_REFRESH_SECONDS and essence(status) == essence(self._status):
+            return
+        await asyncio.to_thread(
+            self.kube.patch_status, QUEUE_PLURAL, self.namespace, self.name, status
+        )
+        self._status, self._status_at = status, self.clock()

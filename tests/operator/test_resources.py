@@ -1,0 +1,140 @@
+"""Pure manifest builders and reference checks of the operator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kasynq.config import load_file
+from kasynq_operator.resources import (
+    DELETION_COST_ANNOTATION,
+    configmap_manifest,
+    deployment_manifest,
+    merge_override,
+    resolve_pool,
+    service_manifest,
+)
+
+QUEUES = {
+    "emails": {"redis": {"secretName": "redis", "urlKey": "url"}, "weight": 3},
+    "reports": {"redis": {"secretName": "redis", "urlKey": "url"}, "paused": True},
+    "elsewhere": {"redis": {"secretName": "other"}},
+    "sneaky": {"redis": {"secretName": "redis", "namespace": "kube-system"}},
+}
+
+
+def pool_spec(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "queues": [{"name": "emails"}, {"name": "reports", "weight": 5}],
+        "handlers": "app.tasks:mux",
+        "concurrency": 4,
+        "shutdownTimeoutSeconds": 30,
+        "template": {"image": "registry.example/app:1"},
+        "schedules": [
+            {"name": "nightly", "cron": "0 3 * * *", "taskType": "report", "queue": "reports"}
+        ],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def test_resolves_tenant_prefixed_queues_and_weights() -> None:
+    resolution = resolve_pool("team-a", pool_spec(), QUEUES)
+    assert resolution.ok, resolution.problems
+    assert [(q.redis_name, q.weight, q.paused) for q in resolution.queues] == [
+        ("team-a:emails", 3, False),
+        ("team-a:reports", 5, True),
+    ]
+    assert resolution.secret is not None and resolution.secret.name == "redis"
+
+
+def test_refuses_cross_namespace_queue_and_names_it() -> None:
+    spec = pool_spec(queues=[{"name": "emails", "namespace": "team-b"}])
+    resolution = resolve_pool("team-a", spec, QUEUES)
+    assert not resolution.ok
+    assert "AsynqQueue team-b/emails is outside namespace team-a" in resolution.problems
+
+
+def test_refuses_queue_whose_secret_is_in_another_namespace() -> None:
+    resolution = resolve_pool("team-a", pool_spec(queues=[{"name": "sneaky"}]), QUEUES)
+    assert any("Secret kube-system/redis" in problem for problem in resolution.problems)
+
+
+def test_refuses_missing_queues_and_mixed_secrets() -> None:
+    spec = pool_spec(queues=[{"name": "emails"}, {"name": "elsewhere"}, {"name": "ghost"}])
+    problems = " | ".join(resolve_pool("team-a", spec, QUEUES).problems)
+    assert "AsynqQueue team-a/ghost not found" in problems
+    assert "different Redis Secrets" in problems
+
+
+def test_worker_config_is_accepted_by_the_worker(tmp_path: Path) -> None:
+    spec = pool_spec()
+    configmap = configmap_manifest("mail", "team-a", spec, resolve_pool("team-a", spec, QUEUES))
+    path = tmp_path / "worker.yaml"
+    path.write_text(configmap["data"]["worker.yaml"])
+    loaded = load_file(path)
+    assert loaded["queues"] == {"team-a:emails": 3, "team-a:reports": 5}
+    assert loaded["concurrency"] == 4 and loaded["shutdown_timeout"] == 30
+    (schedule,) = yaml.safe_load(path.read_text())["schedules"]
+    assert schedule["queue"] == "team-a:reports"
+
+
+def test_deployment_pods_follow_the_contract() -> None:
+    spec = pool_spec(template={"image": "img:1", "env": [{"name": "X", "value": "1"}]})
+    resolution = resolve_pool("team-a", spec, QUEUES)
+    configmap = configmap_manifest("mail", "team-a", spec, resolution)
+    deployment = deployment_manifest("mail", "team-a", spec, resolution, configmap, replicas=2)
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["HOSTNAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["KASYNQ_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "redis", "key": "url"}
+    assert env["X"]["value"] == "1"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["terminationGracePeriodSeconds"] == 30 + 15
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert deployment["spec"]["replicas"] == 2
+    assert DELETION_COST_ANNOTATION not in deployment["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_config_change_changes_the_pod_template() -> None:
+    spec = pool_spec()
+    resolution = resolve_pool("team-a", spec, QUEUES)
+    first = configmap_manifest("mail", "team-a", spec, resolution)
+    second = configmap_manifest("mail", "team-a", pool_spec(concurrency=8), resolution)
+
+    def template_of(configmap: dict[str, Any]) -> Any:
+        return deployment_manifest("mail", "team-a", spec, resolution, configmap)["spec"][
+            "template"
+        ]
+
+    assert template_of(first) != template_of(second)
+
+
+def test_pod_template_override_merges_containers_by_name() -> None:
+    base = {"spec": {"containers": [{"name": "worker", "image": "a", "args": ["x"]}]}}
+    override = {
+        "metadata": {"labels": {"team": "a"}},
+        "spec": {
+            "containers": [{"name": "worker", "image": "b"}, {"name": "sidecar", "image": "s"}],
+            "nodeSelector": {"pool": "batch"},
+        },
+    }
+    merged = merge_override(base, override)
+    assert merged["spec"]["containers"] == [
+        {"name": "worker", "image": "b", "args": ["x"]},
+        {"name": "sidecar", "image": "s"},
+    ]
+    assert merged["spec"]["nodeSelector"] == {"pool": "batch"}
+    assert merged["metadata"]["labels"] == {"team": "a"}
+
+
+def test_service_selects_the_pool_pods() -> None:
+    service = service_manifest("mail", "team-a")
+    assert service["spec"]["selector"]["kasynq.io/pool"] == "mail"
+    assert service["spec"]["ports"][0]["port"] == 8080
