@@ -64,6 +64,16 @@ async def test_task_id_conflict_is_per_queue(client: AsyncClient) -> None:
     assert info.queue == "other"
 
 
+async def test_every_enqueue_registers_the_queue_again(
+    client: AsyncClient, async_redis: redis.asyncio.Redis
+) -> None:
+    await client.enqueue(Task("t"), task_id="x")
+    await async_redis.delete(keys.ALL_QUEUES)  # as an inspector's DeleteQueue would
+    with pytest.raises(TaskIDConflictError):
+        await client.enqueue(Task("t"), task_id="x")
+    assert await async_redis.smembers(keys.ALL_QUEUES) == {b"default"}
+
+
 async def test_unique_lock_blocks_duplicates_and_survives_id_conflict(
     client: AsyncClient, async_redis: redis.asyncio.Redis
 ) -> None:
@@ -159,6 +169,7 @@ async def test_every_enqueue_kind_on_cluster(async_redis_cluster: RedisCluster) 
         assert await async_redis_cluster.llen(keys.pending_key(queue)) == 1
         assert await async_redis_cluster.zcard(keys.scheduled_key(queue)) == 1
         assert await async_redis_cluster.zcard(keys.group_key(queue, "g")) == 1
+    assert await async_redis_cluster.smembers(keys.ALL_QUEUES) == {q.encode() for q in queues}
     with pytest.raises(DuplicateTaskError):
         await client.enqueue(Task("t", b"p", queue="q0", unique=60))
     info = await client.enqueue(Task("t", queue="q0"), group="g", unique=5)

@@ -138,6 +138,8 @@ class TaskOptions:
         `process_at` and `process_in` are one option (as Go's ProcessAt/ProcessIn): giving
         either in `overrides` drops both of ours.
         """
+        if overrides == NO_OPTIONS:
+            return self
         given = {
             option.name: getattr(overrides, option.name)
             for option in fields(overrides)
@@ -164,6 +166,10 @@ def _max_retry(name: str, value: object) -> int:
     return value
 
 
+NO_OPTIONS = TaskOptions()
+"""No option given (the common case, shared to keep enqueue cheap)."""
+
+
 class OptionArgs(TypedDict, total=False):
     """The enqueue options as keyword arguments of `Task(...)` and `enqueue(...)`."""
 
@@ -185,6 +191,8 @@ _OPTION_NAMES = frozenset(OptionArgs.__annotations__)
 
 def options(**given: Unpack[OptionArgs]) -> TaskOptions:
     """Validated `TaskOptions` from keyword arguments; None values count as not given."""
+    if not given:
+        return NO_OPTIONS
     unknown = sorted(set(given) - _OPTION_NAMES)
     if unknown:
         raise TypeError(f"unknown task option(s): {', '.join(unknown)}")

@@ -19,6 +19,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from kasynq import keys
@@ -156,15 +157,34 @@ class Broker:
     async def write_tasks(self, writes: Sequence[TaskWrite]) -> list[Exception | None]:
         """Create many tasks in one pipeline: one round trip per Redis node.
 
-        Each queue is added to `asynq:queues` first (always, unlike Go's per-process cache:
-        a queue deleted by an inspector reappears on the next enqueue). Returns one entry per
-        write: None on success, else the error (`TaskIDConflictError`, `DuplicateTaskError`,
-        `BrokerError` or a Redis error).
+        Each task's queue is added to `asynq:queues` (always, unlike Go's per-process cache:
+        a queue deleted by an inspector reappears on the next enqueue): inside the enqueue
+        script on standalone Redis, by pipelined `register_queue` calls on Cluster. Returns one
+        entry per write: None on success, else the error (`TaskIDConflictError`,
+        `DuplicateTaskError`, `BrokerError` or a Redis error).
         """
         now_ns = self._clock()
+        if isinstance(self.client, RedisCluster):
+            return await self._write_tasks_on_cluster(writes, now_ns)
+        calls = [self._task_write_call(write, now_ns, register=True) for write in writes]
+        if len(calls) == 1:
+            try:
+                results = [await calls[0].script.run(self.client, calls[0].keys, calls[0].args)]
+            except ResponseError as exc:
+                results = [exc]
+        else:
+            results = await run_pipelined(self.client, calls)
+        return [
+            _task_write_error(write, result, None)
+            for write, result in zip(writes, results, strict=True)
+        ]
+
+    async def _write_tasks_on_cluster(
+        self, writes: Sequence[TaskWrite], now_ns: int
+    ) -> list[Exception | None]:
         queues = list(dict.fromkeys(write.msg.queue for write in writes))
-        register = [ScriptCall(_REGISTER_QUEUE, [keys.ALL_QUEUES], [queue]) for queue in queues]
-        calls = [self._task_write_call(write, now_ns) for write in writes]
+        register = [_REGISTER_QUEUE.call([keys.ALL_QUEUES], [queue]) for queue in queues]
+        calls = [self._task_write_call(write, now_ns, register=False) for write in writes]
         results = await run_pipelined(self.client, [*register, *calls])
         registration = dict(zip(queues, results[: len(queues)], strict=True))
         return [
@@ -172,7 +192,16 @@ class Broker:
             for write, result in zip(writes, results[len(queues) :], strict=True)
         ]
 
-    def _task_write_call(self, write: TaskWrite, now_ns: int) -> ScriptCall:
+    def _task_write_call(self, write: TaskWrite, now_ns: int, *, register: bool) -> ScriptCall:
+        """The script call creating `write`; `register` appends asynq:queues and the queue."""
+        script, script_keys, args = self._task_write_script(write, now_ns)
+        if register:
+            return script.call([*script_keys, keys.ALL_QUEUES], [*args, write.msg.queue])
+        return script.call(script_keys, args)
+
+    def _task_write_script(
+        self, write: TaskWrite, now_ns: int
+    ) -> tuple[LuaScript, list[str], list[ScriptArg]]:
         msg = write.msg
         queue, task_id = msg.queue, msg.id
         encoded = msg.SerializeToString()
@@ -180,27 +209,29 @@ class Broker:
         unique = msg.unique_key
         if write.process_at is not None:
             if unique:
-                return _SCHEDULE_UNIQUE.call(
+                return (
+                    _SCHEDULE_UNIQUE,
                     [unique, task, keys.scheduled_key(queue)],
                     [task_id, write.unique_ttl, write.process_at, encoded],
                 )
-            return _SCHEDULE.call(
-                [task, keys.scheduled_key(queue)], [encoded, write.process_at, task_id]
+            return (
+                _SCHEDULE,
+                [task, keys.scheduled_key(queue)],
+                [encoded, write.process_at, task_id],
             )
         if write.group:
             group_keys = [task, keys.group_key(queue, write.group), keys.all_groups(queue)]
             group_args: list[ScriptArg] = [encoded, task_id, now_ns // NS_PER_SECOND, write.group]
             if unique:
-                return _ADD_TO_GROUP_UNIQUE.call(
-                    [*group_keys, unique], [*group_args, write.unique_ttl]
-                )
-            return _ADD_TO_GROUP.call(group_keys, group_args)
+                return _ADD_TO_GROUP_UNIQUE, [*group_keys, unique], [*group_args, write.unique_ttl]
+            return _ADD_TO_GROUP, group_keys, group_args
         if unique:
-            return _ENQUEUE_UNIQUE.call(
+            return (
+                _ENQUEUE_UNIQUE,
                 [unique, task, keys.pending_key(queue)],
                 [task_id, write.unique_ttl, encoded, now_ns],
             )
-        return _ENQUEUE.call([task, keys.pending_key(queue)], [encoded, task_id, now_ns])
+        return _ENQUEUE, [task, keys.pending_key(queue)], [encoded, task_id, now_ns]
 
     # -- server side: processing -------------------------------------------------------------
 

@@ -1,6 +1,9 @@
 -- Add a task to an aggregation group (spec 3.5).
 -- KEYS: task key, group zset, groups set. ARGV: encoded message, task ID, now Unix s, group.
 -- Returns 1 when added, 0 when the task ID already exists in the queue.
+-- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.
+-- #include register
+register_queue(3)
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return 0
 end

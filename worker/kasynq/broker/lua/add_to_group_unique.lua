@@ -3,6 +3,9 @@
 -- KEYS: task key, group zset, groups set, unique key.
 -- ARGV: encoded message, task ID, now Unix s, group, lock TTL s.
 -- Returns 1 when added, 0 on a task ID conflict (lock kept), -1 when the lock is held.
+-- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.
+-- #include register
+register_queue(4)
 if not redis.call("SET", KEYS[4], ARGV[2], "NX", "EX", ARGV[5]) then
   return -1
 end

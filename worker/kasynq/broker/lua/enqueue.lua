@@ -1,6 +1,9 @@
 -- Enqueue a pending task (spec 3.1).
 -- KEYS: task key, pending list. ARGV: encoded message, task ID, now in Unix ns.
 -- Returns 1 when enqueued, 0 when the task ID already exists in the queue.
+-- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.
+-- #include register
+register_queue(2)
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return 0
 end
