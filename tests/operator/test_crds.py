@@ -1,0 +1,93 @@
+"""The CRDs on the real API server: defaults filled in, invalid resources refused by our rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.fixtures.kube import Kube
+
+GROUP, VERSION = "kasynq.io", "v1alpha1"
+
+
+def pool(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "queues": [{"name": "emails"}],
+        "handlers": "app.tasks:mux",
+        "template": {"image": "registry.invalid/app:1"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AsynqWorkerPool",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def create(kube: Kube, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+    api = client.CustomObjectsApi(kube.api_client)
+    return dict(api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body))
+
+
+def rejection(kube: Kube, namespace: str, plural: str, body: dict[str, Any]) -> str:
+    with pytest.raises(ApiException) as caught:
+        create(kube, namespace, plural, body)
+    assert caught.value.status == 422
+    return str(json.loads(caught.value.body)["message"])
+
+
+def test_pool_defaults_are_filled_in(kube: Kube, namespace: str, crds: list[str]) -> None:
+    created = create(kube, namespace, "asynqworkerpools", pool("mail"))
+    spec = created["spec"]
+    assert spec["replicas"] == {"min": 1, "max": 10}
+    assert spec["autoscaling"]["pollIntervalSeconds"] == 2
+    assert spec["autoscaling"]["scaleDownStabilizationSeconds"] == 120
+    assert spec["concurrency"] == 10 and spec["shutdownTimeoutSeconds"] == 25
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"replicas": {"min": 5, "max": 2}},
+            "spec.replicas.min must be less than or equal to spec.replicas.max",
+        ),
+        (
+            {"autoscaling": {"targetLatencySeconds": 0}},
+            "spec.autoscaling.targetLatencySeconds must be greater than 0",
+        ),
+        (
+            {"autoscaling": {"targetBacklogPerReplica": -1}},
+            "spec.autoscaling.targetBacklogPerReplica must be greater than 0",
+        ),
+        ({"queues": [{"name": "Bad{Name}"}]}, "spec.queues[0].name"),
+    ],
+    ids=["min-over-max", "zero-latency-target", "negative-backlog-target", "bad-queue-name"],
+)
+def test_invalid_pool_is_rejected_with_the_rule_message(
+    kube: Kube, namespace: str, crds: list[str], spec: dict[str, Any], message: str
+) -> None:
+    assert message in rejection(kube, namespace, "asynqworkerpools", pool("bad", **spec))
+
+
+def test_queue_name_must_be_a_dns_label(kube: Kube, namespace: str, crds: list[str]) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AsynqQueue",
+        "metadata": {"name": "has.dots"},
+        "spec": {"redis": {"secretName": "redis"}},
+    }
+    assert "must be a DNS label" in rejection(kube, namespace, "asynqqueues", body)
+
+
+def test_scale_subresource_sets_the_fixed_size(kube: Kube, namespace: str, crds: list[str]) -> None:
+    create(kube, namespace, "asynqworkerpools", pool("mail", autoscaling={"enabled": False}))
+    kube.kubectl("scale", "-n", namespace, "asynqworkerpool/mail", "--replicas=3")
+    api = client.CustomObjectsApi(kube.api_client)
+    got = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "asynqworkerpools", "mail")
+    assert got["spec"]["replicas"]["desired"] == 3
