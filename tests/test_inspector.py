@@ -480,3 +480,35 @@ async def test_queues_lists_registered_names(broker: Broker, inspector: AsyncIns
     for queue in ("b", "a"):
         await broker.enqueue(message(queue=queue))
     assert await inspector.queues() == ["a", "b"]
+
+
+async def test_inspector_archive_trim_keeps_hashes_as_go(
+    inspector: AsyncInspector, broker: Broker, client: redis.asyncio.Redis
+) -> None:
+    """Spec 7.6 quirk, reproduced: the inspector's archive trim leaves trimmed hashes."""
+    old_id, expired_id = "oldest", "expired"
+    members = {f"filler-{i}": NOW_S - 100 + i % 50 for i in range(9_998)}
+    members |= {old_id: NOW_S - 1000, expired_id: NOW_S - 91 * 86_400}
+    await client.zadd(keys.archived_key(Q), members)
+    await client.hset(keys.task_key(Q, old_id), mapping={"msg": b"", "state": "archived"})
+    msg = message()
+    await broker.enqueue(msg)
+
+    await inspector.archive_task(Q, msg.id)
+
+    assert await client.zcard(keys.archived_key(Q)) == 9_999
+    assert await client.zscore(keys.archived_key(Q), expired_id) is None
+    assert await client.zscore(keys.archived_key(Q), old_id) is None
+    assert await client.exists(keys.task_key(Q, old_id))  # orphaned hash, as Go leaves it
+
+
+async def test_memory_usage_survives_a_vanished_task_hash(
+    inspector: AsyncInspector, broker: Broker, client: redis.asyncio.Redis
+) -> None:
+    """Deliberate divergence: Go v0.26.0 fails here (nil MEMORY USAGE); we count 0 bytes."""
+    await broker.enqueue(message())
+    await client.lpush(keys.pending_key(Q), "no-such-task")
+    await client.sadd(keys.all_groups(Q), "empty-group")
+    info = await inspector.get_queue_info(Q)
+    assert (info.pending, info.groups, info.aggregating) == (2, 1, 0)
+    assert info.memory_usage > 0

@@ -14,7 +14,7 @@ from kasynq.errors import QueueNotEmptyError
 from kasynq.inspector import AsyncInspector, Inspector
 from kasynq.task import TaskState
 
-from tests.fixtures.redis import RedisCluster
+from tests.fixtures.redis import RedisCluster, RedisSentinel
 from tests.test_inspector import Q, seed_every_state
 
 
@@ -76,3 +76,11 @@ def test_blocking_inspector(redis_url: str) -> None:
         assert inspector.servers() == []
     with Inspector.from_url(redis_url) as inspector:
         assert inspector.queues() == [Q]
+
+
+def test_blocking_inspector_through_sentinel(redis_sentinel: RedisSentinel) -> None:
+    with redis.Redis(port=redis_sentinel.master.port) as master:
+        master.sadd("asynq:queues", "via-sentinel")
+    inspector = Inspector.from_sentinel(redis_sentinel.master_name, redis_sentinel.sentinels)
+    with inspector:
+        assert inspector.queues() == ["via-sentinel"]
