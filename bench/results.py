@@ -24,6 +24,8 @@ class Row:
     label: str
     processes: int = 1
     concurrency: int = 0
+    variant: str = ""
+    batch: bool = False
     metrics: dict[str, list[Outcome]] = field(default_factory=dict)
 
     def add_run(self, outcome: dict[str, float] | Failed, names: tuple[str, ...]) -> None:
@@ -44,9 +46,11 @@ class Results:
     machine: dict[str, str] = field(default_factory=dict)
     versions: dict[str, dict[str, str]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    python_peers: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
 
-    def row(self, workload: str, system: str, label: str, **details: int) -> Row:
+    def row(self, workload: str, system: str, label: str, **details: Any) -> Row:
         """The row for (workload, system, label), created on first use."""
         for existing in self.rows:
             if (existing.workload, existing.system, existing.label) == (workload, system, label):

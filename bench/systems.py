@@ -65,6 +65,8 @@ class System:
     supports_batch: bool = False
     setups: tuple[WorkerSetup, ...] = ()
     latency_setup: WorkerSetup = WorkerSetup(1, 10)
+    single_api: str = ""
+    batch_api: str = ""
 
     def prepare(self) -> None:
         """Install or build what the system needs; raise with a reason if it cannot run."""
@@ -100,6 +102,8 @@ class PythonPeer(System):
     setups: tuple[WorkerSetup, ...]
     latency_setup: WorkerSetup = WorkerSetup(1, 10)
     supports_batch: bool = False
+    single_api: str = ""
+    batch_api: str = ""
     one_command_for_all_processes: bool = False
     is_python_peer: bool = True
 
@@ -188,6 +192,7 @@ CELERY = PythonPeer(
         WorkerSetup(2, 1, "solo"),
     ),
     latency_setup=WorkerSetup(1, 10, "threads"),
+    single_api="task.delay()",
 )
 RQ = RqPeer(
     key="rq",
@@ -199,6 +204,8 @@ RQ = RqPeer(
     setups=(WorkerSetup(1, 1, "SimpleWorker"), WorkerSetup(2, 1, "SimpleWorker")),
     latency_setup=WorkerSetup(1, 1, "SimpleWorker"),
     supports_batch=True,
+    single_api="Queue.enqueue()",
+    batch_api="Queue.enqueue_many(), 1,000 per call",
 )
 ARQ = PythonPeer(
     key="arq",
@@ -208,6 +215,7 @@ ARQ = PythonPeer(
     packages=("arq", "redis", "hiredis"),
     worker_argv=_arq_argv,
     setups=STANDARD_SETUPS,
+    single_api="ArqRedis.enqueue_job()",
 )
 DRAMATIQ = PythonPeer(
     key="dramatiq",
@@ -218,6 +226,7 @@ DRAMATIQ = PythonPeer(
     worker_argv=_dramatiq_argv,
     setups=STANDARD_SETUPS,
     one_command_for_all_processes=True,
+    single_api="actor.send()",
 )
 
 
@@ -227,6 +236,7 @@ class GoAsynqSystem(System):
     key = "go-asynq"
     title = "Go asynq"
     setups = STANDARD_SETUPS
+    single_api = "Client.Enqueue"
 
     def __init__(self) -> None:
         self._binary: Path | None = None
@@ -257,7 +267,9 @@ class GoAsynqSystem(System):
 
     def versions(self) -> dict[str, str]:
         go = subprocess.run(["go", "version"], capture_output=True, text=True, check=False)
-        return {"asynq": _go_module_version("github.com/hibiken/asynq"), "go": go.stdout.strip()}
+        words = go.stdout.split()
+        toolchain = words[2] if len(words) > 2 else "?"
+        return {"asynq": _go_module_version("github.com/hibiken/asynq"), "Go": toolchain}
 
 
 def _go_module_version(module: str) -> str:
@@ -275,6 +287,8 @@ class KasynqSystem(System):
     title = "kasynq"
     setups = STANDARD_SETUPS
     supports_batch = True
+    single_api = "AsyncClient.enqueue"
+    batch_api = "AsyncClient.enqueue_many, 1,000 per call"
     module = "bench.peers.kasynq_peer"
 
     def prepare(self) -> None:

@@ -1,0 +1,409 @@
+"""docs/benchmarks.md from a session's Results: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, Results, Row
+from bench.stats import Failed, Summary, ratio
+
+GO = "go-asynq"
+KASYNQ = "kasynq"
+NOT_MEASURABLE = "not yet measurable"
+
+RowFilter = Callable[[Row], bool]
+
+
+def number(value: float) -> str:
+    """Thousands separators for big numbers, two significant decimals for small ones."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def summary_cells(summary: Summary | Failed | None) -> list[str]:
+    """median, min, max cells; a failed row shows FAILED with the reason and no number."""
+    if isinstance(summary, Failed):
+        return [f"**FAILED**: {summary.reason}", "n/a", "n/a"]
+    if summary is None:
+        return ["n/a", "n/a", "n/a"]
+    return [number(summary.median), number(summary.low), number(summary.high)]
+
+
+def median_cell(summary: Summary | Failed | None) -> str:
+    if isinstance(summary, Failed):
+        return "**FAILED**"
+    return "n/a" if summary is None else number(summary.median)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 2) -> str:
+    align = ["---" if index < numeric_from else "---:" for index in range(len(header))]
+    lines = [header, align, *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def _first(rows: Sequence[Row], system: str, keep: RowFilter) -> Row | None:
+    return next((row for row in rows if row.system == system and keep(row)), None)
+
+
+def best_peer(
+    results: Results, rows: Sequence[Row], metric: str, keep: RowFilter, lower_is_better: bool
+) -> tuple[Row, Summary] | None:
+    """The Python peer row with the best median of `metric` among the rows kept."""
+    candidates = [
+        (row, summary)
+        for row in rows
+        if row.system in results.python_peers and keep(row)
+        for summary in [row.summary(metric)]
+        if isinstance(summary, Summary)
+    ]
+    if not candidates:
+        return None
+    pick = min if lower_is_better else max
+    return pick(candidates, key=lambda candidate: candidate[1].median)
+
+
+def _peer_ratio(
+    results: Results, row: Row, rows: Sequence[Row], metric: str, keep: RowFilter, lower: bool
+) -> str:
+    best = best_peer(results, rows, metric, keep, lower)
+    return times(ratio(row.summary(metric), best[1] if best else None))
+
+
+def _go_ratio(row: Row, rows: Sequence[Row], metric: str, keep: RowFilter) -> str:
+    go_row = _first(rows, GO, keep)
+    return times(ratio(row.summary(metric), go_row.summary(metric) if go_row else None))
+
+
+def _same_setup(row: Row) -> RowFilter:
+    return lambda other: (other.processes, other.concurrency) == (row.processes, row.concurrency)
+
+
+def _same_processes(row: Row) -> RowFilter:
+    return lambda other: other.processes == row.processes
+
+
+def _same_batch(row: Row) -> RowFilter:
+    return lambda other: other.batch == row.batch
+
+
+def enqueue_table(results: Results) -> str:
+    rows = results.rows_of(ENQUEUE)
+    body = []
+    for row in rows:
+        body.append(
+            [
+                results.titles.get(row.system, row.system),
+                row.label,
+                *summary_cells(row.summary("rate")),
+                _go_ratio(row, rows, "rate", lambda other: not other.batch),
+                _peer_ratio(results, row, rows, "rate", _same_batch(row), False),
+            ]
+        )
+    header = ["system", "API", "tasks/s", "min", "max", "x Go (one call)", "x best Python peer"]
+    return table(header, body)
+
+
+def drain_table(results: Results) -> str:
+    rows = results.rows_of(DRAIN)
+    body = []
+    for row in rows:
+        body.append(
+            [
+                results.titles.get(row.system, row.system),
+                row.label,
+                *summary_cells(row.summary("rate")),
+                _go_ratio(row, rows, "rate", _same_setup(row)),
+                _peer_ratio(
+                    results,
+                    row,
+                    rows,
+                    "rate",
+                    _same_processes(row),
+                    False,
+                ),
+                median_cell(row.summary("cpu_per_10k")),
+            ]
+        )
+    header = [
+        "system",
+        "setup",
+        "tasks/s",
+        "min",
+        "max",
+        "x Go (same setup)",
+        "x best Python peer (same processes)",
+        "CPU s / 10k tasks",
+    ]
+    return table(header, body)
+
+
+def latency_table(results: Results) -> str:
+    rows = results.rows_of(LATENCY)
+    body = []
+    for row in rows:
+        body.append(
+            [
+                results.titles.get(row.system, row.system),
+                row.label,
+                *(median_cell(row.summary(name)) for name in ("p50", "p95", "p99")),
+                _go_ratio(row, rows, "p50", lambda other: True),
+                _peer_ratio(results, row, rows, "p50", lambda other: True, True),
+                median_cell(row.summary("idle_rss_mib")),
+            ]
+        )
+    header = [
+        "system",
+        "setup",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "p50 x Go",
+        "p50 x best Python peer",
+        "idle RSS MiB",
+    ]
+    return table(header, body)
+
+
+def ceiling_table(results: Results) -> str:
+    body = [[row.label, *summary_cells(row.summary("rps"))] for row in results.rows_of(CEILING)]
+    return table(["command, pipeline (-c 50)", "requests/s", "min", "max"], body, numeric_from=1)
+
+
+@dataclass(frozen=True)
+class Target:
+    issue: int
+    goal: str
+    measured: str
+    status: str
+
+
+def _judge(value: float | None, threshold: float, higher_is_better: bool) -> str:
+    if value is None:
+        return NOT_MEASURABLE
+    met = value >= threshold if higher_is_better else value <= threshold
+    return "met" if met else "not met"
+
+
+def _median(row: Row | None, metric: str) -> float | None:
+    summary = row.summary(metric) if row else None
+    return summary.median if isinstance(summary, Summary) else None
+
+
+def _ratio_target(
+    issue: int, goal: str, value: float | None, reference: float | None, threshold: float
+) -> Target:
+    value_ratio = value / reference if value is not None and reference else None
+    measured = (
+        f"{number(value)} / {number(reference)} = {value_ratio:.2f}x"
+        if value is not None and reference and value_ratio is not None
+        else "n/a"
+    )
+    return Target(issue, goal, measured, _judge(value_ratio, threshold, True))
+
+
+def targets(results: Results) -> list[Target]:
+    """Every performance target of issues 3, 4 and 7 with the figure measured here."""
+    enqueue = results.rows_of(ENQUEUE)
+    drain = results.rows_of(DRAIN)
+    latency = results.rows_of(LATENCY)
+    go_single = _median(_first(enqueue, GO, lambda row: not row.batch), "rate")
+
+    def drain_at(system: str, processes: int, concurrency: int) -> float | None:
+        def keep(row: Row) -> bool:
+            return (row.processes, row.concurrency) == (processes, concurrency)
+
+        return _median(_first(drain, system, keep), "rate")
+
+    one_process = [row for row in drain if row.processes == 1]
+    kasynq_best = max(
+        (
+            value
+            for row in one_process
+            if row.system == KASYNQ
+            for value in [_median(row, "rate")]
+            if value is not None
+        ),
+        default=None,
+    )
+    peer = best_peer(results, drain, "rate", lambda row: row.processes == 1, False)
+    kasynq_p50 = _median(_first(latency, KASYNQ, lambda row: True), "p50")
+    go_p50 = _median(_first(latency, GO, lambda row: True), "p50")
+    operator = "the operator benchmarks are not built yet (see Operator below)"
+    return [
+        _ratio_target(
+            3,
+            "AsyncClient.enqueue ≥ 0.8x Go Client.Enqueue",
+            _median(_first(enqueue, KASYNQ, lambda row: not row.batch), "rate"),
+            go_single,
+            0.8,
+        ),
+        _ratio_target(
+            3,
+            "AsyncClient.enqueue_many ≥ 3x Go's single-task rate",
+            _median(_first(enqueue, KASYNQ, lambda row: row.batch), "rate"),
+            go_single,
+            3.0,
+        ),
+        _ratio_target(
+            4,
+            "drain, 1 process, concurrency 10 ≥ 1.0x Go asynq",
+            drain_at(KASYNQ, 1, 10),
+            drain_at(GO, 1, 10),
+            1.0,
+        ),
+        _ratio_target(
+            4,
+            "drain, 1 process, concurrency 100 ≥ 1.0x Go asynq",
+            drain_at(KASYNQ, 1, 100),
+            drain_at(GO, 1, 100),
+            1.0,
+        ),
+        _ratio_target(
+            4,
+            "drain per process ≥ 3x the best Python peer (best 1-process rows)",
+            kasynq_best,
+            peer[1].median if peer else None,
+            3.0,
+        ),
+        Target(
+            4,
+            "idle pickup p50 ≤ 5 ms",
+            f"{number(kasynq_p50)} ms" if kasynq_p50 is not None else "n/a",
+            _judge(kasynq_p50, 5.0, False),
+        ),
+        Target(
+            4,
+            "idle pickup p50 below Go asynq's (Go sleeps up to 1 s when idle)",
+            f"{number(kasynq_p50)} ms vs {number(go_p50)} ms"
+            if kasynq_p50 is not None and go_p50 is not None
+            else "n/a",
+            _judge(kasynq_p50, go_p50, False) if go_p50 is not None else NOT_MEASURABLE,
+        ),
+        Target(
+            7,
+            "decision latency, burst → patched spec.replicas, p95 ≤ 3 s",
+            operator,
+            NOT_MEASURABLE,
+        ),
+        Target(7, "operator RSS with 200 pools ≤ 150 MiB", operator, NOT_MEASURABLE),
+        Target(7, "Redis round trips per queue per poll: 1", operator, NOT_MEASURABLE),
+    ]
+
+
+def targets_table(results: Results) -> str:
+    body = [
+        [f"#{target.issue}", target.goal, target.measured, target.status]
+        for target in targets(results)
+    ]
+    return table(["issue", "target", "measured", "status"], body, numeric_from=4)
+
+
+def _versions_table(results: Results) -> str:
+    body = [
+        [system, ", ".join(f"{name} {version}" for name, version in packages.items())]
+        for system, packages in results.versions.items()
+    ]
+    return table(["system", "versions"], body, numeric_from=2)
+
+
+def _chart(charts: dict[str, str], workload: str) -> str:
+    path = charts.get(workload)
+    return f"\n![{workload}]({path})\n" if path else ""
+
+
+def _mode(results: Results) -> str:
+    if results.quick:
+        return (
+            "**quick mode** (`make bench-quick`: one run per row and fewer tasks; "
+            "use `make bench` for figures to quote)"
+        )
+    return "full mode (`make bench`)"
+
+
+METHOD = """\
+- Every run starts its own `redis-server` (no persistence) on a loopback port and stops it
+  afterwards. Producers and workers are separate processes; Python peers run from their own
+  virtualenvs under `$KASYNQ_CACHE/bench-venv`, Go asynq is `tests/interop`'s program
+  (`bench-produce`, `bench-worker`), kasynq runs `kasynq worker` from the project's venv.
+- The no-op task of every system does the same accounting in one non-transactional pipeline
+  on the same Redis: `INCR` a completion counter, `SETBIT` the task's index, first and last
+  completion time, and its pickup latency (`bench/peers/common.py`). A run where the counter
+  and the distinct indices disagree with the number enqueued (a lost or duplicated task) is
+  reported as **FAILED** with the reason, never as a number.
+- Systems are interleaved: run *r* of every row before run *r + 1* of any. Cells show the
+  median and, where given, the min and max over the runs.
+- **Enqueue**: one producer process, timed from the first call to the return of the last
+  (interpreter start-up excluded); the queue must then hold every task.
+- **Drain**: tasks enqueued first (untimed), then the workers start; rate = (N - 1) / (last
+  completion - first completion), so start-up is excluded. CPU is the user + system time of
+  the worker process tree from the first completion to the last, per 10,000 tasks.
+- **Pickup latency**: the worker gets one probe task, then idles for 2 s; then tasks arrive at
+  a steady rate; latency = handler start - time taken just before the enqueue call (one
+  clock). Percentiles are nearest-rank. Idle RSS is the worker process tree's resident
+  memory after the idle pause (forked processes count their shared pages twice).
+- **Redis ceiling**: `redis-benchmark -c 50` on the same kind of fresh server, to read the
+  figures above against what Redis itself does on this machine.
+- arq runs with `poll_delay=0.01`: its default of 0.5 s caps one worker at about 200 tasks/s
+  and gives about 260 ms idle pickup (shared/research/peer-bench.md). Celery runs with results
+  off and `--without-gossip --without-mingle --without-heartbeat`. RQ has one job at a time
+  per process (SimpleWorker, no fork), so its rows show c1. Dramatiq's two-process row is
+  one `dramatiq --processes 2` command.
+"""
+
+OPERATOR = """\
+Not measured yet: the operator (issue 7) has not landed in a state the harness can drive.
+When it does, this section will hold decision latency from a burst of tasks to the patched
+`spec.replicas` (p50 and p95 with 1, 50 and 200 pools), the operator's RSS with 200 pools and
+the Redis round trips per queue per poll. No figure here is estimated.
+"""
+
+
+def render_page(results: Results, charts: dict[str, str], params_text: str) -> str:
+    """The whole of docs/benchmarks.md."""
+    unavailable = (
+        "\n".join(f"- **{system}**: {reason}" for system, reason in results.unavailable.items())
+        or "- none: every system ran."
+    )
+    machine = table(["item", "value"], [[k, v] for k, v in results.machine.items()], 2)
+    sections = [
+        "# Benchmarks\n",
+        "Generated by `make bench` (`python -m bench`); do not edit by hand. "
+        f"This page: {_mode(results)}, {results.started} to {results.finished}; {params_text}.\n",
+        "The machine has 2 cores shared by Redis, the producer and the workers, and during this "
+        "run also by other work on the same machine; read the figures as ratios measured side "
+        "by side in one run, not as absolute capacities.\n",
+        "## Targets\n",
+        targets_table(results),
+        "\n## Machine\n",
+        machine,
+        "\n## Versions\n",
+        _versions_table(results),
+        "\n## Systems that did not run\n",
+        unavailable,
+        "\n## Method\n",
+        METHOD,
+        "## Enqueue rate (one producer process)\n",
+        enqueue_table(results),
+        _chart(charts, ENQUEUE),
+        "\n## Drain rate (pre-enqueued no-op tasks)\n",
+        drain_table(results),
+        _chart(charts, DRAIN),
+        "\n## Pickup latency of an idle worker\n",
+        "Lower is better: a ratio below 1 means faster pickup than the reference.\n",
+        latency_table(results),
+        _chart(charts, LATENCY),
+        "\n## Redis ceiling on this machine\n",
+        ceiling_table(results),
+        _chart(charts, CEILING),
+        "\n## Operator\n",
+        OPERATOR,
+    ]
+    return "\n".join(sections).rstrip() + "\n"

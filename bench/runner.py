@@ -1,0 +1,138 @@
+"""One benchmark session: every workload, its runs interleaved across the systems."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from bench import machine
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, Results
+from bench.systems import System
+from bench.workloads import (
+    CEILING_TESTS,
+    Params,
+    ceiling_run,
+    drain_run,
+    enqueue_run,
+    latency_run,
+    run_guarded,
+)
+
+log = logging.getLogger(__name__)
+
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING)
+CEILING_PIPELINES = (1, 16)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def prepare(systems: Sequence[System], results: Results) -> list[System]:
+    """Install or build each system; those that cannot run are listed with the reason."""
+    ready: list[System] = []
+    for system in systems:
+        results.titles[system.key] = system.title
+        try:
+            system.prepare()
+            results.versions[system.title] = system.versions()
+        except Exception as exc:  # any reason at all must end up on the page, not abort
+            log.warning("system unavailable system=%s reason=%s", system.key, exc)
+            results.unavailable[system.title] = str(exc).strip().splitlines()[-1][:300]
+            continue
+        if system.is_python_peer:
+            results.python_peers.append(system.key)
+        ready.append(system)
+    return ready
+
+
+def _enqueue_round(systems: Sequence[System], params: Params, results: Results) -> None:
+    for system in systems:
+        modes = [(False, system.single_api)]
+        if system.supports_batch:
+            modes.append((True, system.batch_api))
+        for batch, api in modes:
+            row = results.row(ENQUEUE, system.key, api, batch=batch)
+            outcome = run_guarded(
+                f"enqueue {system.key} {api}", partial(enqueue_run, system, params, batch)
+            )
+            row.add_run(outcome, ("rate",))
+
+
+def _drain_round(
+    systems: Sequence[System], params: Params, results: Results, workdir: Path
+) -> None:
+    for system in systems:
+        for setup in system.setups:
+            row = results.row(
+                DRAIN,
+                system.key,
+                setup.label,
+                processes=setup.processes,
+                concurrency=setup.concurrency,
+                variant=setup.variant,
+            )
+            outcome = run_guarded(
+                f"drain {system.key} {setup.label}",
+                partial(drain_run, system, setup, params, workdir),
+            )
+            row.add_run(outcome, ("rate", "cpu_per_10k"))
+
+
+def _latency_round(
+    systems: Sequence[System], params: Params, results: Results, workdir: Path
+) -> None:
+    for system in systems:
+        setup = system.latency_setup
+        row = results.row(
+            LATENCY,
+            system.key,
+            setup.label,
+            processes=setup.processes,
+            concurrency=setup.concurrency,
+            variant=setup.variant,
+        )
+        outcome = run_guarded(
+            f"latency {system.key}", partial(latency_run, system, params, workdir)
+        )
+        row.add_run(outcome, ("p50", "p95", "p99", "idle_rss_mib"))
+
+
+def _ceiling_round(params: Params, results: Results) -> None:
+    for test, _ in CEILING_TESTS:
+        for pipeline in CEILING_PIPELINES:
+            row = results.row(CEILING, "redis", f"{test}, -P {pipeline}", concurrency=50)
+            outcome = run_guarded(
+                f"redis-benchmark {test} -P {pipeline}",
+                partial(ceiling_run, test, pipeline, params),
+            )
+            row.add_run(outcome, ("rps",))
+
+
+def run_session(
+    systems: Sequence[System],
+    workloads: Sequence[str],
+    params: Params,
+    quick: bool,
+    workdir: Path,
+) -> Results:
+    """Run the workloads in order; within each, run r of every system before run r + 1."""
+    results = Results(quick=quick, started=_now(), machine=machine.describe())
+    results.titles["redis"] = "Redis"
+    ready = prepare(systems, results)
+    for workload in workloads:
+        for run in range(params.runs):
+            log.info("workload=%s run=%d of %d", workload, run + 1, params.runs)
+            if workload == ENQUEUE:
+                _enqueue_round(ready, params, results)
+            elif workload == DRAIN:
+                _drain_round(ready, params, results, workdir)
+            elif workload == LATENCY:
+                _latency_round(ready, params, results, workdir)
+            elif workload == CEILING:
+                _ceiling_round(params, results)
+    results.finished = _now()
+    return results

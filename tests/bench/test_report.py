@@ -1,0 +1,68 @@
+"""docs/benchmarks.md rendering from hand-made results: ratios, FAILED rows, targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import render_page, targets
+from bench.results import DRAIN, ENQUEUE, LATENCY, Results
+from bench.stats import Failed
+
+
+def _results() -> Results:
+    results = Results(quick=True, started="then", finished="now")
+    results.titles.update({"kasynq": "kasynq", "go-asynq": "Go asynq", "celery": "Celery"})
+    results.python_peers.append("celery")
+    for system, single, batch in (("kasynq", 9_000.0, 40_000.0), ("go-asynq", 10_000.0, None)):
+        results.row(ENQUEUE, system, "one call").add_run({"rate": single}, ("rate",))
+        if batch is not None:
+            row = results.row(ENQUEUE, system, "batch", batch=True)
+            row.add_run({"rate": batch}, ("rate",))
+    for system, rate in (("kasynq", 12_000.0), ("go-asynq", 10_000.0), ("celery", 1_000.0)):
+        row = results.row(DRAIN, system, "1 proc x c10", processes=1, concurrency=10)
+        row.add_run({"rate": rate, "cpu_per_10k": 1.0}, ("rate", "cpu_per_10k"))
+    failed = results.row(DRAIN, "kasynq", "1 proc x c100", processes=1, concurrency=100)
+    failed.add_run(Failed("lost 1, duplicated 0 of 20000 tasks"), ("rate", "cpu_per_10k"))
+    for system, p50 in (("kasynq", 2.0), ("go-asynq", 500.0)):
+        row = results.row(LATENCY, system, "1 proc x c10")
+        row.add_run(
+            {"p50": p50, "p95": p50, "p99": p50, "idle_rss_mib": 30.0},
+            ("p50", "p95", "p99", "idle_rss_mib"),
+        )
+    return results
+
+
+def test_targets_are_judged_from_medians() -> None:
+    status = {target.goal: (target.measured, target.status) for target in targets(_results())}
+    assert status["AsyncClient.enqueue ≥ 0.8x Go Client.Enqueue"] == (
+        "9,000 / 10,000 = 0.90x",
+        "met",
+    )
+    assert status["AsyncClient.enqueue_many ≥ 3x Go's single-task rate"][1] == "met"
+    assert status["drain, 1 process, concurrency 10 ≥ 1.0x Go asynq"][1] == "met"
+    assert status["drain, 1 process, concurrency 100 ≥ 1.0x Go asynq"][1] == "not yet measurable"
+    peer = status["drain per process ≥ 3x the best Python peer (best 1-process rows)"]
+    assert peer == ("12,000 / 1,000 = 12.00x", "met")
+    assert status["idle pickup p50 ≤ 5 ms"] == ("2.00 ms", "met")
+    operator = [target for target in targets(_results()) if target.issue == 7]
+    assert {target.status for target in operator} == {"not yet measurable"}
+
+
+def test_page_shows_failed_rows_without_numbers_and_embeds_charts() -> None:
+    page = render_page(_results(), {DRAIN: "benchmarks/drain.png"}, "1 run(s) per row")
+    failed_line = next(line for line in page.splitlines() if "1 proc x c100" in line)
+    assert "**FAILED**: 1/1 runs failed: lost 1, duplicated 0 of 20000 tasks" in failed_line
+    assert not any(char.isdigit() for char in failed_line.split("tasks")[-1])
+    assert "![drain](benchmarks/drain.png)" in page
+    drain_line = next(
+        line for line in page.splitlines() if line.startswith("| kasynq | 1 proc x c10 |")
+    )
+    assert "1.20x" in drain_line  # against Go at the same setup
+    assert "12.00x" in drain_line  # against the best Python peer
+
+
+def test_results_round_trip_through_json(tmp_path: Path) -> None:
+    original = _results()
+    path = tmp_path / "results.json"
+    original.save(path)
+    assert Results.load(path) == original
