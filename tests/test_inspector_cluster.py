@@ -84,3 +84,13 @@ def test_blocking_inspector_through_sentinel(redis_sentinel: RedisSentinel) -> N
     inspector = Inspector.from_sentinel(redis_sentinel.master_name, redis_sentinel.sentinels)
     with inspector:
         assert inspector.queues() == ["via-sentinel"]
+
+
+async def test_cluster_key_slot_and_nodes(
+    redis_cluster: RedisCluster, cluster_inspector: AsyncInspector
+) -> None:
+    slot = await cluster_inspector.cluster_key_slot("default")
+    assert slot == 5718  # CRC16("default") % 16384, the slot Go reports for asynq:{default}
+    (node,) = await cluster_inspector.cluster_nodes("default")
+    assert node.addr in {f"{host}:{port}" for host, port in redis_cluster.startup_nodes}
+    assert len(node.id) == 40

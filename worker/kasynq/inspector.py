@@ -23,6 +23,7 @@ from kasynq import keys
 from kasynq._sync import LoopThread
 from kasynq.broker.core import Broker
 from kasynq.broker.inspect import (
+    ClusterNode,
     DailyStats,
     GroupInfo,
     InspectBroker,
@@ -45,6 +46,7 @@ from kasynq.task import TaskInfo, TaskState
 
 __all__ = [
     "AsyncInspector",
+    "ClusterNode",
     "DailyStats",
     "GroupInfo",
     "Inspector",
@@ -519,6 +521,16 @@ class AsyncInspector(_RedisConstructors):
             for event in events
         ]
 
+    # -- Redis Cluster ----------------------------------------------------------------------
+
+    async def cluster_key_slot(self, queue: str) -> int:
+        """Hash slot of the queue's keys (Redis Cluster only)."""
+        return await self._inspect.cluster_key_slot(queue)
+
+    async def cluster_nodes(self, queue: str) -> list[ClusterNode]:
+        """Nodes serving the queue's slot, primary first (Redis Cluster only)."""
+        return await self._inspect.cluster_nodes(queue)
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -616,3 +628,5 @@ class Inspector(_RedisConstructors):
     servers = _blocking(AsyncInspector.servers)
     scheduler_entries = _blocking(AsyncInspector.scheduler_entries)
     list_scheduler_enqueue_events = _blocking(AsyncInspector.list_scheduler_enqueue_events)
+    cluster_key_slot = _blocking(AsyncInspector.cluster_key_slot)
+    cluster_nodes = _blocking(AsyncInspector.cluster_nodes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import redis.asyncio.cluster
 from google.protobuf.message import DecodeError, Message
 from redis.exceptions import ResponseError
 
@@ -28,6 +29,7 @@ from kasynq.broker.core import (
 from kasynq.broker.scripts import ScriptArg, load_script
 from kasynq.connection import AsyncRedis
 from kasynq.errors import (
+    BrokerError,
     FailedPreconditionError,
     QueueNotEmptyError,
     QueueNotFoundError,
@@ -116,6 +118,14 @@ class GroupInfo:
 
     group: str
     size: int
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """A Redis Cluster node serving a queue's slot (Go's ClusterNode); Addr is host:port."""
+
+    id: str
+    addr: str
 
 
 @dataclass(frozen=True)
@@ -607,3 +617,30 @@ class InspectBroker:
             keys.scheduler_history_key(entry_id), page.start, page.stop
         )
         return [asynq_pb2.SchedulerEnqueueEvent.FromString(_as_bytes(member)) for member in members]
+
+    # -- Redis Cluster ----------------------------------------------------------------------
+
+    def _cluster_client(self, op: str) -> redis.asyncio.cluster.RedisCluster:
+        if not isinstance(self._client, redis.asyncio.cluster.RedisCluster):
+            raise BrokerError(op, "needs a Redis Cluster client")
+        return self._client
+
+    async def cluster_key_slot(self, queue: str) -> int:
+        """Hash slot of the queue's keys, asked of the server (Go: ClusterKeySlot)."""
+        client = self._cluster_client("rdb.ClusterKeySlot")
+        return int(await client.cluster_keyslot(keys.pending_key(queue)))
+
+    async def cluster_nodes(self, queue: str) -> list[ClusterNode]:
+        """Primary then replicas serving the queue's slot (Go: ClusterNodes)."""
+        op = "rdb.ClusterNodes"
+        client = self._cluster_client(op)
+        slot = await self.cluster_key_slot(queue)
+        described: dict[str, dict[str, Any]] = await client.cluster_nodes()
+        node_ids = {address: str(details["node_id"]) for address, details in described.items()}
+        slots: Any = await client.cluster_slots()
+        for (start, end), nodes in slots.items():
+            if start <= slot <= end:
+                served_by = (nodes["primary"], *nodes["replicas"])
+                addresses = [f"{host}:{port}" for host, port, *_ in served_by]
+                return [ClusterNode(node_ids.get(address, ""), address) for address in addresses]
+        raise BrokerError(op, "nodes not found")
