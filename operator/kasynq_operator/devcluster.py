@@ -40,6 +40,7 @@ START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 CERT_VALID_DAYS = "7"
 ADMIN_USER = "kasynq-admin"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
 CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
@@ -53,6 +54,19 @@ _PR_SET_PDEATHSIG = 1
 
 class DevClusterError(RuntimeError):
     """The control plane could not be built or started."""
+
+
+def binaries_built() -> bool:
+    """Whether `build_binaries()` would return at once (no cold build ahead)."""
+    if os.environ.get(BIN_DIR_ENV):
+        return True
+    if shutil.which("go") is None:
+        return False
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--bin-dir"], capture_output=True, text=True, check=True
+    )
+    bin_dir = Path(result.stdout.strip())
+    return all((bin_dir / name).is_file() for name in BINARIES)
 
 
 def build_binaries() -> Path:
