@@ -133,3 +133,18 @@ def scheduler_history_key(entry_id: str) -> str:
 def semaphore_key(scope: str) -> str:
     """Key of the optional x/rate semaphore (spec appendix D)."""
     return f"asynq:sema:{scope}"
+
+
+def scheduler_leader_key(group: str) -> str:
+    """kasynq: the leader lock of a scheduler group (value = the leader's scheduler ID)."""
+    return f"kasynq:scheduler:{{{group}}}:leader"
+
+
+def scheduler_token_key(group: str) -> str:
+    """kasynq: the group's fencing-token counter, in the lock's slot (INCR per acquisition)."""
+    return f"kasynq:scheduler:{{{group}}}:token"
+
+
+def scheduler_ticks_key(queue: str, group: str) -> str:
+    """kasynq: a group's fence and last fired tick per entry, in the queue's slot."""
+    return f"kasynq:{{{queue}}}:scheduler:{group}"

@@ -1,0 +1,203 @@
+"""Several scheduler processes on one Redis: exactly one enqueue per tick, across failovers.
+
+Each process is `tests/scheduler_runner.py` (a Scheduler with the config file's schedules)
+writing its status to a file; ticks are read back from the task IDs, which carry the tick
+time. Lock TTLs are shortened to 3 s so that failovers take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from kasynq import keys
+
+LOCK_TTL = 3.0
+REPO = Path(__file__).resolve().parent.parent
+SCHEDULES = """\
+schedules:
+  - {name: every-second, cron: "@every 1s", type: tick:a, payload: {"n": 1}}
+  - {name: every-second-b, cron: "@every 1s", type: tick:b, options: {queue: other}}
+"""
+
+
+@dataclass
+class Runner:
+    process: subprocess.Popen[bytes]
+    status_file: Path
+    log_file: Path
+
+    @property
+    def status(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.status_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_runners(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., list[Runner]]]:
+    started: list[Runner] = []
+    config = tmp_path / "worker.yaml"
+    config.write_text(SCHEDULES)
+
+    def start(count: int, *extra: str) -> list[Runner]:
+        runners = []
+        for _ in range(count):
+            index = len(started)
+            status_file = tmp_path / f"status-{index}.json"
+            log_file = tmp_path / f"runner-{index}.log"
+            with log_file.open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tests.scheduler_runner",
+                        "--redis-url",
+                        redis_url,
+                        "--config",
+                        str(config),
+                        "--status-file",
+                        str(status_file),
+                        "--group",
+                        "pool",
+                        "--lock-ttl",
+                        str(LOCK_TTL),
+                        *extra,
+                    ],
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            runner = Runner(process, status_file, log_file)
+            started.append(runner)
+            runners.append(runner)
+        return runners
+
+    yield start
+    for runner in started:
+        if runner.alive:
+            os.kill(runner.process.pid, signal.SIGCONT)
+            runner.process.kill()
+        runner.process.wait(timeout=10)
+
+
+def wait_for(predicate: Callable[[], Any], within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
+
+
+def leader_among(runners: list[Runner]) -> Runner | None:
+    leaders = [r for r in runners if r.alive and r.status.get("role") == "leader"]
+    assert len(leaders) <= 1, "two processes report leadership at once"
+    return leaders[0] if leaders else None
+
+
+def ticks(redis_url: str, queue: str) -> list[int]:
+    """Tick times of every task enqueued into `queue`, sorted; a doubled tick shows twice."""
+    with redis.Redis.from_url(redis_url) as conn:
+        ids = [item.decode() for item in conn.lrange(keys.pending_key(queue), 0, -1)]
+    return sorted(int(task_id.rsplit(":", 1)[1]) for task_id in ids)
+
+
+def assert_once_per_tick(found: list[int]) -> None:
+    assert found, "no tick fired"
+    assert len(found) == len(set(found)), f"a tick was enqueued twice: {found}"
+
+
+def stop_all(runners: list[Runner]) -> None:
+    for runner in runners:
+        if runner.alive:
+            runner.process.terminate()
+    for runner in runners:
+        runner.process.wait(timeout=10)
+
+
+def test_three_processes_enqueue_exactly_once_per_tick(
+    redis_url: str, start_runners: Callable[..., list[Runner]]
+) -> None:
+    runners = start_runners(3)
+    wait_for(lambda: leader_among(runners), 10, "a leader")
+    time.sleep(30)
+    stop_all(runners)
+    for queue in ("default", "other"):
+        found = ticks(redis_url, queue)
+        assert_once_per_tick(found)
+        assert found == list(range(found[0], found[-1] + 1)), f"a tick was skipped: {found}"
+        assert len(found) >= 29
+    fired = sum(runner.status["ticks_fired"] for runner in runners)
+    assert fired == len(ticks(redis_url, "default")) + len(ticks(redis_url, "other"))
+
+
+@pytest.mark.parametrize("misfire_grace", [0, 30])
+def test_kill_9_leader_standby_takes_over_within_ttl(
+    redis_url: str, start_runners: Callable[..., list[Runner]], misfire_grace: int
+) -> None:
+    runners = start_runners(3, "--misfire-grace", str(misfire_grace))
+    leader = wait_for(lambda: leader_among(runners), 10, "a leader")
+    wait_for(lambda: len(ticks(redis_url, "default")) >= 2, 5, "two ticks")
+    leader.process.kill()
+    killed_at = time.time()
+    survivors = [runner for runner in runners if runner is not leader]
+    successor = wait_for(lambda: leader_among(survivors), LOCK_TTL + 3, "a new leader")
+    took_over_at = time.time()
+    assert took_over_at - killed_at <= LOCK_TTL + 1
+    assert successor.status["fencing_token"] > leader.status["fencing_token"]
+    time.sleep(3)
+    stop_all(runners)
+    found = ticks(redis_url, "default")
+    assert_once_per_tick(found)
+    missing = sorted(set(range(found[0], found[-1] + 1)) - set(found))
+    if misfire_grace:
+        assert missing == [], "ticks of the failover gap should have been fired late"
+        assert "late=" in successor.log()
+    else:
+        assert missing, "with misfire_grace 0 the gap's ticks are skipped"
+        assert all(killed_at - 1 <= tick <= took_over_at for tick in missing), missing
+        assert successor.status["ticks_skipped"] >= len(missing)
+        assert "ticks missed and skipped" in successor.log()
+
+
+def test_paused_leader_is_fenced_off_and_steps_down(
+    redis_url: str, start_runners: Callable[..., list[Runner]]
+) -> None:
+    runners = start_runners(2, "--misfire-grace", "30")
+    leader = wait_for(lambda: leader_among(runners), 10, "a leader")
+    wait_for(lambda: len(ticks(redis_url, "default")) >= 2, 5, "two ticks")
+    os.kill(leader.process.pid, signal.SIGSTOP)
+    fired_before_pause = leader.status["ticks_fired"]
+    (other,) = [runner for runner in runners if runner is not leader]
+    wait_for(lambda: other.status.get("role") == "leader", LOCK_TTL + 3, "the standby to lead")
+    time.sleep(1.5)
+    os.kill(leader.process.pid, signal.SIGCONT)
+    wait_for(lambda: leader.status.get("role") == "standby", 5, "the old leader to step down")
+    time.sleep(2)
+    assert leader.status["ticks_fired"] == fired_before_pause, "a deposed leader enqueued"
+    assert other.status["role"] == "leader"
+    stop_all(runners)
+    found = ticks(redis_url, "default")
+    assert_once_per_tick(found)
+    assert found == list(range(found[0], found[-1] + 1))
+    assert "stepped down" in leader.log()
