@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeAlias, Unpack
+from typing import Self, TypeAlias, Unpack
 
 import redis
 import redis.cluster
@@ -19,14 +19,7 @@ import redis.cluster
 from kasynq import keys
 from kasynq._sync import LoopThread
 from kasynq.broker.core import Broker, TaskWrite
-from kasynq.connection import (
-    AsyncRedis,
-    HostPort,
-    async_twin,
-    cluster_redis,
-    redis_from_url,
-    sentinel_redis,
-)
+from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -99,7 +92,7 @@ def _info(msg: TaskMessage, state: TaskState, next_process_at: datetime | None) 
     return TaskInfo.from_message(msg, state, next_process_at=next_process_at)
 
 
-class AsyncClient:
+class AsyncClient(RedisConstructors):
     """Enqueue tasks from asyncio code. Create with a client or a `from_*` constructor."""
 
     def __init__(
@@ -110,21 +103,9 @@ class AsyncClient:
         self._owns_client = owns_client
 
     @classmethod
-    def from_url(cls, url: str, **connection: Any) -> Self:
-        """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls(redis_from_url(url, **connection), owns_client=True)
-
-    @classmethod
-    def from_sentinel(
-        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
-    ) -> Self:
-        """Through Sentinel: follows the current master of `master_name`."""
-        return cls(sentinel_redis(master_name, sentinels, **connection), owns_client=True)
-
-    @classmethod
-    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
-        """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls(cluster_redis(nodes, **connection), owns_client=True)
+    def owning(cls, client: AsyncRedis) -> Self:
+        """Wrap `client`, closing it on `close()`."""
+        return cls(client, owns_client=True)
 
     @property
     def broker(self) -> Broker:
@@ -186,7 +167,7 @@ class AsyncClient:
         await self.close()
 
 
-class Client:
+class Client(RedisConstructors):
     """Enqueue tasks from blocking code (Django, Flask, scripts); thread-safe.
 
     Runs an `AsyncClient` on a private event-loop thread. Create it from an existing blocking
@@ -207,21 +188,9 @@ class Client:
         self._async = AsyncClient(client, clock=clock, owns_client=owns_client)
 
     @classmethod
-    def from_url(cls, url: str, **connection: Any) -> Self:
-        """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls(redis_from_url(url, **connection), owns_client=True)
-
-    @classmethod
-    def from_sentinel(
-        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
-    ) -> Self:
-        """Through Sentinel: follows the current master of `master_name`."""
-        return cls(sentinel_redis(master_name, sentinels, **connection), owns_client=True)
-
-    @classmethod
-    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
-        """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls(cluster_redis(nodes, **connection), owns_client=True)
+    def owning(cls, client: AsyncRedis) -> Self:
+        """Wrap `client`, closing it on `close()`."""
+        return cls(client, owns_client=True)
 
     def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> TaskInfo:
         """Blocking `AsyncClient.enqueue`."""

@@ -8,7 +8,7 @@ needs for protobuf messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any, Self, TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -174,3 +174,32 @@ def _ssl_options(options: dict[str, Any]) -> dict[str, Any]:
 def _cluster_options(client: redis.cluster.RedisCluster) -> dict[str, Any]:
     kwargs = client.nodes_manager.connection_kwargs
     return _given(username=kwargs.get("username"), password=kwargs.get("password"))
+
+
+class RedisConstructors:
+    """`from_url`, `from_sentinel` and `from_cluster` for classes wrapping one async client.
+
+    A subclass says how to wrap a client it will own (and close) in `owning`.
+    """
+
+    @classmethod
+    def owning(cls, client: AsyncRedis) -> Self:
+        """Wrap `client`, which the new object closes when it is closed."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_url(cls, url: str, **connection: Any) -> Self:
+        """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
+        return cls.owning(redis_from_url(url, **connection))
+
+    @classmethod
+    def from_sentinel(
+        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
+    ) -> Self:
+        """Through Sentinel: follows the current master of `master_name`."""
+        return cls.owning(sentinel_redis(master_name, sentinels, **connection))
+
+    @classmethod
+    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
+        """On Redis Cluster, from startup nodes or one node's URL."""
+        return cls.owning(cluster_redis(nodes, **connection))
