@@ -423,6 +423,8 @@ async def test_update_task_payload_of_scheduled_task_only(
         await inspector.update_task_payload(Q, ids["pending"][0], b"new")
     with pytest.raises(TaskNotFoundError):
         await inspector.update_task_payload(Q, "missing", b"new")
+    with pytest.raises(ValueError, match="payload must be bytes"):
+        await inspector.update_task_payload(Q, ids["scheduled"][0], "text")  # type: ignore[arg-type]
 
 
 async def test_delete_queue_force_and_leftovers(

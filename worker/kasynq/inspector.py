@@ -426,7 +426,7 @@ class AsyncInspector(_RedisConstructors):
         """Replace the payload of a scheduled task."""
         validate_queue_name(queue)
         if not isinstance(payload, bytes):
-            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+            raise ValueError(f"payload must be bytes, got {type(payload).__name__}: task={task_id}")
         await self._inspect.update_task_payload(queue, task_id, payload)
 
     async def cancel_processing(self, task_id: str) -> None:
@@ -494,6 +494,10 @@ class AsyncInspector(_RedisConstructors):
         return await self._inspect.delete_all_aggregating(queue, group)
 
     # -- servers and schedulers --------------------------------------------------------------
+
+    async def redis_info(self) -> dict[str, str]:
+        """Version, uptime, connected clients and memory use of the Redis server."""
+        return await self._inspect.redis_info()
 
     async def servers(self) -> list[ServerInfo]:
         """Live servers with their in-flight tasks; workers of unknown servers are dropped."""
@@ -626,6 +630,7 @@ class Inspector(_RedisConstructors):
     delete_all_completed_tasks = _blocking(AsyncInspector.delete_all_completed_tasks)
     delete_all_aggregating_tasks = _blocking(AsyncInspector.delete_all_aggregating_tasks)
     servers = _blocking(AsyncInspector.servers)
+    redis_info = _blocking(AsyncInspector.redis_info)
     scheduler_entries = _blocking(AsyncInspector.scheduler_entries)
     list_scheduler_enqueue_events = _blocking(AsyncInspector.list_scheduler_enqueue_events)
     cluster_key_slot = _blocking(AsyncInspector.cluster_key_slot)
