@@ -1,15 +1,45 @@
-"""The `kasynq` command line."""
+"""The `kasynq` command line: run workers, enqueue, inspect and watch queues."""
 
 import click
 
 from kasynq import __version__
+from kasynq.commands.dash import dash
+from kasynq.commands.enqueue import enqueue
+from kasynq.commands.exporter import exporter
+from kasynq.commands.output import JSON, TABLE
+from kasynq.commands.queue import queue
+from kasynq.commands.servers import cron, group, server
+from kasynq.commands.session import DEFAULT_REDIS_URL, Session
+from kasynq.commands.stats import stats
+from kasynq.commands.task import task
 from kasynq.worker_cli import worker
 
 
 @click.group()
 @click.version_option(__version__, prog_name="kasynq")
-def main() -> None:
-    """Run workers and inspect asynq-compatible queues."""
+@click.option(
+    "--redis-url",
+    envvar="KASYNQ_REDIS_URL",
+    default=DEFAULT_REDIS_URL,
+    show_default=True,
+    help="redis://, rediss:// or redis-sentinel:// URL (env KASYNQ_REDIS_URL).",
+)
+@click.option("--tls", is_flag=True, help="Use TLS (turns redis:// into rediss://).")
+@click.option("--tls-ca-file", type=click.Path(exists=True, dir_okay=False), help="CA bundle.")
+@click.option("--cluster", is_flag=True, help="The URL names a node of a Redis Cluster.")
+@click.option("--output", "-o", type=click.Choice([TABLE, JSON]), default=TABLE, show_default=True)
+@click.pass_context
+def main(
+    ctx: click.Context,
+    redis_url: str,
+    tls: bool,
+    tls_ca_file: str | None,
+    cluster: bool,
+    output: str,
+) -> None:
+    """Run workers and inspect asynq-compatible queues (Go and Python alike)."""
+    ctx.obj = Session(redis_url, tls, tls_ca_file, cluster, output)
 
 
-main.add_command(worker)
+for command in (worker, enqueue, stats, queue, task, group, server, cron, dash, exporter):
+    main.add_command(command)

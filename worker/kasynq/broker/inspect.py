@@ -71,6 +71,16 @@ class Pagination:
         return self.size * self.page + self.size - 1
 
 
+REDIS_INFO_FIELDS = (
+    "redis_version",
+    "uptime_in_days",
+    "connected_clients",
+    "used_memory_human",
+    "used_memory_peak_human",
+)
+"""The Redis INFO fields the CLI shows, as Go's `asynq stats` does."""
+
+
 @dataclass(frozen=True)
 class QueueInfo:
     """State of one queue at `timestamp` (Go's QueueInfo, spec 7.1).
@@ -577,6 +587,11 @@ class InspectBroker:
         """Clear the paused flag; a queue that is not paused is an error (Go: Unpause)."""
         if not await self._client.delete(keys.paused_key(queue)):
             raise FailedPreconditionError("rdb.Unpause", f'queue "{queue}" is not paused')
+
+    async def redis_info(self) -> dict[str, str]:
+        """Version, uptime, clients and memory of the Redis server (Go CLI `asynq stats`)."""
+        info = await self._client.info()
+        return {name: str(info.get(name, "")) for name in REDIS_INFO_FIELDS}
 
     # -- servers and schedulers -------------------------------------------------------------
 

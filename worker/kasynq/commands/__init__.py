@@ -1,0 +1,1 @@
+"""Subcommands of the `kasynq` CLI, one module per command group."""
