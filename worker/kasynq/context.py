@@ -9,7 +9,6 @@ on cancellation; sync handlers run in a thread, cannot be interrupted, and shoul
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,24 +20,26 @@ from kasynq.retry import TaskCanceled, TaskDeadlineExceeded
 class ResultWriter:
     """Writes the task's `result` field (Go's ResultWriter); refuses once the context is done."""
 
+    __slots__ = ("_context", "_loop", "_write")
+
     def __init__(
-        self,
-        task_id: str,
-        write: Callable[[bytes], Awaitable[int]],
-        context: TaskContext,
-        loop: asyncio.AbstractEventLoop,
+        self, context: TaskContext, write: Callable[[str, str, bytes], Awaitable[int]]
     ) -> None:
-        self.task_id = task_id
-        self._write = write
+        """`write(queue, task_id, data)` stores the bytes (the broker's write_result)."""
         self._context = context
-        self._loop = loop
+        self._write = write
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def task_id(self) -> str:
+        return self._context.task_id
 
     async def write(self, data: bytes) -> int:
         """Store `data` as the task's result; returns the number of bytes written."""
         error = self._context.error()
         if error is not None:
             raise RuntimeError(f"failed to write task result: {error}")
-        return await self._write(data)
+        return await self._write(self._context.queue, self._context.task_id, data)
 
     def write_blocking(self, data: bytes) -> int:
         """`write` for sync handlers running in the worker thread pool (not on the loop)."""
@@ -55,7 +56,8 @@ class TaskContext:
     max_retry: int
     deadline: float
     """Unix seconds after which the handler's result no longer counts."""
-    _canceled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _canceled: bool = field(default=False, repr=False)
+    """Set from the loop, read from handler threads (a plain bool: atomic in CPython)."""
     result_writer: ResultWriter | None = field(default=None, repr=False)
 
     @property
@@ -68,11 +70,11 @@ class TaskContext:
 
     def cancel(self) -> None:
         """Mark the task cancelled (done by the server on `asynq:cancel`)."""
-        self._canceled.set()
+        self._canceled = True
 
     def error(self) -> Exception | None:
         """Why the context is done (cancellation wins over the deadline), or None."""
-        if self._canceled.is_set():
+        if self._canceled:
             return TaskCanceled()
         if time.time() >= self.deadline:
             return TaskDeadlineExceeded()

@@ -44,7 +44,7 @@ from kasynq.retry import (
 )
 from kasynq.servemux import AsyncHandler, handler_executor
 from kasynq.syncer import Syncer
-from kasynq.task import Task
+from kasynq.task import Task, TaskOptions
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ class Processor:
     # -- fetching ----------------------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
+        handler_executor.set(self._executor)  # inherited by every task spawned from here
         burst = 1
         while True:
             while self._free_slots == 0:
@@ -263,31 +264,22 @@ class Processor:
             max_retry=msg.retry,
             deadline=compute_deadline(msg, now),
         )
-        loop = asyncio.get_running_loop()
-        ctx.result_writer = ResultWriter(msg.id, self._writer_for(msg), ctx, loop)
+        ctx.result_writer = ResultWriter(ctx, self._broker.write_result)
         worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
         worker.runner = asyncio.create_task(self._run(worker), name=f"kasynq-task-{msg.id}")
 
-    def _writer_for(self, msg: TaskMessage) -> Callable[[bytes], Awaitable[int]]:
-        queue, task_id = msg.queue, msg.id
-
-        def write(data: bytes) -> Awaitable[int]:
-            return self._broker.write_result(queue, task_id, data)
-
-        return write
-
     async def _run(self, worker: Worker) -> None:
         msg = worker.msg
         task = task_from_message(msg)
-        token = handler_executor.set(self._executor)
         try:
             error = await self._call_handler(worker, task)
-            self._metrics.handler_duration.labels(msg.type).observe(time.time() - worker.started_at)
+            self._metrics.for_task(msg.queue, msg.type).duration.observe(
+                time.time() - worker.started_at
+            )
             await self._handle_outcome(worker, task, error)
         finally:
-            handler_executor.reset(token)
             self.workers.pop(msg.id, None)
             self._metrics.in_flight.dec()
             self._release_slot()
@@ -295,39 +287,37 @@ class Processor:
     async def _call_handler(self, worker: Worker, task: Task) -> BaseException | None:
         """Run the handler until it returns, its deadline passes or the worker is stopped."""
         ctx = worker.ctx
-        current = asyncio.current_task()
-        assert current is not None
         remaining = ctx.remaining()
         if remaining <= 0:
             return ctx.error()
+        loop = asyncio.get_running_loop()
+        timer = loop.call_at(loop.time() + remaining, worker.stop, TaskDeadlineExceeded())
         worker.handler_running = True
         try:
-            async with asyncio.timeout(remaining):
-                await self._handler(ctx, task)
+            await self._handler(ctx, task)
         except asyncio.CancelledError:
             if worker.stop_reason is None:
                 raise
-            current.uncancel()
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
             return worker.stop_reason
-        except TimeoutError as exc:
-            if ctx.remaining() > 0:
-                return exc
-            return TaskDeadlineExceeded() if worker.stop_reason is None else worker.stop_reason
         except Exception as exc:  # any handler error is a task failure
             return exc
         finally:
             worker.handler_running = False
+            timer.cancel()
         return None
 
     async def _handle_outcome(
         self, worker: Worker, task: Task, error: BaseException | None
     ) -> None:
         msg = worker.msg
-        labels = (msg.queue, msg.type)
+        metrics = self._metrics.for_task(msg.queue, msg.type)
         if isinstance(error, ShutdownAbort):
             await self._write(worker, "requeue", lambda: self._broker.requeue(msg))
             return
-        self._metrics.processed.labels(*labels).inc()
+        metrics.processed.inc()
         if error is None:
             if msg.retention > 0:
                 await self._write(
@@ -336,16 +326,16 @@ class Processor:
             else:
                 await self._write(worker, "done", lambda: self._broker.done(msg))
             return
-        self._metrics.failed.labels(*labels).inc()
+        metrics.failed.inc()
         await self._call_error_handler(worker, task, error)
         if is_revoke_task(error):
             await self._write(worker, "done", lambda: self._broker.done(msg))
         elif msg.retried >= msg.retry or is_skip_retry(error):
-            self._metrics.archived.labels(*labels).inc()
+            metrics.archived.inc()
             text = error_text(error)
             await self._write(worker, "archive", lambda: self._broker.archive(msg, text))
         else:
-            self._metrics.retried.labels(*labels).inc()
+            metrics.retried.inc()
             text = error_text(error)
             delay = self._config.retry_delay_func(msg.retried, error, task)
             retry_at = time.time() + delay
@@ -391,6 +381,18 @@ class Processor:
             self._syncer.add(op, write, deadline=worker.lease_expiry)
 
 
+_NO_OPTIONS = TaskOptions()
+
+
 def task_from_message(msg: TaskMessage) -> Task:
-    """The Task a handler sees: type, payload and headers of the stored message."""
-    return Task(msg.type, msg.payload, headers=dict(msg.headers) or None)
+    """The Task a handler sees: type, payload and headers of the stored message.
+
+    Built without `Task.__init__`'s validation: the fields come from a decoded message whose
+    strings protobuf already checked, and this runs once per processed task.
+    """
+    task = Task.__new__(Task)
+    task.type = msg.type
+    task.payload = msg.payload
+    task.headers = dict(msg.headers)
+    task.options = _NO_OPTIONS
+    return task

@@ -17,7 +17,7 @@ import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio
 
@@ -29,6 +29,7 @@ from kasynq import janitor as janitor_module
 from kasynq import recoverer as recoverer_module
 from kasynq.aggregator import GroupAggregator
 from kasynq.broker import Broker
+from kasynq.broker.batching import BatchingClient
 from kasynq.broker.wakeup import PendingWatcher
 from kasynq.client import AsyncClient
 from kasynq.connection import AsyncRedis
@@ -146,7 +147,7 @@ class Server:
         queue_names = list(config.queues)
         wakeup = asyncio.Event()
         self.processor = Processor(
-            self.broker,
+            Broker(cast(AsyncRedis, BatchingClient(self._client))),
             as_async(handler),
             ProcessorConfig(
                 concurrency=config.concurrency,
