@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 import pytest
 import redis
 from kasynq import keys
+
+from tests.fixtures.redis import free_port
 
 LOCK_TTL = 3.0
 REPO = Path(__file__).resolve().parent.parent
@@ -201,3 +204,56 @@ def test_paused_leader_is_fenced_off_and_steps_down(
     assert_once_per_tick(found)
     assert found == list(range(found[0], found[-1] + 1))
     assert "stepped down" in leader.log()
+
+
+def _get(port: int, path: str) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+def test_kasynq_worker_runs_the_scheduler_and_exports_its_status(
+    redis_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "worker.yaml"
+    config.write_text(
+        "handlers: tests.server_app:mux\n"
+        "schedules:\n"
+        "  - {name: tick, cron: '@every 1s', type: tick, options: {queue: scheduled-only}}\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-c", "from kasynq.cli import main; main()", "worker"),
+            *("--config", str(config), "--redis-url", redis_url, "--http-port", str(port)),
+        ],
+        cwd=REPO,
+        env={**os.environ, "KASYNQ_POOL": "pool"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(ticks(redis_url, "scheduled-only")) >= 2, 15, "two ticks")
+        metrics = wait_for(
+            lambda: (
+                "kasynq_scheduler_ticks_fired_total" in (text := _get(port, "/metrics")) and text
+            ),
+            5,
+            "scheduler metrics",
+        )
+        assert 'kasynq_scheduler_leader{group="pool"} 1.0' in metrics
+        assert 'kasynq_scheduler_fencing_token{group="pool"} 1.0' in metrics
+        health = _get(port, "/healthz").splitlines()
+        assert health[0] == "ok"
+        assert {"scheduler_group=pool", "scheduler_role=leader"} <= set(health)
+        assert "scheduler_fencing_token=1" in health
+        process.terminate()
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    with redis.Redis.from_url(redis_url) as conn:
+        assert not conn.exists(keys.scheduler_leader_key("pool"))  # released on shutdown

@@ -1,6 +1,7 @@
 """The worker's small HTTP endpoint for Kubernetes probes and Prometheus.
 
-`/healthz`: 200 while the process runs and Redis answers PING, else 503.
+`/healthz`: 200 while the process runs and Redis answers PING, else 503; the body adds the
+`key=value` lines of `Probes.details` (e.g. the scheduler's role), which never change the code.
 `/readyz`: 200 only while the server fetches tasks (503 once stopped or draining).
 `/metrics`: Prometheus text exposition.
 One asyncio server on the worker's own loop; no framework, GET only.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -29,6 +30,7 @@ class Probes:
     redis_reachable: Callable[[], Awaitable[bool]]
     fetching: Callable[[], bool]
     metrics: Callable[[], bytes]
+    details: Callable[[], Mapping[str, object]] | None = None
 
 
 class HTTPServer:
@@ -66,7 +68,11 @@ class HTTPServer:
     async def _respond(self, path: str) -> tuple[int, str, bytes]:
         if path == "/healthz":
             ok = await self._healthy()
-            return (200, "text/plain", b"ok\n") if ok else (503, "text/plain", b"redis down\n")
+            details = self._probes.details() if self._probes.details is not None else {}
+            extra = "".join(f"{key}={value}\n" for key, value in details.items()).encode()
+            if ok:
+                return 200, "text/plain", b"ok\n" + extra
+            return 503, "text/plain", b"redis down\n" + extra
         if path == "/readyz":
             ready = self._probes.fetching()
             return (200, "text/plain", b"ready\n") if ready else (503, "text/plain", b"draining\n")

@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -40,13 +40,16 @@ from typing import Any, Unpack
 
 import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from kasynq import cron, keys
 from kasynq.broker.core import Broker
 from kasynq.broker.scheduling import Created, FireStatus, LeaderLock, TickStore
 from kasynq.client import prepare
-from kasynq.connection import AsyncRedis
+from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.goformat import format_timedelta, format_unix_date, go_quote, parse_go_duration
 from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
@@ -55,6 +58,8 @@ from kasynq.task import OptionArgs, Task, TaskOptions, options
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "default"
+GROUP_ENV = "KASYNQ_SCHEDULER_GROUP"
+POOL_ENV = "KASYNQ_POOL"
 DEFAULT_HEARTBEAT_SECONDS = 10.0
 LATENESS_TOLERANCE = 1.0
 """A tick this late (s) is a slow wake-up, not a misfire: it fires whatever the grace."""
@@ -311,6 +316,7 @@ class Scheduler:
             raise ValueError(f"misfire_grace must not be negative: misfire_grace={misfire_grace}")
         self.group = group
         self.id = f"{socket.gethostname() or 'unknown-host'}:{os.getpid()}:{uuid.uuid4()}"
+        self._owns_client = False
         self._broker = Broker(redis)
         self._ticks = TickStore(self._broker, group)
         self._location = location
@@ -330,6 +336,19 @@ class Scheduler:
             on_elected=self._on_elected,
             on_deposed=self._on_deposed,
         )
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> Scheduler:
+        """A scheduler on its own connection to `url` (closed when `run()` ends).
+
+        Without `group`: $KASYNQ_SCHEDULER_GROUP, else $KASYNQ_POOL (the worker pool's name).
+        """
+        settings.setdefault("group", os.environ.get(GROUP_ENV) or os.environ.get(POOL_ENV))
+        if not settings["group"]:
+            settings["group"] = DEFAULT_GROUP
+        scheduler = cls(redis_from_url(url), **settings)
+        scheduler._owns_client = True
+        return scheduler
 
     # -- registration ----------------------------------------------------------------------
 
@@ -419,6 +438,12 @@ class Scheduler:
             ticks_skipped=self._counters.skipped,
         )
 
+    def health_details(self) -> dict[str, object]:
+        """The status as `scheduler_*` lines for /healthz."""
+        status = self.status.as_dict()
+        del status["scheduler_id"]
+        return {f"scheduler_{key}": value for key, value in status.items()}
+
     def add_listener(self, listener: Callable[[SchedulerStatus], None]) -> None:
         """Call `listener(status)` after every tick and role change (metrics, health)."""
         self._listeners.append(listener)
@@ -440,12 +465,26 @@ class Scheduler:
         finally:
             await asyncio.shield(self._shutdown())
 
+    async def run_beside(self, main: Awaitable[None], config_file: Path | None = None) -> None:
+        """Run the scheduler (watching `config_file` if given) while `main` runs."""
+        background = [asyncio.create_task(self.run())]
+        if config_file is not None:
+            background.append(asyncio.create_task(self.watch_file(config_file)))
+        try:
+            await main
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
     async def _shutdown(self) -> None:
         was_leader = self.elector.is_leader
         await self.elector.release()
         if was_leader:
             with contextlib.suppress(RedisError):
                 await self._broker.clear_scheduler_entries(self.id)
+        if self._owns_client:
+            await self._broker.close()
         log.info("scheduler stopped group=%s id=%s", self.group, self.id)
 
     def _now(self) -> float:
@@ -633,3 +672,54 @@ class Scheduler:
                 await self._publish_entries()
             except RedisError as exc:
                 log.warning("scheduler heartbeat failed group=%s error=%s", self.group, exc)
+
+
+class SchedulerCollector(Collector):
+    """Prometheus metrics of a scheduler, read from its status at scrape time."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        status = self._scheduler.status
+        labels = ["group"]
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, doc, labels=labels)
+            family.add_metric([status.group], value)
+            return family
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, doc, labels=labels)
+            family.add_metric([status.group], value)
+            return family
+
+        yield gauge(
+            "kasynq_scheduler_leader",
+            "1 while this process leads its group.",
+            1 if status.role is Role.LEADER else 0,
+        )
+        yield gauge(
+            "kasynq_scheduler_fencing_token",
+            "Fencing token of the last leadership taken.",
+            status.fencing_token,
+        )
+        yield gauge("kasynq_scheduler_entries", "Registered schedule entries.", status.entries)
+        yield counter(
+            "kasynq_scheduler_ticks_fired", "Ticks this process fired.", status.ticks_fired
+        )
+        yield counter(
+            "kasynq_scheduler_duplicates_suppressed",
+            "Ticks found already fired (by another or an earlier leader).",
+            status.duplicates_suppressed,
+        )
+        yield counter(
+            "kasynq_scheduler_ticks_skipped",
+            "Missed ticks skipped as older than misfire_grace.",
+            status.ticks_skipped,
+        )
+
+
+def register_metrics(scheduler: Scheduler, registry: CollectorRegistry) -> None:
+    """Export the scheduler's status in `registry` (e.g. the worker server's)."""
+    registry.register(SchedulerCollector(scheduler))

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
@@ -126,6 +126,8 @@ class Server:
         self.state = "new"
         self.processor: Processor | None = None
         self.http: HTTPServer | None = None
+        self.health_details: Callable[[], Mapping[str, object]] | None = None
+        """Extra `key=value` lines for /healthz (the worker sets the scheduler's status)."""
         self._components: list[Periodic] = []
         self._heartbeat: Periodic | None = None
         self._heartbeater: Heartbeater | None = None
@@ -220,7 +222,12 @@ class Server:
         self.processor.start()
         if config.http_port is not None:
             self.http = HTTPServer(
-                Probes(self.broker.ping, lambda: self.fetching, self.metrics.exposition),
+                Probes(
+                    self.broker.ping,
+                    lambda: self.fetching,
+                    self.metrics.exposition,
+                    self.health_details,
+                ),
                 config.http_port,
                 config.http_host,
             )

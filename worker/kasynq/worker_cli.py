@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from kasynq.config import REDIS_URL_ENV, ConfigError, WorkerSettings, resolve
+from kasynq.scheduler import Scheduler, register_metrics
 from kasynq.servemux import Handler
 from kasynq.server import Server
 
@@ -36,8 +38,11 @@ def load_handler(path: str) -> Handler:
     return handler
 
 
-def run_worker(settings: WorkerSettings, handler: Handler) -> None:
-    """Build the Server from the settings and run it until SIGTERM/SIGINT."""
+def run_worker(settings: WorkerSettings, handler: Handler, config_file: Path | None = None) -> None:
+    """Build the Server from the settings and run it until SIGTERM/SIGINT.
+
+    With `schedules`, a leader-elected Scheduler runs beside it (reloading `config_file`).
+    """
     server = Server(
         settings.redis_url,
         concurrency=settings.concurrency,
@@ -47,8 +52,12 @@ def run_worker(settings: WorkerSettings, handler: Handler) -> None:
         http_port=settings.http_port,
     )
     if settings.schedules:
-        # Hook for the scheduler: run a Scheduler for `settings.schedules` beside the server.
-        log.warning("schedules are configured but the worker does not run a scheduler yet")
+        scheduler = Scheduler.from_url(settings.redis_url)
+        scheduler.apply_schedules(settings.schedules)
+        register_metrics(scheduler, server.metrics.registry)
+        server.health_details = scheduler.health_details
+        asyncio.run(scheduler.run_beside(server.serve(handler), config_file))
+        return
     server.run(handler)
 
 
@@ -77,4 +86,4 @@ def worker(config_file: Path | None, log_level: str, **flags: Any) -> None:
         handler = load_handler(settings.handlers)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(settings, handler)
+    run_worker(settings, handler, config_file)
