@@ -15,11 +15,12 @@ from kasynq import keys
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.broker.scheduling import Created, FireStatus, LeaderLock, TickStore
 from kasynq.client import prepare
+from kasynq.connection import cluster_redis
 from kasynq.leader import Role
 from kasynq.scheduler import ScheduleError, Scheduler, make_entry
 from kasynq.task import Task, options
 
-from tests.fixtures.redis import RedisServer
+from tests.fixtures.redis import RedisCluster, RedisServer
 from tests.interop import goasynq
 
 
@@ -288,5 +289,20 @@ async def test_recovers_by_itself_after_a_redis_restart(
             await asyncio.to_thread(server.start)  # empty: the restart lost every key
             await eventually(lambda: _count_at_least(client, "default", 2), 8, "ticks again")
             assert scheduler.status.role is Role.LEADER
+    finally:
+        await client.aclose()
+
+
+async def test_runs_on_redis_cluster(redis_cluster: RedisCluster) -> None:
+    client = cluster_redis(redis_cluster.startup_nodes)
+    scheduler = Scheduler(client, group="pool", lock_ttl=2)
+    scheduler.register("@every 1s", Task("ping"), queue="cluster-q", unique=timedelta(hours=1))
+    scheduler.register("@every 1s", Task("pong"), queue="other-q")
+    try:
+        async with running(scheduler):
+            await eventually(lambda: _count_at_least(client, "other-q", 2), 6, "ticks on Cluster")
+        assert await client.llen(keys.pending_key("cluster-q")) == 1  # the unique lock held
+        assert scheduler.status.duplicates_suppressed == 0
+        assert await client.smembers(keys.ALL_QUEUES) == {b"cluster-q", b"other-q"}
     finally:
         await client.aclose()
