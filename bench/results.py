@@ -13,6 +13,7 @@ ENQUEUE = "enqueue"
 DRAIN = "drain"
 LATENCY = "latency"
 CEILING = "redis-ceiling"
+ROUND_TRIPS = "operator-round-trips"
 
 
 @dataclass

@@ -9,7 +9,8 @@ from functools import partial
 from pathlib import Path
 
 from bench import machine
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, Results
+from bench.operator_bench import POOL_SIZES, round_trips_run
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, ROUND_TRIPS, Results
 from bench.systems import System
 from bench.workloads import (
     CEILING_TESTS,
@@ -23,7 +24,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS)
 CEILING_PIPELINES = (1, 16)
 
 
@@ -112,6 +113,19 @@ def _ceiling_round(params: Params, results: Results) -> None:
             row.add_run(outcome, ("rps",))
 
 
+def _pool_label(queue_count: int) -> str:
+    return f"{queue_count} queue" if queue_count == 1 else f"{queue_count} queues"
+
+
+def _round_trips_round(results: Results) -> None:
+    for queue_count in POOL_SIZES:
+        row = results.row(ROUND_TRIPS, "kasynq", _pool_label(queue_count), concurrency=queue_count)
+        outcome = run_guarded(
+            f"sampler round trips {queue_count} queues", partial(round_trips_run, queue_count)
+        )
+        row.add_run(outcome, ("round_trips_per_poll", "per_queue"))
+
+
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -134,5 +148,7 @@ def run_session(
                 _latency_round(ready, params, results, workdir)
             elif workload == CEILING:
                 _ceiling_round(params, results)
+            elif workload == ROUND_TRIPS and "kasynq" in results.versions:
+                _round_trips_round(results)
     results.finished = _now()
     return results
