@@ -14,7 +14,7 @@ from kasynq import keys
 from kasynq.broker import Broker
 from kasynq.broker.core import MAX_INT64, decode_task_message
 from kasynq.client import AsyncClient
-from kasynq.errors import ScriptError
+from kasynq.errors import BrokerError, ScriptError
 from kasynq.proto.asynq_pb2 import (
     SchedulerEnqueueEvent,
     SchedulerEntry,
@@ -389,3 +389,16 @@ async def test_processing_cycle_on_cluster(async_redis_cluster: RedisCluster) ->
         assert len((await broker.read_aggregation_set(queue, "g", set_id))[0]) == 1
         await broker.delete_aggregation_set(queue, "g", set_id)
         await broker.reclaim_stale_aggregation_sets(queue)
+
+
+async def test_undecodable_messages(
+    server: Broker, async_redis: redis.asyncio.Redis, clock: FakeClock
+) -> None:
+    (bad,) = await _enqueue(async_redis, clock, Task("t"))
+    await async_redis.hset(keys.task_key("default", bad), "msg", b"\xff\xff\xff")
+    with pytest.raises(BrokerError, match="cannot decode message"):
+        await server.dequeue("default")
+    assert await async_redis.zscore(keys.lease_key("default"), bad) == T0 + 30  # as Go leaves it
+    good = await _active(async_redis, clock, server, Task("t"))
+    # Go fails the whole call here; kasynq skips the bad message so recovery goes on
+    assert await server.list_lease_expired(T0 + 30, "default") == [good]
