@@ -26,6 +26,13 @@ RETRY_SECONDS = 5.0
 """Pause after an unexpected error in a daemon step before the next one."""
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Service account in a pod, else $KUBECONFIG read now (not at import time, as the
+    client library's default login does)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Settings, the shared API and Redis clients, and the /metrics + /healthz endpoint."""

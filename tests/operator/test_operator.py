@@ -1,0 +1,381 @@
+"""The operator on the real control plane (etcd, kube-apiserver, kube-controller-manager) and a
+real Redis: workload creation, autoscaling from raw asynq state, pause, Redis outages,
+restarts, tenancy and idle-first scale-in."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kasynq import keys
+from kopf.testing import KopfRunner
+from kubernetes import client
+
+from tests.fixtures.kube import Kube, wait_for
+from tests.fixtures.redis import RedisServer
+
+GROUP, VERSION = "kasynq.io", "v1alpha1"
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+
+
+@pytest.fixture
+def run_operator(
+    namespace: str, crds: list[str]
+) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """Starts `kasynq-operator`'s handlers for the test namespace (kopf in a thread)."""
+
+    @contextlib.contextmanager
+    def running() -> Iterator[KopfRunner]:
+        args = ["run", "--standalone", "--namespace", namespace, "-m", "kasynq_operator.handlers"]
+        with KopfRunner(args, timeout=30) as runner:
+            yield runner
+        assert runner.exit_code == 0, runner.output
+
+    return running
+
+
+class Env:
+    """The test namespace's API handles and helpers."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.core = client.CoreV1Api(kube.api_client)
+        self.apps = client.AppsV1Api(kube.api_client)
+        self.custom = client.CustomObjectsApi(kube.api_client)
+
+    def redis_secret(self, server: RedisServer, name: str = "redis") -> None:
+        self.core.create_namespaced_secret(
+            self.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=name), string_data={"url": server.url}
+            ),
+        )
+
+    def create(self, plural: str, kind: str, name: str, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, body)
+
+    def queue(self, name: str, **spec: Any) -> None:
+        self.create("asynqqueues", "AsynqQueue", name, {"redis": {"secretName": "redis"}, **spec})
+
+    def pool(self, name: str, queues: list[str], **spec: Any) -> None:
+        autoscaling = {"pollIntervalSeconds": POLL_SECONDS, **spec.pop("autoscaling", {})}
+        body = {
+            "queues": [{"name": queue} for queue in queues],
+            "handlers": "app.tasks:mux",
+            "template": {"image": "registry.invalid/app:1"},
+            "autoscaling": autoscaling,
+            **spec,
+        }
+        self.create("asynqworkerpools", "AsynqWorkerPool", name, body)
+
+    def patch_spec(self, plural: str, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, name, {"spec": spec}
+        )
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        return dict(
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
+        )
+
+    def condition(self, plural: str, name: str, type_: str) -> dict[str, Any] | None:
+        for condition in self.get(plural, name).get("status", {}).get("conditions", []):
+            if condition["type"] == type_:
+                return dict(condition)
+        return None
+
+    def replicas(self, pool: str) -> int | None:
+        try:
+            deployment = self.apps.read_namespaced_deployment(f"{pool}-worker", self.namespace)
+        except client.exceptions.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return deployment.spec.replicas
+
+    def redis_name(self, queue: str) -> str:
+        return f"{self.namespace}:{queue}"
+
+
+@pytest.fixture
+def env(kube: Kube, namespace: str) -> Env:
+    return Env(kube, namespace)
+
+
+def push_pending(server: RedisServer, queue: str, count: int) -> None:
+    """`count` pending tasks written the way asynq's enqueue script leaves them."""
+    now_ns = time.time_ns()
+    with server.client() as conn, conn.pipeline(transaction=False) as pipe:
+        for _ in range(count):
+            task_id = str(uuid.uuid4())
+            pipe.hset(
+                keys.task_key(queue, task_id), mapping={"state": "pending", "pending_since": now_ns}
+            )
+            pipe.lpush(keys.pending_key(queue), task_id)
+        pipe.sadd(keys.ALL_QUEUES, queue)
+        pipe.execute()
+
+
+def drain(server: RedisServer, queue: str) -> None:
+    with server.client() as conn:
+        conn.delete(keys.pending_key(queue))
+
+
+def stays(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    """Fail if `predicate` turns false at any check during `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), what
+        time.sleep(0.25)
+
+
+def test_pool_creates_deployment_configmap_and_service(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("emails", weight=3)
+    env.pool("mail", ["emails"], concurrency=4, shutdownTimeoutSeconds=20)
+    with run_operator():
+        wait_for(lambda: env.replicas("mail") == 1, "the worker Deployment at min size")
+        deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+        pool_uid = env.get("asynqworkerpools", "mail")["metadata"]["uid"]
+        assert deployment.metadata.owner_references[0].uid == pool_uid
+        pod = deployment.spec.template.spec
+        assert pod.termination_grace_period_seconds == 35
+        assert pod.security_context.run_as_non_root is True
+        env_vars = {item.name: item for item in pod.containers[0].env}
+        assert env_vars["HOSTNAME"].value_from.field_ref.field_path == "metadata.name"
+        assert env_vars["KASYNQ_REDIS_URL"].value_from.secret_key_ref.name == "redis"
+        config = env.core.read_namespaced_config_map("mail-worker-config", env.namespace)
+        assert f"{env.namespace}:emails: 3" in config.data["worker.yaml"]
+        assert "concurrency: 4" in config.data["worker.yaml"]
+        service = env.core.read_namespaced_service("mail-worker-metrics", env.namespace)
+        assert service.spec.selector["kasynq.io/pool"] == "mail"
+        wait_for(
+            lambda: (
+                (env.condition("asynqworkerpools", "mail", "Ready") or {}).get("status") == "True"
+            ),
+            "pool Ready=True",
+        )
+        wait_for(
+            lambda: (
+                env.get("asynqqueues", "emails").get("status", {}).get("redisName")
+                == env.redis_name("emails")
+            ),
+            "queue status with its tenant-prefixed Redis name",
+        )
+
+        env.core.delete_namespaced_service("mail-worker-metrics", env.namespace)
+        env.apps.patch_namespaced_deployment(
+            "mail-worker",
+            env.namespace,
+            {"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 1}}}},
+        )
+
+        def repaired() -> bool:
+            services = env.core.list_namespaced_service(env.namespace).items
+            grace = env.apps.read_namespaced_deployment(
+                "mail-worker", env.namespace
+            ).spec.template.spec.termination_grace_period_seconds
+            return any(s.metadata.name == "mail-worker-metrics" for s in services) and grace == 35
+
+        wait_for(repaired, "drift repair of the deleted Service and the edited Deployment")
+
+
+def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "burst",
+        ["jobs"],
+        replicas={"min": 1, "max": 100},
+        autoscaling={"targetBacklogPerReplica": 20, "scaleDownStabilizationSeconds": 6},
+    )
+    with run_operator():
+        wait_for(lambda: env.replicas("burst") == 1, "the Deployment at min size")
+        time.sleep(2 * POLL_SECONDS)  # let the autoscaler sample the empty queue
+        started = time.monotonic()
+        push_pending(redis_server, env.redis_name("jobs"), 1000)
+        wait_for(lambda: env.replicas("burst") == 50, "1000 tasks / 20 per replica = 50", 10)
+        reaction = time.monotonic() - started
+        logger.info("burst reaction seconds=%.2f poll=%s", reaction, POLL_SECONDS)
+        assert reaction <= 2 * POLL_SECONDS + 0.5, f"scaled after {reaction:.2f}s"
+        decision = env.get("asynqworkerpools", "burst")["status"]["lastDecision"]
+        assert decision["inputs"]["backlog"] == 1000
+
+        drain(redis_server, env.redis_name("jobs"))
+        drained = time.monotonic()
+        wait_for(lambda: env.replicas("burst") == 1, "back to min after the window", 20)
+        elapsed = time.monotonic() - drained
+        logger.info("scale-in after drain seconds=%.2f window=6", elapsed)
+        assert 6 <= elapsed <= 6 + 3 * POLL_SECONDS, f"scaled in after {elapsed:.1f}s"
+
+
+def test_paused_queue_is_not_counted(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("held", paused=True)
+    env.pool("paused", ["held"], replicas={"min": 1, "max": 20})
+    with run_operator():
+        wait_for(
+            lambda: env.get("asynqqueues", "held").get("status", {}).get("paused") is True,
+            "the operator to pause the queue in Redis",
+        )
+        with redis_server.client() as conn:
+            assert conn.exists(keys.paused_key(env.redis_name("held")))
+        push_pending(redis_server, env.redis_name("held"), 400)
+        stays(lambda: env.replicas("paused") in (None, 1), 4 * POLL_SECONDS, "paused tasks counted")
+        env.patch_spec("asynqqueues", "held", {"paused": False})
+        wait_for(lambda: env.replicas("paused") == 20, "unpaused backlog scales the pool", 15)
+        with redis_server.client() as conn:
+            assert not conn.exists(keys.paused_key(env.redis_name("held")))
+
+
+def test_redis_outage_holds_replicas_and_sets_the_condition(
+    env: Env, redis_factory: type[RedisServer], run_operator: Any
+) -> None:
+    server = redis_factory().start()
+    env.redis_secret(server)
+    env.queue("jobs")
+    env.pool(
+        "outage",
+        ["jobs"],
+        autoscaling={"targetBacklogPerReplica": 20, "scaleDownStabilizationSeconds": 2},
+    )
+    with run_operator():
+        push_pending(server, env.redis_name("jobs"), 100)
+        wait_for(lambda: env.replicas("outage") == 5, "100 tasks / 20 = 5 replicas")
+        server.stop()
+        stopped = time.monotonic()
+
+        def unavailable() -> bool:
+            condition = env.condition("asynqworkerpools", "outage", "MetricsAvailable")
+            return condition is not None and condition["status"] == "False"
+
+        wait_for(unavailable, "MetricsAvailable=False", 15)
+        noticed = time.monotonic() - stopped
+        logger.info("outage noticed seconds=%.2f", noticed)
+        stays(lambda: env.replicas("outage") == 5, 4 * POLL_SECONDS, "scaled during the outage")
+        server.start()
+        push_pending(server, env.redis_name("jobs"), 100)
+        wait_for(lambda: not unavailable(), "MetricsAvailable=True after Redis returns", 15)
+        assert env.replicas("outage") == 5
+    assert noticed <= 2 * POLL_SECONDS + 2 * 2.0 + 1, f"condition after {noticed:.1f}s"
+
+
+def test_operator_restart_changes_no_replicas(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "restart",
+        ["jobs"],
+        autoscaling={"targetBacklogPerReplica": 20, "scaleDownStabilizationSeconds": 15},
+    )
+    push_pending(redis_server, env.redis_name("jobs"), 100)
+    with run_operator():
+        wait_for(lambda: env.replicas("restart") == 5, "100 tasks / 20 = 5 replicas")
+        drain(redis_server, env.redis_name("jobs"))
+
+    def generation() -> int:
+        deployment = env.apps.read_namespaced_deployment("restart-worker", env.namespace)
+        return int(deployment.metadata.generation)
+
+    before = generation()
+    with run_operator():
+        stays(lambda: env.replicas("restart") == 5, 8, "the restarted operator resized the pool")
+    after = generation()
+    assert after == before, "the Deployment was modified by the restarted operator"
+
+
+def test_cross_namespace_references_are_refused_by_name(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("mine")
+    env.create(
+        "asynqworkerpools",
+        "AsynqWorkerPool",
+        "greedy",
+        {
+            "queues": [{"name": "mine"}, {"name": "theirs", "namespace": "other-team"}],
+            "handlers": "app.tasks:mux",
+            "template": {"image": "registry.invalid/app:1"},
+        },
+    )
+    env.queue("stolen", redis={"secretName": "redis", "namespace": "other-team"})
+    with run_operator():
+
+        def refused(plural: str, name: str, text: str) -> bool:
+            condition = env.condition(plural, name, "Ready") or {}
+            return condition.get("status") == "False" and text in condition.get("message", "")
+
+        wait_for(
+            lambda: refused("asynqworkerpools", "greedy", "AsynqQueue other-team/theirs"),
+            "the pool refused naming the foreign queue",
+        )
+        wait_for(
+            lambda: refused("asynqqueues", "stolen", "Secret other-team/redis"),
+            "the queue refused naming the foreign Secret",
+        )
+        assert env.replicas("greedy") is None
+
+
+def test_scale_in_removes_idle_pods_first(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "idle",
+        ["jobs"],
+        concurrency=1,
+        replicas={"min": 1, "max": 10},
+        autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 3},
+    )
+    queue = env.redis_name("jobs")
+    push_pending(redis_server, queue, 4)
+    selector = "kasynq.io/pool=idle"
+
+    def pods() -> list[str]:
+        items = env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
+        return sorted(p.metadata.name for p in items if p.metadata.deletion_timestamp is None)
+
+    with run_operator():
+        wait_for(lambda: len(pods()) == 4, "4 pods for 4 pending tasks", 20)
+        busy = pods()[1:3]
+        with redis_server.client() as conn:
+            expires = int(time.time()) + 600
+            for index, host in enumerate(busy):
+                workers = keys.workers_key(host, 1, f"server-{index}")
+                conn.zadd(keys.ALL_WORKERS, {workers: expires})
+                conn.hset(workers, f"task-{index}", b"worker-info")
+                conn.lpush(keys.active_key(queue), f"task-{index}")
+            conn.delete(keys.pending_key(queue))
+        wait_for(lambda: env.replicas("idle") == 2, "2 running tasks at concurrency 1", 20)
+        wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
+        costs = {
+            p.metadata.name: p.metadata.annotations.get(
+                "controller.kubernetes.io/pod-deletion-cost"
+            )
+            for p in env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
+            if p.metadata.name in busy
+        }
+        assert costs == dict.fromkeys(busy, "1")
