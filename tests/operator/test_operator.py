@@ -218,6 +218,12 @@ def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
         decision = env.get("asynqworkerpools", "burst")["status"]["lastDecision"]
         assert decision["inputs"]["backlog"] == 1000
 
+        def scaled_up_event() -> bool:
+            events = env.core.list_namespaced_event(env.namespace).items
+            return any(e.reason == "ScaledUp" and "1 -> 50" in e.message for e in events)
+
+        wait_for(scaled_up_event, "a ScaledUp Event on the pool")
+
         drain(redis_server, env.redis_name("jobs"))
         drained = time.monotonic()
         wait_for(lambda: env.replicas("burst") == 1, "back to min after the window", 20)
@@ -303,6 +309,32 @@ def test_operator_restart_changes_no_replicas(
         stays(lambda: env.replicas("restart") == 5, 8, "the restarted operator resized the pool")
     after = generation()
     assert after == before, "the Deployment was modified by the restarted operator"
+
+
+def test_fixed_size_follows_kubectl_scale(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool("fixed", ["jobs"], autoscaling={"enabled": False})
+    with run_operator():
+        wait_for(lambda: env.replicas("fixed") == 1, "the Deployment at min size")
+        env.kube.kubectl("scale", "-n", env.namespace, "asynqworkerpool/fixed", "--replicas=3")
+        wait_for(lambda: env.replicas("fixed") == 3, "kubectl scale applied to the Deployment")
+        scale = env.kube.kubectl(
+            "get",
+            "-n",
+            env.namespace,
+            "asynqworkerpool/fixed",
+            "--subresource=scale",
+            "-o",
+            "jsonpath={.status.replicas} {.status.selector}",
+        )
+        wait_for(
+            lambda: env.get("asynqworkerpools", "fixed").get("status", {}).get("replicas") == 3,
+            "status.replicas",
+        )
+        assert "kasynq.io/pool=fixed" in scale
 
 
 def test_cross_namespace_references_are_refused_by_name(
