@@ -14,6 +14,7 @@ DRAIN = "drain"
 LATENCY = "latency"
 CEILING = "redis-ceiling"
 ROUND_TRIPS = "operator-round-trips"
+OPERATOR = "operator"
 
 
 @dataclass

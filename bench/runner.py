@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bench import machine
 from bench.operator_bench import POOL_SIZES, round_trips_run
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, ROUND_TRIPS, Results
+from bench.operator_kube import POOL_COUNTS, Cluster, operator_run, unavailable_reason
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results
 from bench.systems import System
 from bench.workloads import (
     CEILING_TESTS,
@@ -24,7 +25,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR)
 CEILING_PIPELINES = (1, 16)
 
 
@@ -113,8 +114,8 @@ def _ceiling_round(params: Params, results: Results) -> None:
             row.add_run(outcome, ("rps",))
 
 
-def _pool_label(queue_count: int) -> str:
-    return f"{queue_count} queue" if queue_count == 1 else f"{queue_count} queues"
+def _pool_label(count: int, noun: str = "queue") -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _round_trips_round(results: Results) -> None:
@@ -126,6 +127,27 @@ def _round_trips_round(results: Results) -> None:
         row.add_run(outcome, ("round_trips_per_poll", "per_queue"))
 
 
+def _operator_rounds(params: Params, results: Results, workdir: Path) -> None:
+    """All runs of the operator benchmark on one control plane, started only for it."""
+    reason = unavailable_reason(may_build=not results.quick)
+    if reason:
+        results.unavailable["kasynq operator"] = reason
+        return
+    cluster = Cluster()
+    try:
+        for run in range(params.runs):
+            log.info("workload=%s run=%d of %d", OPERATOR, run + 1, params.runs)
+            for pool_count in POOL_COUNTS:
+                row = results.row(OPERATOR, "kasynq-operator", _pool_label(pool_count, "pool"))
+                outcome = run_guarded(
+                    f"operator {pool_count} pools",
+                    partial(operator_run, cluster, pool_count, params.operator_samples, workdir),
+                )
+                row.add_run(outcome, ("p50", "p95", "rss_mib"))
+    finally:
+        cluster.stop()
+
+
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -135,9 +157,12 @@ def run_session(
 ) -> Results:
     """Run the workloads in order; within each, run r of every system before run r + 1."""
     results = Results(quick=quick, started=_now(), machine=machine.describe())
-    results.titles["redis"] = "Redis"
+    results.titles.update({"redis": "Redis", "kasynq-operator": "kasynq operator"})
     ready = prepare(systems, results)
     for workload in workloads:
+        if workload == OPERATOR:
+            _operator_rounds(params, results, workdir)
+            continue
         for run in range(params.runs):
             log.info("workload=%s run=%d of %d", workload, run + 1, params.runs)
             if workload == ENQUEUE:

@@ -44,6 +44,7 @@ class Params:
     latency_count: int
     latency_rate: float
     ceiling_requests: int
+    operator_samples: int
 
 
 FULL = Params(
@@ -53,6 +54,7 @@ FULL = Params(
     latency_count=500,
     latency_rate=50.0,
     ceiling_requests=200_000,
+    operator_samples=20,
 )
 QUICK = Params(
     runs=1,
@@ -61,6 +63,7 @@ QUICK = Params(
     latency_count=100,
     latency_rate=50.0,
     ceiling_requests=20_000,
+    operator_samples=5,
 )
 
 
