@@ -17,7 +17,6 @@ from kubernetes.client.exceptions import ApiException
 from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
-from kasynq_operator.conditions import Condition, set_condition, utc_now
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
@@ -32,15 +31,12 @@ from kasynq_operator.resources import (
     service_manifest,
 )
 from kasynq_operator.scaling import Decision, Policy, ScalerState, decide
+from kasynq_operator.status import Condition, StatusWriter, set_condition, utc_now
 
 logger = logging.getLogger(__name__)
 
 DRIFT_CHECK_SECONDS = 10.0
 """Owned objects are re-applied at least this often (repairs edits and deletions)."""
-STATUS_REFRESH_SECONDS = 30.0
-"""Decision inputs in status are refreshed at least this often while nothing else changes."""
-STATUS_REASON_SECONDS = 5.0
-"""A changed decision reason alone (same size, same conditions) is written at most this often."""
 DELETION_COST_SETTLE_SECONDS = 1.0
 """Wait after changing deletion costs so the ReplicaSet controller's cache sees them."""
 
@@ -102,8 +98,15 @@ class PoolController:
         self.scaler: ScalerState | None = None
         self._ensured: tuple[Any, ...] | None = None
         self._ensured_at = float("-inf")
-        self._status: dict[str, Any] = {}
-        self._status_at = float("-inf")
+        self.status = StatusWriter(
+            kube,
+            POOL_PLURAL,
+            namespace,
+            name,
+            volatile=frozenset({"lastDecision", "lastScaleTime"}),
+            detail=lambda status: status.get("lastDecision", {}).get("reason"),
+            clock=clock,
+        )
         self._decision_started = 0.0
         self._log = f"namespace={namespace} pool={name}"
 
@@ -114,12 +117,12 @@ class PoolController:
         spec = body["spec"]
         generation = body["metadata"].get("generation")
         resolution = resolve_pool(self.namespace, spec, queue_specs)
-        conditions: list[Condition] = list(self._status.get("conditions", []))
+        conditions = self.status.conditions
         if not resolution.ok:
             message = "; ".join(resolution.problems) or "no queues"
             logger.warning("pool refused %s reason=%r", self._log, message)
             conditions = set_condition(conditions, "Ready", False, "Refused", message, generation)
-            await self._write_status({"conditions": conditions, "observedGeneration": generation})
+            await self.status.write({"conditions": conditions, "observedGeneration": generation})
             return None
         deployment = await asyncio.to_thread(
             self.kube.get_deployment, self.namespace, names(self.name)["deployment"]
@@ -299,34 +302,4 @@ class PoolController:
         }
         if decision.changed:
             status["lastScaleTime"] = utc_now()
-        await self._write_status(status, force=decision.changed)
-
-    async def _write_status(self, status: dict[str, Any], force: bool = False) -> None:
-        """Patch status when something other than times and inputs changed, or periodically."""
-
-        def essence(value: Mapping[str, Any]) -> Any:
-            decision = value.get("lastDecision", {})
-            conditions = [
-                (c["type"], c["status"], c["reason"], c["message"])
-                for c in value.get("conditions", [])
-            ]
-            return (
-                {k: v for k, v in value.items() if k not in ("lastDecision", "conditions")},
-                conditions,
-                decision.get("desiredReplicas"),
-            )
-
-        def reason(value: Mapping[str, Any]) -> Any:
-            return value.get("lastDecision", {}).get("reason")
-
-        merged = {**self._status, **status}
-        age = self.clock() - self._status_at
-        unchanged = essence(merged) == essence(self._status) and (
-            reason(merged) == reason(self._status) or age < STATUS_REASON_SECONDS
-        )
-        if not force and age < STATUS_REFRESH_SECONDS and unchanged:
-            return
-        await asyncio.to_thread(
-            self.kube.patch_status, POOL_PLURAL, self.namespace, self.name, status
-        )
-        self._status, self._status_at = merged, self.clock()
+        await self.status.write(status, force=decision.changed)

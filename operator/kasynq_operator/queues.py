@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -16,15 +15,14 @@ from kasynq.errors import FailedPreconditionError
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import SAMPLE_ERRORS
-from kasynq_operator.conditions import Condition, set_condition, utc_now
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import QUEUE_PLURAL, SecretRef, redis_queue_name, secret_problem
+from kasynq_operator.status import StatusWriter, set_condition, utc_now
 
 logger = logging.getLogger(__name__)
 
 QUEUE_POLL_SECONDS = 3.0
-STATUS_REFRESH_SECONDS = 30.0
 
 
 def queue_status(sample: QueueMetrics, rates: tuple[float, float] | None) -> dict[str, Any]:
@@ -63,18 +61,24 @@ class QueueController:
         self.redis_name = redis_queue_name(namespace, name)
         self.clock = clock
         self._previous: tuple[float, QueueMetrics] | None = None
-        self._status: dict[str, Any] = {}
-        self._status_at = float("-inf")
+        self.status = StatusWriter(
+            kube,
+            QUEUE_PLURAL,
+            namespace,
+            name,
+            volatile=frozenset({"lastSampleTime", "processedPerSecond", "failedPerSecond"}),
+            clock=clock,
+        )
 
     async def step(self, body: Mapping[str, Any]) -> None:
         spec = body["spec"]
         generation = body["metadata"].get("generation")
-        conditions: list[Condition] = list(self._status.get("conditions", []))
+        conditions = self.status.conditions
         status: dict[str, Any] = {"redisName": self.redis_name, "observedGeneration": generation}
         problem = secret_problem(self.namespace, spec.get("redis", {}))
         if problem:
             conditions = set_condition(conditions, "Ready", False, "Refused", problem, generation)
-            await self._write_status({**status, "conditions": conditions})
+            await self.status.write({**status, "conditions": conditions})
             return
         secret = SecretRef.from_spec(spec["redis"])
         try:
@@ -87,7 +91,7 @@ class QueueController:
             conditions = set_condition(
                 conditions, "MetricsAvailable", False, "RedisUnavailable", error, generation
             )
-            await self._write_status({**status, "conditions": conditions})
+            await self.status.write({**status, "conditions": conditions})
             return
         now = self.clock()
         rates = None
@@ -103,7 +107,7 @@ class QueueController:
             ("MetricsAvailable", "Sampled", "queue metrics sampled from Redis"),
         ):
             conditions = set_condition(conditions, type_, True, reason, message, generation)
-        await self._write_status(
+        await self.status.write(
             {
                 **status,
                 **queue_status(sample, rates),
@@ -124,22 +128,3 @@ class QueueController:
             await (inspect.pause if paused else inspect.unpause)(self.redis_name)
         logger.info("queue %s queue=%s", "paused" if paused else "unpaused", self.redis_name)
         return dataclasses.replace(sample, paused=paused)
-
-    async def _write_status(self, status: dict[str, Any]) -> None:
-        """Patch when anything but the sample time and rates changed, or every 30 s."""
-        volatile = ("lastSampleTime", "processedPerSecond", "failedPerSecond")
-
-        def essence(value: Mapping[str, Any]) -> Any:
-            conditions = [
-                (c["type"], c["status"], c["message"]) for c in value.get("conditions", [])
-            ]
-            rest = {k: v for k, v in value.items() if k not in (*volatile, "conditions")}
-            return rest, conditions
-
-        age = self.clock() - self._status_at
-        if age < STATUS_REFRESH_SECONDS and essence(status) == essence(self._status):
-            return
-        await asyncio.to_thread(
-            self.kube.patch_status, QUEUE_PLURAL, self.namespace, self.name, status
-        )
-        self._status, self._status_at = status, self.clock()
