@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 MODULE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = MODULE_DIR.parent.parent
 PROGRAM_PACKAGE = "./cmd/goasynq"
 BUILD_TIMEOUT_SECONDS = 600.0
 READY_TIMEOUT_SECONDS = 30.0
@@ -45,33 +47,49 @@ def cache_dir() -> Path:
     return Path(os.environ.get("KASYNQ_CACHE", "~/.cache/kasynq")).expanduser() / "go"
 
 
-def source_hash() -> str:
-    """Hash of everything that determines the binary: go.mod, go.sum and every .go file."""
+def _module_sources(module_dir: Path) -> list[Path]:
+    """The module's .go files, leaving out nested Go modules (folders with their own go.mod)."""
+    return sorted(
+        path
+        for path in module_dir.rglob("*.go")
+        if not any(
+            (folder / "go.mod").exists()
+            for folder in path.parents
+            if folder != module_dir and folder.is_relative_to(module_dir)
+        )
+    )
+
+
+def source_hash(module_dir: Path = MODULE_DIR) -> str:
+    """Hash of everything that determines a binary: go.mod, go.sum and every .go file."""
     digest = hashlib.sha256()
-    files = [MODULE_DIR / "go.mod", MODULE_DIR / "go.sum", *sorted(MODULE_DIR.rglob("*.go"))]
+    files = [module_dir / "go.mod", module_dir / "go.sum", *_module_sources(module_dir)]
     for path in files:
-        digest.update(str(path.relative_to(MODULE_DIR)).encode())
+        digest.update(str(path.relative_to(module_dir)).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
 
 
-def build() -> Path:
+def build(
+    module_dir: Path = MODULE_DIR, package: str = PROGRAM_PACKAGE, name: str = "goasynq"
+) -> Path:
     """The path of the built program, building it first when the cache has no current copy.
 
-    The binary is written under a temporary name and renamed, so concurrent builders never
-    see a half-written file.
+    Builds `package` of the Go module in `module_dir` (default: goasynq). The binary is
+    written under a temporary name and renamed, so concurrent builders never see a
+    half-written file.
     """
-    binary = cache_dir() / f"goasynq-{source_hash()}"
+    binary = cache_dir() / f"{name}-{source_hash(module_dir)}"
     if binary.exists():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_name(f"{binary.name}.{os.getpid()}.partial")
     env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
     result = subprocess.run(
-        ["nice", "-n", "10", "go", "build", "-o", str(partial), PROGRAM_PACKAGE],
-        cwd=MODULE_DIR,
+        ["nice", "-n", "10", "go", "build", "-o", str(partial), package],
+        cwd=module_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -80,7 +98,7 @@ def build() -> Path:
     )
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise RuntimeError(f"go build of goasynq failed:\n{result.stderr}")
+        raise RuntimeError(f"go build of {name} failed:\n{result.stderr}")
     partial.replace(binary)
     return binary
 
@@ -137,8 +155,9 @@ def b64decode(text: str | None) -> bytes:
 
 
 @dataclass
-class GoProcess:
-    """A long-running goasynq subcommand (server, scheduler, bench-server)."""
+class JsonProcess:
+    """A long-running program that prints a JSON ready line: a goasynq server, scheduler or
+    bench-server, or the Python twin server of tests/interop/pyserver.py."""
 
     process: subprocess.Popen[bytes]
     log_path: Path
@@ -209,7 +228,7 @@ class GoAsynq:
 
     binary: Path
     connection: list[str]
-    processes: list[GoProcess] = field(default_factory=list)
+    processes: list[JsonProcess] = field(default_factory=list)
 
     @classmethod
     def standalone(cls, binary: Path, redis_url: str) -> GoAsynq:
@@ -287,18 +306,34 @@ class GoAsynq:
         return self.run("inspect", *flags, verb, *(str(arg) for arg in args))
 
     def start(
-        self, subcommand: str, stdin: Any, wait_ready: bool = True, timeout: float = 30.0
-    ) -> GoProcess:
+        self,
+        subcommand: str,
+        stdin: Any,
+        wait_ready: bool = True,
+        timeout: float = READY_TIMEOUT_SECONDS,
+    ) -> JsonProcess:
         """Start a long-running subcommand; with `wait_ready`, wait for its ready line."""
-        log_fd, log_name = tempfile.mkstemp(prefix=f"goasynq-{subcommand}-", suffix=".log")
+        return self._start_process(self.command(subcommand), subcommand, stdin, wait_ready, timeout)
+
+    def start_py_server(self, **config: Any) -> JsonProcess:
+        """kasynq's Server on the same Redis, configured and recording like `start_server`."""
+        flag, address = self.connection
+        command = [sys.executable, "-m", "tests.interop.pyserver", f"-{flag}", address]
+        return self._start_process(command, "pyserver", config, True, READY_TIMEOUT_SECONDS)
+
+    def _start_process(
+        self, command: list[str], name: str, stdin: Any, wait_ready: bool, timeout: float
+    ) -> JsonProcess:
+        log_fd, log_name = tempfile.mkstemp(prefix=f"goasynq-{name}-", suffix=".log")
         with os.fdopen(log_fd, "wb") as log:
             process = subprocess.Popen(
-                self.command(subcommand),
+                command,
+                cwd=REPO_ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
             )
-        go_process = GoProcess(process, Path(log_name))
+        go_process = JsonProcess(process, Path(log_name))
         self.processes.append(go_process)
         assert process.stdin is not None
         process.stdin.write(json.dumps(stdin).encode())
@@ -308,7 +343,7 @@ class GoAsynq:
         return go_process
 
     @staticmethod
-    def _read_ready(go_process: GoProcess, timeout: float) -> dict[str, Any]:
+    def _read_ready(go_process: JsonProcess, timeout: float) -> dict[str, Any]:
         assert go_process.process.stdout is not None
         stdout = go_process.process.stdout
         line: list[bytes] = []
@@ -328,11 +363,11 @@ class GoAsynq:
             )
         return answer
 
-    def start_server(self, **config: Any) -> GoProcess:
+    def start_server(self, **config: Any) -> JsonProcess:
         """A Go asynq server; config keys as in cmd/goasynq/server.go (serverConfig)."""
         return self.start("server", config)
 
-    def start_scheduler(self, entries: list[dict[str, Any]], **config: Any) -> GoProcess:
+    def start_scheduler(self, entries: list[dict[str, Any]], **config: Any) -> JsonProcess:
         """A Go asynq Scheduler with entries of `{"spec": ..., **task_spec(...)}`."""
         return self.start("scheduler", {"entries": entries, **config})
 
