@@ -23,6 +23,7 @@ from kasynq import keys
 from kasynq._sync import LoopThread
 from kasynq.broker.core import Broker
 from kasynq.broker.inspect import (
+    CURRENT_STATS_OP,
     ClusterNode,
     DailyStats,
     GroupInfo,
@@ -39,7 +40,7 @@ from kasynq.connection import (
     redis_from_url,
     sentinel_redis,
 )
-from kasynq.errors import FailedPreconditionError
+from kasynq.errors import FailedPreconditionError, QueueNotFoundError
 from kasynq.goformat import DurationError, parse_go_duration
 from kasynq.proto import asynq_pb2
 from kasynq.task import TaskInfo, TaskState
@@ -318,6 +319,21 @@ class AsyncInspector(_RedisConstructors):
         """Current counts, counters, latency and memory usage of a queue."""
         validate_queue_name(queue)
         return await self._inspect.current_stats(queue)
+
+    async def get_queue_infos(self, queues: Sequence[str] | None = None) -> list[QueueInfo]:
+        """`get_queue_info` of several queues (default: all) in one pipelined round trip.
+
+        Named queues must exist (`QueueNotFoundError` otherwise); the existence check reads
+        `asynq:queues` once for all of them.
+        """
+        known = await self._inspect.all_queues()
+        if queues is None:
+            return await self._inspect.queue_infos(known)
+        for queue in queues:
+            validate_queue_name(queue)
+            if queue not in known:
+                raise QueueNotFoundError(CURRENT_STATS_OP, queue)
+        return await self._inspect.queue_infos(queues)
 
     async def history(self, queue: str, days: int) -> list[DailyStats]:
         """Processed/failed counts of the last `days` UTC days, newest first."""
@@ -598,6 +614,7 @@ class Inspector(_RedisConstructors):
     queues = _blocking(AsyncInspector.queues)
     groups = _blocking(AsyncInspector.groups)
     get_queue_info = _blocking(AsyncInspector.get_queue_info)
+    get_queue_infos = _blocking(AsyncInspector.get_queue_infos)
     history = _blocking(AsyncInspector.history)
     delete_queue = _blocking(AsyncInspector.delete_queue)
     pause_queue = _blocking(AsyncInspector.pause_queue)

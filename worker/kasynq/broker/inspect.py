@@ -26,7 +26,7 @@ from kasynq.broker.core import (
     NS_PER_SECOND,
     decode_task_message,
 )
-from kasynq.broker.scripts import ScriptArg, load_script
+from kasynq.broker.scripts import ScriptArg, ScriptCall, load_script, run_pipelined
 from kasynq.connection import AsyncRedis
 from kasynq.errors import (
     BrokerError,
@@ -79,6 +79,8 @@ REDIS_INFO_FIELDS = (
     "used_memory_peak_human",
 )
 """The Redis INFO fields the CLI shows, as Go's `asynq stats` does."""
+CLUSTER_INFO_FIELDS = ("cluster_state", "cluster_known_nodes", "cluster_size")
+"""The CLUSTER INFO fields shown for a Redis Cluster."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,84 @@ def _decode_task(encoded: bytes | None) -> asynq_pb2.TaskMessage | None:
         return None
 
 
+CURRENT_STATS_OP = "rdb.CurrentStats"
+
+
+def _current_stats_call(queue: str, now_ns: int) -> ScriptCall:
+    """The current-stats script of one queue, with today's (UTC) counter keys."""
+    today = datetime_from_ns(now_ns)
+    stats_keys = [
+        keys.pending_key(queue),
+        keys.active_key(queue),
+        keys.scheduled_key(queue),
+        keys.retry_key(queue),
+        keys.archived_key(queue),
+        keys.completed_key(queue),
+        keys.processed_key(queue, today),
+        keys.failed_key(queue, today),
+        keys.processed_total_key(queue),
+        keys.failed_total_key(queue),
+        keys.paused_key(queue),
+        keys.all_groups(queue),
+    ]
+    args = [keys.task_key_prefix(queue), keys.group_key_prefix(queue)]
+    return load_script("inspect_current_stats").call(stats_keys, args)
+
+
+def _memory_usage_call(queue: str) -> ScriptCall:
+    """The memory-usage sampling script of one queue (spec 7.3)."""
+    usage_keys = [
+        keys.active_key(queue),
+        keys.pending_key(queue),
+        keys.scheduled_key(queue),
+        keys.retry_key(queue),
+        keys.archived_key(queue),
+        keys.completed_key(queue),
+        keys.all_groups(queue),
+    ]
+    args: list[ScriptArg] = [
+        keys.task_key_prefix(queue),
+        MEMORY_SAMPLE_SIZE,
+        GROUP_SAMPLE_SIZE,
+        keys.group_key_prefix(queue),
+    ]
+    return load_script("inspect_memory_usage").call(usage_keys, args)
+
+
+def _queue_info(
+    queue: str, stats: Sequence[object], memory_usage: int, now_ns: int, latency_from_ns: int
+) -> QueueInfo:
+    """QueueInfo from the current-stats reply; latency is measured up to `latency_from_ns`."""
+    pending, active, scheduled, retry, archived, completed = (_int_or_zero(n) for n in stats[:6])
+    processed, failed, processed_total, failed_total = (_int_or_zero(n) for n in stats[6:10])
+    paused, oldest_pending_since, groups, aggregating = (_int_or_zero(n) for n in stats[10:14])
+    latency = (
+        timedelta(microseconds=(latency_from_ns - oldest_pending_since) // 1000)
+        if oldest_pending_since
+        else timedelta(0)
+    )
+    return QueueInfo(
+        queue=queue,
+        memory_usage=memory_usage,
+        latency=latency,
+        size=pending + active + scheduled + retry + archived + completed + aggregating,
+        groups=groups,
+        pending=pending,
+        active=active,
+        scheduled=scheduled,
+        retry=retry,
+        archived=archived,
+        completed=completed,
+        aggregating=aggregating,
+        processed=processed,
+        failed=failed,
+        processed_total=processed_total,
+        failed_total=failed_total,
+        paused=bool(paused),
+        timestamp=datetime_from_ns(now_ns),
+    )
+
+
 class InspectBroker:
     """Inspector operations on one Redis (standalone, Sentinel-managed or Cluster)."""
 
@@ -236,74 +316,37 @@ class InspectBroker:
 
     async def current_stats(self, queue: str) -> QueueInfo:
         """Counts, counters, latency and memory usage of one queue (Go: CurrentStats)."""
-        op = "rdb.CurrentStats"
-        await self.check_queue_exists(op, queue)
+        await self.check_queue_exists(CURRENT_STATS_OP, queue)
+        (info,) = await self.queue_infos([queue])
+        return info
+
+    async def queue_infos(self, queues: Sequence[str]) -> list[QueueInfo]:
+        """`current_stats` of many queues in one pipeline: one round trip (per Cluster node).
+
+        No existence checks: a queue that was never created reads as empty.
+        """
         now_ns = self._clock()
-        now = datetime_from_ns(now_ns)
-        stats_keys = [
-            keys.pending_key(queue),
-            keys.active_key(queue),
-            keys.scheduled_key(queue),
-            keys.retry_key(queue),
-            keys.archived_key(queue),
-            keys.completed_key(queue),
-            keys.processed_key(queue, now),
-            keys.failed_key(queue, now),
-            keys.processed_total_key(queue),
-            keys.failed_total_key(queue),
-            keys.paused_key(queue),
-            keys.all_groups(queue),
+        calls = [
+            call
+            for queue in queues
+            for call in (_current_stats_call(queue, now_ns), _memory_usage_call(queue))
         ]
-        args = [keys.task_key_prefix(queue), keys.group_key_prefix(queue)]
-        reply = await self._run(op, "inspect_current_stats", stats_keys, args)
-        pending, active, scheduled, retry, archived, completed = (int(n) for n in reply[:6])
-        processed, failed, processed_total, failed_total = (int(n) for n in reply[6:10])
-        paused, oldest_pending_since, groups, aggregating = reply[10:14]
-        pending_since_ns = _int_or_zero(oldest_pending_since)
-        latency = (
-            timedelta(microseconds=(self._clock() - pending_since_ns) // 1000)
-            if pending_since_ns
-            else timedelta(0)
-        )
-        return QueueInfo(
-            queue=queue,
-            memory_usage=await self.memory_usage(queue),
-            latency=latency,
-            size=pending + active + scheduled + retry + archived + completed + int(aggregating),
-            groups=int(groups),
-            pending=pending,
-            active=active,
-            scheduled=scheduled,
-            retry=retry,
-            archived=archived,
-            completed=completed,
-            aggregating=int(aggregating),
-            processed=processed,
-            failed=failed,
-            processed_total=processed_total,
-            failed_total=failed_total,
-            paused=bool(paused),
-            timestamp=now,
-        )
+        replies = await run_pipelined(self._client, calls)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise ScriptError(CURRENT_STATS_OP, str(reply)) from reply
+            if isinstance(reply, Exception):
+                raise reply
+        latency_from_ns = self._clock()
+        return [
+            _queue_info(queue, stats, int(memory), now_ns, latency_from_ns)
+            for queue, stats, memory in zip(queues, replies[::2], replies[1::2], strict=True)
+        ]
 
     async def memory_usage(self, queue: str) -> int:
         """Sampled memory usage of a queue's tasks and lists in bytes (spec 7.3)."""
-        usage_keys = [
-            keys.active_key(queue),
-            keys.pending_key(queue),
-            keys.scheduled_key(queue),
-            keys.retry_key(queue),
-            keys.archived_key(queue),
-            keys.completed_key(queue),
-            keys.all_groups(queue),
-        ]
-        args: list[ScriptArg] = [
-            keys.task_key_prefix(queue),
-            MEMORY_SAMPLE_SIZE,
-            GROUP_SAMPLE_SIZE,
-            keys.group_key_prefix(queue),
-        ]
-        return await self._run_count("rdb.memoryUsage", "inspect_memory_usage", usage_keys, args)
+        call = _memory_usage_call(queue)
+        return await self._run_count("rdb.memoryUsage", call.script.name, call.keys, call.args)
 
     async def historical_stats(self, queue: str, days: int) -> list[DailyStats]:
         """Daily counters of the last `days` UTC days, newest first (Go: HistoricalStats)."""
@@ -589,9 +632,23 @@ class InspectBroker:
             raise FailedPreconditionError("rdb.Unpause", f'queue "{queue}" is not paused')
 
     async def redis_info(self) -> dict[str, str]:
-        """Version, uptime, clients and memory of the Redis server (Go CLI `asynq stats`)."""
-        info = await self._client.info()
-        return {name: str(info.get(name, "")) for name in REDIS_INFO_FIELDS}
+        """Version, uptime, clients and memory of the Redis server (Go CLI `asynq stats`).
+
+        On a Cluster: CLUSTER INFO's state and size (as Go's CLI shows), then each field of
+        every primary's INFO, comma-separated in the order of `nodes`.
+        """
+        if not isinstance(self._client, redis.asyncio.cluster.RedisCluster):
+            info = await self._client.info()
+            return {name: str(info.get(name, "")) for name in REDIS_INFO_FIELDS}
+        cluster = await self._client.cluster_info()
+        per_node: dict[str, dict[str, Any]] = await self._client.info(
+            target_nodes=redis.asyncio.cluster.RedisCluster.PRIMARIES
+        )
+        fields = {name: str(cluster.get(name, "")) for name in CLUSTER_INFO_FIELDS}
+        fields["nodes"] = ", ".join(per_node)
+        for name in REDIS_INFO_FIELDS:
+            fields[name] = ", ".join(str(info.get(name, "")) for info in per_node.values())
+        return fields
 
     # -- servers and schedulers -------------------------------------------------------------
 

@@ -122,7 +122,7 @@ def quit_pressed(wait_seconds: float) -> bool:
 
 
 def sample(inspector: Inspector) -> tuple[list[QueueInfo], list[ServerInfo]]:
-    infos = [inspector.get_queue_info(name) for name in inspector.queues()]
+    infos = inspector.get_queue_infos()
     return infos, inspector.servers()
 
 

@@ -26,7 +26,7 @@ def queue_row(info: QueueInfo) -> dict[str, Any]:
 def stats(session: Session, /) -> None:
     """State counts of all queues, processed/failed today, latency, memory; Redis info."""
     with session.inspector() as inspector:
-        infos = [inspector.get_queue_info(name) for name in inspector.queues()]
+        infos = inspector.get_queue_infos()
         redis_info = inspector.redis_info()
     emit(
         session.output,
