@@ -35,8 +35,9 @@ from kasynq_operator.status import Condition, StatusWriter, set_condition, utc_n
 
 logger = logging.getLogger(__name__)
 
-DRIFT_CHECK_SECONDS = 10.0
-"""Owned objects are re-applied at least this often (repairs edits and deletions)."""
+DRIFT_CHECK_SECONDS = 300.0
+"""Owned objects are re-applied at least this often; edits and deletions seen by the owned
+objects' watches (`notice_owned_change`) trigger a re-apply at the next poll."""
 DELETION_COST_SETTLE_SECONDS = 1.0
 """Wait after changing deletion costs so the ReplicaSet controller's cache sees them."""
 
@@ -98,6 +99,7 @@ class PoolController:
         self.scaler: ScalerState | None = None
         self._ensured: tuple[Any, ...] | None = None
         self._ensured_at = float("-inf")
+        self._marks: dict[str, str] = {}
         self.status = StatusWriter(
             kube,
             POOL_PLURAL,
@@ -181,10 +183,17 @@ class PoolController:
             self.name, self.namespace, spec, resolution, configmap, replicas
         )
         for manifest in (configmap, service_manifest(self.name, self.namespace), deployment):
-            await asyncio.to_thread(self.kube.apply, manifest, body)
+            mark = await asyncio.to_thread(self.kube.apply, manifest, body)
+            self._marks[manifest["kind"]] = mark
         if live_replicas is None:
             logger.info("created workers %s replicas=%d", self._log, replicas)
         self._ensured, self._ensured_at = key, now
+
+    def notice_owned_change(self, kind: str, mark: str, deleted: bool) -> None:
+        """An owned object changed: unless it is our own last write, re-apply next poll."""
+        if deleted or self._marks.get(kind) != mark:
+            logger.info("owned %s changed %s deleted=%s: repairing", kind, self._log, deleted)
+            self._ensured = None
 
     async def _autoscale(
         self, policy: Policy, resolution: Resolution, current: int, ready: int
@@ -267,7 +276,7 @@ class PoolController:
             await asyncio.sleep(DELETION_COST_SETTLE_SECONDS)
 
     async def _resize(self, decision: Decision) -> None:
-        await asyncio.to_thread(
+        self._marks["Deployment"] = await asyncio.to_thread(
             self.kube.scale_deployment,
             self.namespace,
             names(self.name)["deployment"],

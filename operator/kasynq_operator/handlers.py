@@ -15,10 +15,17 @@ import kopf
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import PoolController, policy_from_spec
 from kasynq_operator.httpendpoint import start_http
-from kasynq_operator.kube import KubeApi, load_api_client
+from kasynq_operator.kube import KubeApi, load_api_client, version_mark
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
 from kasynq_operator.redis_clients import RedisClients
-from kasynq_operator.resources import GROUP, POOL_PLURAL, QUEUE_PLURAL, VERSION
+from kasynq_operator.resources import (
+    GROUP,
+    MANAGED_BY,
+    POOL_LABEL,
+    POOL_PLURAL,
+    QUEUE_PLURAL,
+    VERSION,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 90
     memo.kube = KubeApi(load_api_client())
     memo.redis_clients = RedisClients(memo.kube)
+    memo.pools = {}
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
 
@@ -92,15 +100,36 @@ async def pool_daemon(
         kopf.event(body, type="Normal", reason=reason, message=message)
 
     controller = PoolController(memo.kube, memo.redis_clients, namespace, name, post_event)
-    while not stopped:
-        interval = policy_from_spec(body["spec"]).poll_interval_seconds
-        try:
-            await controller.step(body, _queues_of(namespace, body["spec"], index))
-        except Exception:
-            logger.exception("pool step failed namespace=%s pool=%s", namespace, name)
-            operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "step").inc()
-            interval = max(interval, RETRY_SECONDS)
-        await stopped.wait(interval)
+    memo.pools[(namespace, name)] = controller
+    try:
+        while not stopped:
+            interval = policy_from_spec(body["spec"]).poll_interval_seconds
+            try:
+                await controller.step(body, _queues_of(namespace, body["spec"], index))
+            except Exception:
+                logger.exception("pool step failed namespace=%s pool=%s", namespace, name)
+                operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "step").inc()
+                interval = max(interval, RETRY_SECONDS)
+            await stopped.wait(interval)
+    finally:
+        memo.pools.pop((namespace, name), None)
+
+
+OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("v1", "configmaps", labels=OWNED)
+@kopf.on.event("v1", "services", labels=OWNED)
+def owned_object_changed(
+    event: kopf.RawEvent, body: kopf.Body, namespace: str | None, memo: Any, **_: Any
+) -> None:
+    """Drift repair: tell the owning pool's controller that one of its objects changed."""
+    pool = body.get("metadata", {}).get("labels", {}).get(POOL_LABEL)
+    controller = memo.pools.get((namespace, pool))
+    if controller is not None:
+        deleted = event.get("type") == "DELETED"
+        controller.notice_owned_change(body["kind"], version_mark(body), deleted)
 
 
 @kopf.daemon(GROUP, VERSION, QUEUE_PLURAL, cancellation_timeout=10)

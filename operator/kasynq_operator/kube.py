@@ -51,6 +51,15 @@ def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def version_mark(obj: Mapping[str, Any]) -> str:
+    """What changes when someone edits an owned object's desired state: a Deployment's
+    generation (status updates do not bump it), else the resourceVersion."""
+    metadata = obj["metadata"]
+    if obj.get("kind") == "Deployment":
+        return f"generation={metadata.get('generation')}"
+    return f"resourceVersion={metadata.get('resourceVersion')}"
+
+
 @dataclass(frozen=True)
 class PodInfo:
     """What the deletion-cost step needs of a pod."""
@@ -72,8 +81,9 @@ class KubeApi:
     def _plain(self, obj: Any) -> Any:
         return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
-    def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> None:
-        """Create or server-side apply a ConfigMap, Service or Deployment owned by `owner`."""
+    def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> str:
+        """Create or server-side apply a ConfigMap, Service or Deployment owned by `owner`;
+        returns the object's `version_mark` after the write."""
         body = {**manifest, "metadata": {**manifest["metadata"]}}
         body["metadata"]["ownerReferences"] = [owner_reference(owner)]
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
@@ -82,7 +92,7 @@ class KubeApi:
             "Service": self.core.patch_namespaced_service,
             "Deployment": self.apps.patch_namespaced_deployment,
         }[body["kind"]]
-        patch(
+        written = patch(
             name,
             namespace,
             body,
@@ -90,6 +100,7 @@ class KubeApi:
             force=True,
             _content_type=APPLY,
         )
+        return version_mark(self._plain(written))
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -99,14 +110,16 @@ class KubeApi:
                 return None
             raise
 
-    def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        self.apps.patch_namespaced_deployment(
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> str:
+        """Set spec.replicas; returns the Deployment's `version_mark` after the write."""
+        written = self.apps.patch_namespaced_deployment(
             name,
             namespace,
             {"spec": {"replicas": replicas}},
             field_manager=AUTOSCALER_FIELD_MANAGER,
             _content_type=MERGE,
         )
+        return version_mark(self._plain(written))
 
     def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
