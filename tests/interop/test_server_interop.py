@@ -7,7 +7,6 @@ of every handler call, so every scenario runs on either side and compares like w
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,35 +21,14 @@ from kasynq.task import Task
 from tests.interop.goasynq import (
     GoAsynq,
     GoAsynqError,
-    JsonProcess,
     b64decode,
     b64encode,
     task_spec,
 )
 from tests.interop.polling import wait_until
+from tests.interop.servers import SERVERS, behaviour, events, ok_ids, start
 
 pytestmark = pytest.mark.requires_go
-
-SERVERS = ("go", "py")
-
-
-def start(go: GoAsynq, kind: str, **config: Any) -> JsonProcess:
-    """A Go or a Python server with one config (see cmd/goasynq/server.go)."""
-    config.setdefault("log_level", "error")
-    return go.start_server(**config) if kind == "go" else go.start_py_server(**config)
-
-
-def events(conn: redis.Redis, key: str) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in conn.lrange(key, 0, -1)]
-
-
-def ok_ids(conn: redis.Redis, key: str = "done") -> list[str]:
-    return [e["id"] for e in events(conn, key) if e["outcome"] == "ok"]
-
-
-def behaviour(**fields: Any) -> bytes:
-    return json.dumps({"behaviour": fields}).encode()
-
 
 RESULT = b"result \x00\xff"
 
@@ -125,11 +103,12 @@ def retry_outcomes(go: GoAsynq, redis_url: str, server_kind: str) -> dict[str, A
     go.enqueue("fatal", behaviour(skip_retry=True, error="fatal failure"), max_retry=5)
     go.enqueue("revoked", behaviour(revoke=True), max_retry=5)
     go.enqueue("panicky", behaviour(panic=True), max_retry=0)
+    go.enqueue("slowpoke", behaviour(sleep_ms=10_000), max_retry=0, timeout=1)
     server = start(go, server_kind, concurrency=4, retry_delay=1, delayed_task_check_interval=1)
 
     def finished() -> bool:
         info = go.inspect("queue-info", "default")
-        return (info["size"], info["completed"], info["archived"]) == (4, 1, 3)
+        return (info["size"], info["completed"], info["archived"]) == (5, 1, 4)
 
     wait_until(finished, "all retries to end", timeout=60)
     server.terminate()
@@ -150,7 +129,8 @@ def retry_outcomes(go: GoAsynq, redis_url: str, server_kind: str) -> dict[str, A
 
 @pytest.mark.timeout(120)
 def test_retries_and_archive_match_go(go: GoAsynq, redis_url: str) -> None:
-    """Issue 4 item 4: same retry counts, error texts and counters as a Go server."""
+    """Issue 4 item 4 / spec 8 C26-C33: same retry counts, error texts (SkipRetry, panic,
+    timeout) and counters as a Go server; RevokeTask deletes the task."""
     by_server = {}
     for kind in SERVERS:
         redis.Redis.from_url(redis_url).flushall()
@@ -169,7 +149,8 @@ def test_retries_and_archive_match_go(go: GoAsynq, redis_url: str) -> None:
     }
     assert go_side["doomed"]["retried"] == 2 and go_side["doomed"]["state"] == "archived"
     assert go_side["fatal"]["last_err"] == "fatal failure: skip retry for the task"
-    assert go_side["counters"] == {"processed": 9, "failed": 7, "size": 4}
+    assert go_side["slowpoke"]["last_err"] == "context deadline exceeded"
+    assert go_side["counters"] == {"processed": 10, "failed": 8, "size": 5}
 
 
 @pytest.mark.timeout(60)

@@ -1,0 +1,135 @@
+"""Spec 8 C, D and E items beyond issue 4's list: each scenario runs once with a Go server
+and once with a kasynq server, on tasks the *other* side enqueued or left behind.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from kasynq.inspector import Inspector
+
+from tests.interop.goasynq import GoAsynq, b64decode
+from tests.interop.polling import wait_until
+from tests.interop.servers import SERVERS, behaviour, enqueue_by, events, ok_ids, other, start
+
+pytestmark = pytest.mark.requires_go
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_fifo_across_producers(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C37: one worker dequeues in enqueue order whichever language enqueued."""
+    ids = [
+        enqueue_by(go, redis_url, ("go", "py")[i % 2], "fifo", behaviour(n=i)) for i in range(20)
+    ]
+    conn = redis.Redis.from_url(redis_url)
+    server = start(go, server_kind, concurrency=1, record_list="done")
+    wait_until(lambda: conn.llen("done") == 20, "20 tasks done")
+    server.terminate()
+    assert ok_ids(conn) == ids
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_pause_by_the_other_side_is_honoured(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C35: a queue paused by the other side's Inspector is not served; unpause resumes."""
+    if server_kind == "py":
+        go.inspect("pause", "held")
+    with Inspector.from_url(redis_url) as inspector:
+        if server_kind == "go":
+            inspector.pause_queue("held")
+        conn = redis.Redis.from_url(redis_url)
+        held = enqueue_by(go, redis_url, other(server_kind), "t", b"held", queue="held")
+        free = enqueue_by(go, redis_url, other(server_kind), "t", b"free", queue="free")
+        server = start(go, server_kind, queues={"held": 1, "free": 1}, record_list="done")
+        wait_until(lambda: ok_ids(conn) == [free], "the unpaused queue served")
+        time.sleep(2.5)  # more than two idle polls (Go sleeps 1 s when queues are empty)
+        assert ok_ids(conn) == [free]
+        if server_kind == "py":
+            go.inspect("unpause", "held")
+        else:
+            inspector.unpause_queue("held")
+    wait_until(lambda: ok_ids(conn) == [free, held], "the held queue served after unpause")
+    server.terminate()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("first", SERVERS)
+def test_shutdown_pushes_back_and_the_other_side_finishes(
+    go: GoAsynq, redis_url: str, first: str
+) -> None:
+    """C41: past the shutdown timeout a running task is pushed back to pending with retried
+    unchanged and no counter change; the other implementation then completes it."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(go, redis_url, other(first), "long", behaviour(sleep_ms=4000))
+    server = start(go, first, shutdown_timeout=1, started_list="started", record_list="done")
+    wait_until(lambda: conn.llen("started") == 1, "the long task to start")
+    server.terminate()
+    info = go.inspect("task-info", "default", task_id)
+    assert (info["state"], info["retried"], info["last_err"]) == ("pending", 0, "")
+    counters = go.inspect("queue-info", "default")
+    assert (counters["processed"], counters["failed"]) == (0, 0)
+    assert conn.hget(f"asynq:{{default}}:t:{task_id}", "pending_since") is None
+    successor = start(go, other(first), record_list="done")
+    wait_until(lambda: ok_ids(conn) == [task_id], "the other side to complete it", 20)
+    successor.terminate()
+    assert events(conn, "done")[-1]["server"] == other(first)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_the_other_sides_janitor_deletes_expired_completed_tasks(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """C24: a task completed with retention by one server is kept as completed, then deleted
+    by the other implementation's janitor once the retention has passed."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(go, redis_url, other(server_kind), "kept", b"", retention=2)
+    server = start(go, server_kind, record_list="done")
+    wait_until(lambda: ok_ids(conn) == [task_id], "the task to complete")
+    server.kill()  # its own janitor must not be the one that deletes
+    info = go.inspect("task-info", "default", task_id)
+    assert info["state"] == "completed" and info["completed_at"] is not None
+    score = conn.zscore("asynq:{default}:completed", task_id)
+    assert score is not None and abs(score - (info["completed_at"] + 2)) <= 1
+    janitor = start(go, other(server_kind), janitor_interval=1, queues={"default": 1})
+    wait_until(lambda: conn.zcard("asynq:{default}:completed") == 0, "the janitor", 20)
+    assert not conn.exists(f"asynq:{{default}}:t:{task_id}")
+    janitor.terminate()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_group_tasks_from_the_other_side_are_aggregated(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """E48: group tasks enqueued by the other side are aggregated after the grace period
+    into one task in the same queue; members, set and group entry are gone afterwards."""
+    conn = redis.Redis.from_url(redis_url)
+    members = [
+        enqueue_by(go, redis_url, other(server_kind), "part", f"p{i}".encode(), group="g")
+        for i in range(3)
+    ]
+    server = start(go, server_kind, aggregate=True, group_grace_period=1, record_list="done")
+    wait_until(lambda: conn.llen("done") == 1, "one aggregated task processed", 30)
+    (event,) = events(conn, "done")
+    assert event["type"] == "aggregated" and event["outcome"] == "ok"
+    parts = b64decode(event["payload"]).split(b"\n")
+    assert sorted(parts) == [b"p0", b"p1", b"p2"]
+    server.terminate()
+    assert go.inspect("groups", "default") == []
+    assert not any(conn.exists(f"asynq:{{default}}:t:{m}") for m in members)
+    assert conn.keys("asynq:{default}:g:*") == []
+
+
+@pytest.mark.timeout(60)
+def test_killed_python_server_leaves_go_servers_list_in_time(go: GoAsynq, redis_url: str) -> None:
+    """D45: our server info expires within ~10 s of kill -9, so Go stops listing it."""
+    server = go.start_py_server()
+    wait_until(lambda: len(go.inspect("servers")) == 1, "our server listed")
+    server.kill()
+    killed = time.monotonic()
+    wait_until(lambda: go.inspect("servers") == [], "our server gone", 15)
+    assert time.monotonic() - killed <= 12
