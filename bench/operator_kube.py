@@ -177,8 +177,6 @@ def operator_run(
     ):
         pools = _create_pools(cluster, namespace, server.url, pool_count)
         _wait_settled(cluster, namespace, pool_count, group)
-        time.sleep(2 * DEFAULT_POLL_SECONDS)
-        rss = procs.rss_bytes(group.pids())
         latencies = []
         for sample in range(samples):
             index = sample % pool_count
@@ -186,6 +184,7 @@ def operator_run(
             latencies.append(
                 _burst_latency(cluster, namespace, pools[index], f"queue{index}", server.url)
             )
+        rss = procs.rss_bytes(group.pids())
     subprocess.run(
         [str(cluster.devcluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig),
          "delete", "namespace", namespace, "--wait=false"],

@@ -94,6 +94,19 @@ def _go_ratio(row: Row, rows: Sequence[Row], metric: str, keep: RowFilter) -> st
     return times(ratio(row.summary(metric), go_row.summary(metric) if go_row else None))
 
 
+def _row_table(
+    results: Results,
+    workload: str,
+    header: Sequence[str],
+    cells: Callable[[Row, Sequence[Row]], list[str]],
+) -> str:
+    """One line per row of `workload`: system title, label, then `cells(row, all rows)`."""
+    rows = results.rows_of(workload)
+    body = [[results.titles.get(row.system, row.system), row.label, *cells(row, rows)]
+            for row in rows]  # fmt: skip
+    return table(header, body)
+
+
 def _same_setup(row: Row) -> RowFilter:
     return lambda other: (other.processes, other.concurrency) == (row.processes, row.concurrency)
 
@@ -111,81 +124,43 @@ def _same_batch(row: Row) -> RowFilter:
 
 
 def enqueue_table(results: Results) -> str:
-    rows = results.rows_of(ENQUEUE)
-    body = []
-    for row in rows:
-        body.append(
-            [
-                results.titles.get(row.system, row.system),
-                row.label,
-                *summary_cells(row.summary("rate")),
-                _go_ratio(row, rows, "rate", lambda other: not other.batch),
-                _peer_ratio(results, row, rows, "rate", _same_batch(row), False),
-            ]
-        )
+    def cells(row: Row, rows: Sequence[Row]) -> list[str]:
+        return [
+            *summary_cells(row.summary("rate")),
+            _go_ratio(row, rows, "rate", lambda other: not other.batch),
+            _peer_ratio(results, row, rows, "rate", _same_batch(row), False),
+        ]
+
     header = ["system", "API", "tasks/s", "min", "max", "x Go (one call)", "x best Python peer"]
-    return table(header, body)
+    return _row_table(results, ENQUEUE, header, cells)
 
 
 def drain_table(results: Results) -> str:
-    rows = results.rows_of(DRAIN)
-    body = []
-    for row in rows:
-        body.append(
-            [
-                results.titles.get(row.system, row.system),
-                row.label,
-                *summary_cells(row.summary("rate")),
-                _go_ratio(row, rows, "rate", _same_setup(row)),
-                _peer_ratio(
-                    results,
-                    row,
-                    rows,
-                    "rate",
-                    _same_processes(row),
-                    False,
-                ),
-                median_cell(row.summary("cpu_per_10k")),
-            ]
-        )
-    header = [
-        "system",
-        "setup",
-        "tasks/s",
-        "min",
-        "max",
-        "x Go (same setup)",
-        "x best Python peer (same processes)",
-        "CPU s / 10k tasks",
-    ]
-    return table(header, body)
+    def cells(row: Row, rows: Sequence[Row]) -> list[str]:
+        return [
+            *summary_cells(row.summary("rate")),
+            _go_ratio(row, rows, "rate", _same_setup(row)),
+            _peer_ratio(results, row, rows, "rate", _same_processes(row), False),
+            median_cell(row.summary("cpu_per_10k")),
+        ]
+
+    header = ["system", "setup", "tasks/s", "min", "max", "x Go (same setup)",
+              "x best Python peer (same processes)", "CPU s / 10k tasks"]  # fmt: skip
+    return _row_table(results, DRAIN, header, cells)
 
 
 def latency_table(results: Results) -> str:
-    rows = results.rows_of(LATENCY)
-    body = []
-    for row in rows:
-        body.append(
-            [
-                results.titles.get(row.system, row.system),
-                row.label,
-                *(median_cell(row.summary(name)) for name in ("p50", "p95", "p99")),
-                _go_ratio(row, rows, "p50", lambda other: True),
-                _peer_ratio(results, row, rows, "p50", lambda other: True, True),
-                median_cell(row.summary("idle_rss_mib")),
-            ]
-        )
-    header = [
-        "system",
-        "setup",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "p50 x Go",
-        "p50 x best Python peer",
-        "idle RSS MiB",
-    ]
-    return table(header, body)
+    def cells(row: Row, rows: Sequence[Row]) -> list[str]:
+        return [
+            *(median_cell(row.summary(name)) for name in ("p50", "p95", "p99")),
+            _go_ratio(row, rows, "p50", lambda other: True),
+            _peer_ratio(results, row, rows, "p50", lambda other: True, True),
+            median_cell(row.summary("idle_rss_mib")),
+        ]
+
+    header = ["system", "setup", "p50 ms", "p95 ms", "p99 ms", "p50 x Go",
+              "p50 x best Python peer", "idle RSS MiB"]  # fmt: skip
+    return _row_table(results, LATENCY, header, cells)
 
 
 def ceiling_table(results: Results) -> str:
@@ -438,8 +413,8 @@ default poll interval (2 s). A sample enqueues a burst of 100 tasks into one poo
 with kasynq's `Client.enqueue_many`, after a random pause of up to one poll interval, and
 times until that pool's Deployment shows a larger `spec.replicas` (read every 50 ms). The
 cells are medians over the runs of each run's p50 / p95 over its samples. RSS is the
-operator's resident memory once every pool's Deployment exists and two polls have passed.
-"""
+operator's resident memory after the last sample (every pool's Deployment exists and the
+operator has polled all pools for the whole run)."""
 
 
 def render_page(results: Results, charts: dict[str, str], params_text: str) -> str:
@@ -485,5 +460,6 @@ def render_page(results: Results, charts: dict[str, str], params_text: str) -> s
         "",
         OPERATOR_TEXT,
         operator_table(results),
+        "",
     ]
     return "\n".join(sections).rstrip() + "\n"

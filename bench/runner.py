@@ -11,8 +11,8 @@ from pathlib import Path
 from bench import machine
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, Cluster, operator_run, unavailable_reason
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results
-from bench.systems import System
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
+from bench.systems import System, WorkerSetup
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -64,19 +64,23 @@ def _enqueue_round(systems: Sequence[System], params: Params, results: Results) 
             row.add_run(outcome, ("rate",))
 
 
+def _setup_row(results: Results, workload: str, system: System, setup: WorkerSetup) -> Row:
+    return results.row(
+        workload,
+        system.key,
+        setup.label,
+        processes=setup.processes,
+        concurrency=setup.concurrency,
+        variant=setup.variant,
+    )
+
+
 def _drain_round(
     systems: Sequence[System], params: Params, results: Results, workdir: Path
 ) -> None:
     for system in systems:
         for setup in system.setups:
-            row = results.row(
-                DRAIN,
-                system.key,
-                setup.label,
-                processes=setup.processes,
-                concurrency=setup.concurrency,
-                variant=setup.variant,
-            )
+            row = _setup_row(results, DRAIN, system, setup)
             outcome = run_guarded(
                 f"drain {system.key} {setup.label}",
                 partial(drain_run, system, setup, params, workdir),
@@ -88,15 +92,7 @@ def _latency_round(
     systems: Sequence[System], params: Params, results: Results, workdir: Path
 ) -> None:
     for system in systems:
-        setup = system.latency_setup
-        row = results.row(
-            LATENCY,
-            system.key,
-            setup.label,
-            processes=setup.processes,
-            concurrency=setup.concurrency,
-            variant=setup.variant,
-        )
+        row = _setup_row(results, LATENCY, system, system.latency_setup)
         outcome = run_guarded(
             f"latency {system.key}", partial(latency_run, system, params, workdir)
         )
