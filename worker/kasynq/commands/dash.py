@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import click
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from kasynq.broker.inspect import QueueInfo
-from kasynq.commands.output import cell, console
+from kasynq.commands.output import cell
 from kasynq.commands.session import Session, command_action
 from kasynq.inspector import Inspector, ServerInfo
 
@@ -62,7 +62,8 @@ def render(
 ) -> Group:
     """The dashboard: a queues table with sparklines, then a servers table."""
     queues = Table(title="Queues (q to quit)", expand=True)
-    for column in ("queue", "pending", "active", "scheduled", "retry", "archived", "paused"):
+    queues.add_column("QUEUE", no_wrap=True)  # names stay whole; counts give way first
+    for column in ("pending", "active", "scheduled", "retry", "archived", "paused"):
         queues.add_column(column.upper())
     for column in ("processed/s", "failed/s", "latency"):
         queues.add_column(column.upper(), no_wrap=True)
@@ -134,7 +135,9 @@ def dash(session: Session, /, refresh: float) -> None:
     trends: dict[str, QueueTrend] = {}
     with session.inspector() as inspector, single_keys():
         infos, servers = sample(inspector)
-        with Live(console=console(), auto_refresh=False, screen=False) as live:
+        # The terminal's own size, on the alternate screen: redraws never scroll or wrap,
+        # and the shell's screen comes back untouched on quit.
+        with Live(console=Console(), auto_refresh=False, screen=True) as live:
             while True:
                 now = time.monotonic()
                 for info in infos:

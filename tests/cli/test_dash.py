@@ -1,0 +1,111 @@
+"""`kasynq dash` in a real pseudo-terminal (a detached tmux session on a private socket).
+
+The dashboard must start, show the queues, redraw with new numbers after tasks are enqueued
+and counters move, and quit with exit status 0 on `q`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from kasynq import keys
+from kasynq.client import Client
+from kasynq.task import Task
+
+TIMEOUT_SECONDS = 15.0
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+class Tmux:
+    """One tmux server on its own socket, so the test never touches anyone else's sessions."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "dash").stdout
+
+    def session_alive(self) -> bool:
+        return self("has-session", "-t", "dash").returncode == 0
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux(tmp_path / "tmux.sock")
+    yield session
+    session("kill-server")
+
+
+def wait_for(condition: Callable[[], bool], what: str, tmux: Tmux) -> None:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; screen:\n{tmux.screen()}")
+        time.sleep(0.1)
+
+
+def queue_row(screen: str, queue: str) -> list[str]:
+    """The cells of the dashboard's row for `queue` (empty when it is not shown)."""
+    for line in screen.splitlines():
+        cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+        if cells and cells[0] == queue:
+            return cells
+    return []
+
+
+def test_dash_shows_queues_updates_and_quits_on_q(
+    redis_url: str, tmux: Tmux, tmp_path: Path
+) -> None:
+    with Client.from_url(redis_url) as client:
+        client.enqueue(Task("job", b""), queue="mail")
+        client.enqueue(Task("job", b""), queue="reports")
+    kasynq = Path(sys.executable).parent / "kasynq"
+    exit_file = tmp_path / "exit-status"
+    # pytest exports COLUMNS=80/LINES=24, which rich would prefer to the pane's real size.
+    command = (
+        f"env -u COLUMNS -u LINES {shlex.quote(str(kasynq))} --redis-url {shlex.quote(redis_url)}"
+        " dash --refresh 0.3;"
+        f" echo $? > {shlex.quote(str(exit_file))}"
+    )
+    started = tmux("new-session", "-d", "-s", "dash", "-x", "160", "-y", "40", command)
+    assert started.returncode == 0, started.stderr
+
+    wait_for(lambda: "Servers" in tmux.screen(), "the dashboard", tmux)
+    screen = tmux.screen()
+    assert "Queues (q to quit)" in screen and "PROCESSED/S" in screen
+    assert queue_row(screen, "mail")[:2] == ["mail", "1"], screen
+    assert queue_row(screen, "reports")[:2] == ["reports", "1"]
+
+    with Client.from_url(redis_url) as client:
+        for _ in range(3):
+            client.enqueue(Task("job", b""), queue="mail")
+    with redis.Redis.from_url(redis_url) as conn:
+        conn.incrby(keys.processed_total_key("reports"), 50)
+    wait_for(lambda: queue_row(tmux.screen(), "mail")[:2] == ["mail", "4"], "mail's count", tmux)
+    wait_for(
+        lambda: "█" in "".join(queue_row(tmux.screen(), "reports")[7:8]),
+        "a processed/s spike for reports in its sparkline",
+        tmux,
+    )
+
+    tmux("send-keys", "-t", "dash", "q")
+    wait_for(lambda: not tmux.session_alive(), "the dashboard to quit on q", tmux)
+    assert exit_file.read_text().strip() == "0"
