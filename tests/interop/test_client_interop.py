@@ -87,9 +87,44 @@ def test_python_inspector_reads_go_tasks(target: Target, name: str) -> None:
     assert task_info_diff(info, target.go.inspect("task-info", info.queue, info.id)) == {}
 
 
+HEADERS_FIELD = 15
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def wire_fields(data: bytes) -> list[bytes]:
+    """The raw bytes of each top-level protobuf field, in wire order, except that the map
+    entries of `headers` are sorted (Go marshals map entries in random order)."""
+    chunks: list[bytes] = []
+    at = 0
+    while at < len(data):
+        start = at
+        key, at = _varint(data, at)
+        wire_type = key & 7
+        if wire_type == 0:
+            _, at = _varint(data, at)
+        elif wire_type == 2:
+            length, at = _varint(data, at)
+            at += length
+        else:
+            raise AssertionError(f"unexpected wire type {wire_type} in a TaskMessage")
+        chunks.append(data[start:at])
+    in_order = [c for c in chunks if c[0] >> 3 != HEADERS_FIELD]
+    return in_order + sorted(c for c in chunks if c[0] >> 3 == HEADERS_FIELD)
+
+
 def redis_artefacts(target: Target, task_id: str) -> dict[str, Any]:
     """Every key with its type, TTL and content; the task ID replaced by `<id>`, the
-    message decoded without its ID, and times (scores, pending_since) as present/absent."""
+    message decoded and as bytes without its ID, and pending_since as present/absent."""
     artefacts: dict[str, Any] = {}
     for raw_key in target.all_keys():
         key = raw_key.decode()
@@ -97,10 +132,16 @@ def redis_artefacts(target: Target, task_id: str) -> dict[str, Any]:
         ttl = target.redis.ttl(raw_key)
         if kind == "hash":
             fields = {k.decode(): v for k, v in target.redis.hgetall(raw_key).items()}
-            msg = TaskMessage.FromString(fields.pop("msg", b""))
+            raw_msg = fields.pop("msg", b"")
+            msg = TaskMessage.FromString(raw_msg)
             msg.id = "<id>"
             content: Any = {
                 "msg": MessageToDict(msg),
+                # Same bytes, field by field, with the ID blanked to a same-length filler:
+                # zero values omitted alike (spec 8 A2-A3).
+                "msg_bytes": wire_fields(
+                    raw_msg.replace(task_id.encode(), b"#" * len(task_id.encode()))
+                ),
                 "fields": {
                     k: ("<ns>" if k == "pending_since" else v.decode().replace(task_id, "<id>"))
                     for k, v in fields.items()
