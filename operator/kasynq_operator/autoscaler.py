@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
-from kasynq_operator.kube import KubeApi
+from kasynq_operator.kube import KubeApi, version_mark
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -100,6 +100,7 @@ class PoolController:
         self._ensured: tuple[Any, ...] | None = None
         self._ensured_at = float("-inf")
         self._marks: dict[str, str] = {}
+        self._deployment: Mapping[str, Any] | None = None
         self.status = StatusWriter(
             kube,
             POOL_PLURAL,
@@ -126,9 +127,12 @@ class PoolController:
             conditions = set_condition(conditions, "Ready", False, "Refused", message, generation)
             await self.status.write({"conditions": conditions, "observedGeneration": generation})
             return None
-        deployment = await asyncio.to_thread(
-            self.kube.get_deployment, self.namespace, names(self.name)["deployment"]
-        )
+        deployment = self._deployment
+        if deployment is None:
+            deployment = await asyncio.to_thread(
+                self.kube.get_deployment, self.namespace, names(self.name)["deployment"]
+            )
+            self._deployment = deployment
         policy = policy_from_spec(spec)
         current = int(deployment["spec"].get("replicas", 1)) if deployment else None
         await self._ensure(body, resolution, policy, current)
@@ -183,17 +187,36 @@ class PoolController:
             self.name, self.namespace, spec, resolution, configmap, replicas
         )
         for manifest in (configmap, service_manifest(self.name, self.namespace), deployment):
-            mark = await asyncio.to_thread(self.kube.apply, manifest, body)
-            self._marks[manifest["kind"]] = mark
+            self._remember(await asyncio.to_thread(self.kube.apply, manifest, body))
         if live_replicas is None:
             logger.info("created workers %s replicas=%d", self._log, replicas)
         self._ensured, self._ensured_at = key, now
 
-    def notice_owned_change(self, kind: str, mark: str, deleted: bool) -> None:
-        """An owned object changed: unless it is our own last write, re-apply next poll."""
-        if deleted or self._marks.get(kind) != mark:
+    def _remember(self, written: Mapping[str, Any]) -> None:
+        """Our own write: its version mark, and for the Deployment its replicas and readiness."""
+        self._marks[written["kind"]] = version_mark(written)
+        if written["kind"] == "Deployment":
+            self._deployment = written
+
+    def notice_owned_change(self, obj: Mapping[str, Any], deleted: bool) -> None:
+        """An owned object changed (from its watch): unless it is our own last write, re-apply
+        at the next poll. A Deployment's replicas and readiness are taken from the watch, so
+        polls need no GET; an event older (lower generation) than what we know is ignored."""
+        kind = obj["kind"]
+        if deleted or self._marks.get(kind) != version_mark(obj):
             logger.info("owned %s changed %s deleted=%s: repairing", kind, self._log, deleted)
             self._ensured = None
+        if kind != "Deployment":
+            return
+        if deleted:
+            self._deployment = None
+            return
+
+        def generation(deployment: Mapping[str, Any] | None) -> int:
+            return int((deployment or {}).get("metadata", {}).get("generation") or 0)
+
+        if generation(obj) >= generation(self._deployment):
+            self._deployment = obj
 
     async def _autoscale(
         self, policy: Policy, resolution: Resolution, current: int, ready: int
@@ -276,12 +299,13 @@ class PoolController:
             await asyncio.sleep(DELETION_COST_SETTLE_SECONDS)
 
     async def _resize(self, decision: Decision) -> None:
-        self._marks["Deployment"] = await asyncio.to_thread(
+        written = await asyncio.to_thread(
             self.kube.scale_deployment,
             self.namespace,
             names(self.name)["deployment"],
             decision.desired_replicas,
         )
+        self._remember(written)
         operator_metrics.DECISION_SECONDS.observe(self.clock() - self._decision_started)
         direction = (
             "ScaledUp" if decision.desired_replicas > decision.current_replicas else "ScaledDown"

@@ -15,7 +15,7 @@ import kopf
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import PoolController, policy_from_spec
 from kasynq_operator.httpendpoint import start_http
-from kasynq_operator.kube import KubeApi, load_api_client, version_mark
+from kasynq_operator.kube import KubeApi, load_api_client
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
@@ -129,7 +129,7 @@ def owned_object_changed(
     controller = memo.pools.get((namespace, pool))
     if controller is not None:
         deleted = event.get("type") == "DELETED"
-        controller.notice_owned_change(body["kind"], version_mark(body), deleted)
+        controller.notice_owned_change(dict(body), deleted)
 
 
 @kopf.daemon(GROUP, VERSION, QUEUE_PLURAL, cancellation_timeout=10)

@@ -81,9 +81,9 @@ class KubeApi:
     def _plain(self, obj: Any) -> Any:
         return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
-    def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> str:
+    def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> dict[str, Any]:
         """Create or server-side apply a ConfigMap, Service or Deployment owned by `owner`;
-        returns the object's `version_mark` after the write."""
+        returns the object as written."""
         body = {**manifest, "metadata": {**manifest["metadata"]}}
         body["metadata"]["ownerReferences"] = [owner_reference(owner)]
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
@@ -100,7 +100,7 @@ class KubeApi:
             force=True,
             _content_type=APPLY,
         )
-        return version_mark(self._plain(written))
+        return dict(self._plain(written))
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -110,8 +110,8 @@ class KubeApi:
                 return None
             raise
 
-    def scale_deployment(self, namespace: str, name: str, replicas: int) -> str:
-        """Set spec.replicas; returns the Deployment's `version_mark` after the write."""
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Set spec.replicas; returns the Deployment as written."""
         written = self.apps.patch_namespaced_deployment(
             name,
             namespace,
@@ -119,7 +119,7 @@ class KubeApi:
             field_manager=AUTOSCALER_FIELD_MANAGER,
             _content_type=MERGE,
         )
-        return version_mark(self._plain(written))
+        return dict(self._plain(written))
 
     def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]

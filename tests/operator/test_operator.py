@@ -193,6 +193,14 @@ def test_pool_creates_deployment_configmap_and_service(
             return any(s.metadata.name == "mail-worker-metrics" for s in services) and grace == 35
 
         wait_for(repaired, "drift repair of the deleted Service and the edited Deployment")
+        old_uid = env.apps.read_namespaced_deployment("mail-worker", env.namespace).metadata.uid
+
+        def recreated() -> bool:
+            deployments = env.apps.list_namespaced_deployment(env.namespace).items
+            return any(d.metadata.uid != old_uid and d.spec.replicas == 1 for d in deployments)
+
+        env.apps.delete_namespaced_deployment("mail-worker", env.namespace)
+        wait_for(recreated, "the deleted Deployment recreated")
 
 
 def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
