@@ -31,6 +31,8 @@ from kasynq.broker.metrics import PoolMetrics, QueueMetrics
 __all__ = ["Decision", "Policy", "PoolMetrics", "QueueMetrics", "ScalerState", "decide"]
 
 STALE_AFTER_POLLS = 3.0
+RATE_WINDOW_SECONDS = 10.0
+"""Arrival and completion rates are measured over this long (one poll alone is noisy)."""
 MAX_DOWN_WINDOW_DAMPING = 8.0
 
 
@@ -85,7 +87,8 @@ class ScalerState:
     last_scale_down_at: float | None = None
     down_window_damping: float = 1.0
     busy_at: float | None = None
-    previous: PoolMetrics | None = None
+    samples: tuple[PoolMetrics, ...] = ()
+    """Recent samples, oldest first, covering the rate window."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def _rate(current: int, previous: int, seconds: float) -> float | None:
 
 
 def measure_demand(metrics: PoolMetrics, previous: PoolMetrics | None) -> Demand:
-    """Aggregate one sample; rates need the previous sample of the same queues."""
+    """Aggregate one sample; rates are measured against an earlier sample of the queues."""
     serving = [q for q in metrics.queues if not q.paused]
     pending = sum(q.pending for q in serving)
     completion_rate: float | None = None
@@ -257,7 +260,7 @@ def decide(
     if age > policy.stale_after_seconds:
         return hold(policy, current, state, f"metrics stale ({age:.1f}s old)")
     ready = current if ready is None else ready
-    demand = measure_demand(metrics, state.previous)
+    demand = measure_demand(metrics, state.samples[0] if state.samples else None)
     busy_at = state.busy_at if demand.idle else now
     idle_for = now - (busy_at if busy_at is not None else state.started_at)
     recommended, reason, terms = recommend(policy, demand, current, ready)
@@ -319,7 +322,10 @@ def decide(
         last_scale_down_at=now if desired < current else state.last_scale_down_at,
         down_window_damping=damping,
         busy_at=busy_at,
-        previous=metrics,
+        samples=(
+            *(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS),
+            metrics,
+        ),
     )
     return Decision(
         current_replicas=current,

@@ -117,7 +117,8 @@ SINGLE_POLL = [
 
 @pytest.mark.parametrize("case", SINGLE_POLL, ids=[case.name for case in SINGLE_POLL])
 def test_single_poll_decisions(case: Case) -> None:
-    state = ScalerState(started_at=0.0, previous=case.previous)
+    samples = () if case.previous is None else (case.previous,)
+    state = ScalerState(started_at=0.0, samples=samples)
     decision = decide(
         case.policy, case.current, case.metrics, now=100.0, state=state, ready=case.ready
     )
@@ -259,6 +260,16 @@ def test_slow_oscillation_scales_down_at_most_once_per_window() -> None:
     downs = [t for t, a, b in zip(times[1:], values, values[1:], strict=False) if b < a]
     assert downs, "the slow wave should let the pool shrink"
     assert all(b - a >= window for a, b in itertools.pairwise(downs))
+
+
+def test_rates_are_measured_over_the_window_not_one_poll() -> None:
+    """A burst of completions in one poll does not read as a sustained rate."""
+    totals = {0: 0, 2: 0, 4: 0, 6: 0, 8: 200}
+    samples = [
+        (float(t), pool(t, queue(active=10, processed_total=total))) for t, total in totals.items()
+    ]
+    decisions = run(Policy(max_replicas=100), 1, samples, start=-600)
+    assert decisions[-1].inputs["completionRate"] == pytest.approx(200 / 8)
 
 
 def test_decision_records_inputs() -> None:
