@@ -111,6 +111,21 @@ def _same_setup(row: Row) -> RowFilter:
     return lambda other: (other.processes, other.concurrency) == (row.processes, row.concurrency)
 
 
+def _any(row: Row) -> bool:
+    return True
+
+
+def _same_worker(row: Row) -> RowFilter:
+    def same(other: Row) -> bool:
+        return (other.processes, other.concurrency, other.variant) == (
+            row.processes,
+            row.concurrency,
+            row.variant,
+        )
+
+    return same
+
+
 def _same_processes(row: Row) -> RowFilter:
     return lambda other: other.processes == row.processes
 
@@ -153,8 +168,8 @@ def latency_table(results: Results) -> str:
     def cells(row: Row, rows: Sequence[Row]) -> list[str]:
         return [
             *(median_cell(row.summary(name)) for name in ("p50", "p95", "p99")),
-            _go_ratio(row, rows, "p50", lambda other: True),
-            _peer_ratio(results, row, rows, "p50", lambda other: True, True),
+            _go_ratio(row, rows, "p50", _any),
+            _peer_ratio(results, row, rows, "p50", _any, True),
             median_cell(row.summary("idle_rss_mib")),
         ]
 
@@ -163,9 +178,42 @@ def latency_table(results: Results) -> str:
     return _row_table(results, LATENCY, header, cells)
 
 
+def resources_table(results: Results) -> str:
+    """CPU per 10,000 tasks (drain, the latency setup) and idle RSS, one line per system."""
+    drain = results.rows_of(DRAIN)
+    latency = results.rows_of(LATENCY)
+
+    # each latency row with the drain row of the same system and worker setup
+    paired = [(row, _first(drain, row.system, _same_worker(row))) for row in latency]
+    cpu_rows = [drain_row for _, drain_row in paired if drain_row is not None]
+    go_cpu = _first(cpu_rows, GO, _any)
+    go_rss = _first(latency, GO, _any)
+    peer_cpu = best_peer(results, cpu_rows, "cpu_per_10k", _any, True)
+    peer_rss = best_peer(results, latency, "idle_rss_mib", _any, True)
+    body = []
+    for latency_row, drain_row in paired:
+        cpu = drain_row.summary("cpu_per_10k") if drain_row else None
+        rss = latency_row.summary("idle_rss_mib")
+        body.append(
+            [
+                results.titles.get(latency_row.system, latency_row.system),
+                latency_row.label,
+                median_cell(cpu),
+                times(ratio(cpu, go_cpu.summary("cpu_per_10k") if go_cpu else None)),
+                times(ratio(cpu, peer_cpu[1] if peer_cpu else None)),
+                median_cell(rss),
+                times(ratio(rss, go_rss.summary("idle_rss_mib") if go_rss else None)),
+                times(ratio(rss, peer_rss[1] if peer_rss else None)),
+            ]
+        )
+    header = ["system", "worker setup", "CPU s / 10k tasks", "x Go", "x best Python peer",
+              "idle RSS MiB", "x Go", "x best Python peer"]  # fmt: skip
+    return table(header, body)
+
+
 def ceiling_table(results: Results) -> str:
     body = [[row.label, *summary_cells(row.summary("rps"))] for row in results.rows_of(CEILING)]
-    return table(["command, pipeline (-c 50)", "requests/s", "min", "max"], body, numeric_from=1)
+    return table(["command, clients, pipeline", "requests/s", "min", "max"], body, numeric_from=1)
 
 
 def _fixed(summary: Summary | Failed | None) -> str:
@@ -250,8 +298,8 @@ def targets(results: Results) -> list[Target]:
         default=None,
     )
     peer = best_peer(results, drain, "rate", lambda row: row.processes == 1, False)
-    kasynq_p50 = _median(_first(latency, KASYNQ, lambda row: True), "p50")
-    go_p50 = _median(_first(latency, GO, lambda row: True), "p50")
+    kasynq_p50 = _median(_first(latency, KASYNQ, _any), "p50")
+    go_p50 = _median(_first(latency, GO, _any), "p50")
     operator_rows = results.rows_of(OPERATOR)
     p95s = [_median(row, "p95") for row in operator_rows]
     worst_p95 = max((value for value in p95s if value is not None), default=None)
@@ -388,8 +436,9 @@ METHOD = """\
   a steady rate; latency = handler start - time taken just before the enqueue call (one
   clock). Percentiles are nearest-rank. Idle RSS is the worker process tree's resident
   memory after the idle pause (forked processes count their shared pages twice).
-- **Redis ceiling**: `redis-benchmark -c 50` on the same kind of fresh server, to read the
-  figures above against what Redis itself does on this machine.
+- **Redis ceiling**: `redis-benchmark` on the same kind of fresh server, to read the figures
+  above against what Redis itself does on this machine; `-c 1 -P 1` is the limit of one
+  connection sending one command at a time (one round trip each).
 - arq runs with `poll_delay=0.01`: its default of 0.5 s caps one worker at about 200 tasks/s
   and gives about 260 ms idle pickup (shared/research/peer-bench.md). Celery runs with results
   off and `--without-gossip --without-mingle --without-heartbeat`. RQ has one job at a time
@@ -451,6 +500,11 @@ def render_page(results: Results, charts: dict[str, str], params_text: str) -> s
         "Lower is better: a ratio below 1 means faster pickup than the reference.\n",
         latency_table(results),
         _chart(charts, LATENCY),
+        "\n## CPU and memory of one worker process\n",
+        "Lower is better. CPU: user + system seconds of the worker process tree per 10,000 "
+        "tasks in the drain workload, for the worker setup of the latency table; idle RSS from "
+        "the latency workload.\n",
+        resources_table(results),
         "\n## Redis ceiling on this machine\n",
         ceiling_table(results),
         _chart(charts, CEILING),

@@ -26,7 +26,8 @@ from bench.workloads import (
 log = logging.getLogger(__name__)
 
 WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR)
-CEILING_PIPELINES = (1, 16)
+CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
+"""(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
 
 def _now() -> str:
@@ -101,11 +102,11 @@ def _latency_round(
 
 def _ceiling_round(params: Params, results: Results) -> None:
     for test, _ in CEILING_TESTS:
-        for pipeline in CEILING_PIPELINES:
-            row = results.row(CEILING, "redis", f"{test}, -P {pipeline}", concurrency=50)
+        for clients, pipeline in CEILING_SHAPES:
+            label = f"{test}, -c {clients} -P {pipeline}"
+            row = results.row(CEILING, "redis", label, concurrency=clients)
             outcome = run_guarded(
-                f"redis-benchmark {test} -P {pipeline}",
-                partial(ceiling_run, test, pipeline, params),
+                f"redis-benchmark {label}", partial(ceiling_run, test, clients, pipeline, params)
             )
             row.add_run(outcome, ("rps",))
 

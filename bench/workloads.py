@@ -228,8 +228,8 @@ CEILING_TESTS: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def ceiling_run(test: str, pipeline: int, params: Params) -> dict[str, float]:
-    """requests/s of `redis-benchmark -c 50 -P <pipeline>` for one command."""
+def ceiling_run(test: str, clients: int, pipeline: int, params: Params) -> dict[str, float]:
+    """requests/s of `redis-benchmark -c <clients> -P <pipeline>` for one command."""
     arguments = dict(CEILING_TESTS)[test]
     with fresh_redis() as server:
         if not arguments:
@@ -242,7 +242,7 @@ def ceiling_run(test: str, pipeline: int, params: Params) -> dict[str, float]:
                 "-p",
                 str(server.port),
                 "-c",
-                "50",
+                str(clients),
                 "-P",
                 str(pipeline),
                 "-n",

@@ -24,7 +24,7 @@ def _results() -> Results:
     failed = results.row(DRAIN, "kasynq", "1 proc x c100", processes=1, concurrency=100)
     failed.add_run(Failed("lost 1, duplicated 0 of 20000 tasks"), ("rate", "cpu_per_10k"))
     for system, p50 in (("kasynq", 2.0), ("go-asynq", 500.0)):
-        row = results.row(LATENCY, system, "1 proc x c10")
+        row = results.row(LATENCY, system, "1 proc x c10", processes=1, concurrency=10)
         row.add_run(
             {"p50": p50, "p95": p50, "p99": p50, "idle_rss_mib": 30.0},
             ("p50", "p95", "p99", "idle_rss_mib"),
@@ -73,3 +73,11 @@ def test_results_round_trip_through_json(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     original.save(path)
     assert Results.load(path) == original
+
+
+def test_resources_pair_cpu_of_the_latency_setup_with_idle_rss() -> None:
+    page = render_page(_results(), {}, "1 run(s) per row")
+    section = page.split("## CPU and memory")[1].split("##")[0]
+    kasynq_line = next(line for line in section.splitlines() if line.startswith("| kasynq |"))
+    # the c10 drain row's CPU (1.00) against Go's (1.00); RSS 30 MiB against Go's 30 MiB
+    assert kasynq_line == "| kasynq | 1 proc x c10 | 1.00 | 1.00x | n/a | 30.0 | 1.00x | n/a |"
