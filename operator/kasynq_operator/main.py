@@ -21,19 +21,26 @@ from kasynq_operator import __version__, handlers
 )
 @click.option("--all-namespaces", "-A", is_flag=True, help="Watch all namespaces (the default).")
 @click.option(
+    "--metrics-port",
     "--http-port",
+    "http_port",
     default=8080,
     show_default=True,
     type=click.IntRange(0, 65535),
     help="Port of /metrics and /healthz; 0 disables them.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
-def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, verbose: bool) -> None:
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, log_level: str) -> None:
     """Run the kasynq operator: reconcile AsynqQueues and autoscale AsynqWorkerPools."""
     if namespaces and all_namespaces:
         raise click.UsageError("--namespace and --all-namespaces exclude each other")
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     assert handlers.pool_daemon is not None  # importing `handlers` registered the handlers

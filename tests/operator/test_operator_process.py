@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 from click.testing import CliRunner
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.main import main
+from kubernetes import client
 
-from tests.fixtures.redis import free_port
+from tests.fixtures.kube import Kube, wait_for
+from tests.fixtures.redis import RedisServer, free_port
 
 
 async def test_metrics_and_healthz_are_served() -> None:
@@ -34,3 +41,73 @@ def test_namespace_options_exclude_each_other() -> None:
     result = CliRunner().invoke(main, ["-n", "team-a", "--all-namespaces"])
     assert result.exit_code == 2
     assert "exclude each other" in result.output
+
+
+def test_operator_process_serves_and_reconciles(
+    kube: Kube, namespace: str, crds: list[str], redis_server: RedisServer
+) -> None:
+    """`kasynq-operator` as its own process: /healthz, /metrics, a pool reconciled, clean exit."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("kasynq-operator")),
+        "--namespace",
+        namespace,
+        "--metrics-port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+                    return reply.status == 200
+            except OSError:
+                assert process.poll() is None, "the operator exited"
+                return False
+
+        wait_for(healthy, "the operator's /healthz")
+        core = client.CoreV1Api(kube.api_client)
+        core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="redis"), string_data={"url": redis_server.url}
+            ),
+        )
+        custom = client.CustomObjectsApi(kube.api_client)
+        for plural, kind, spec in (
+            ("asynqqueues", "AsynqQueue", {"redis": {"secretName": "redis"}}),
+            (
+                "asynqworkerpools",
+                "AsynqWorkerPool",
+                {
+                    "queues": [{"name": "jobs"}],
+                    "handlers": "app:mux",
+                    "template": {"image": "registry.invalid/app:1"},
+                },
+            ),
+        ):
+            body = {
+                "apiVersion": "kasynq.io/v1alpha1",
+                "kind": kind,
+                "metadata": {"name": "jobs"},
+                "spec": spec,
+            }
+            custom.create_namespaced_custom_object("kasynq.io", "v1alpha1", namespace, plural, body)
+        apps = client.AppsV1Api(kube.api_client)
+        wait_for(
+            lambda: bool(apps.list_namespaced_deployment(namespace).items), "the worker Deployment"
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            assert "kasynq_operator_scaling_decisions_total" in reply.read().decode()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
