@@ -74,12 +74,13 @@ class LeaderElector:
         while True:
             started = self._clock()
             try:
-                if self._leading:
-                    await self._renew(started)
-                else:
-                    await self._campaign(started)
-            except RedisError as exc:
-                log.warning("leader election: redis error group=%s error=%s", self.group, exc)
+                async with asyncio.timeout(self.ttl / 2):  # a hung connection must not hold us
+                    if self._leading:
+                        await self._renew(started)
+                    else:
+                        await self._campaign(started)
+            except (RedisError, TimeoutError) as exc:
+                log.warning("leader election: redis error group=%s error=%r", self.group, exc)
                 if self._leading and not self.is_leader:
                     await self.step_down("lock not renewed within its TTL")
             pause = self.ttl / 3 if self._leading else min(self.ttl / 3, STANDBY_POLL_SECONDS)
