@@ -7,6 +7,7 @@ worker ConfigMap, Deployment and metrics Service. No I/O happens here.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -161,22 +162,30 @@ def label_selector(pool: str) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(pool).items()))
 
 
+def schedule_entry(namespace: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One `schedules:` item as the worker's scheduler reads it (kasynq.scheduler): the payload
+    as base64 of its exact bytes, the queue tenant-prefixed, the timeout a Go duration."""
+    options: dict[str, Any] = {"queue": redis_queue_name(namespace, entry["queue"])}
+    if "maxRetry" in entry:
+        options["max_retry"] = int(entry["maxRetry"])
+    if entry.get("timeoutSeconds"):
+        options["timeout"] = f"{int(entry['timeoutSeconds'])}s"
+    item: dict[str, Any] = {
+        "name": entry["name"],
+        "cron": entry["cron"],
+        "type": entry["taskType"],
+        "options": options,
+    }
+    if entry.get("payload"):
+        item["payload_base64"] = base64.b64encode(entry["payload"].encode()).decode()
+    return item
+
+
 def worker_config(namespace: str, spec: Mapping[str, Any], resolution: Resolution) -> str:
     """The worker's YAML config (`kasynq worker --config`, see kasynq.config): tenant-prefixed
     queues with weights, concurrency, shutdown timeout and schedules. The Redis URL is not in
     it: the pods read it from the Secret through `KASYNQ_REDIS_URL`."""
-    schedules = [
-        {
-            "name": entry["name"],
-            "cron": entry["cron"],
-            "task_type": entry["taskType"],
-            "payload": entry.get("payload", ""),
-            "queue": redis_queue_name(namespace, entry["queue"]),
-            **({"max_retry": entry["maxRetry"]} if "maxRetry" in entry else {}),
-            **({"timeout_seconds": entry["timeoutSeconds"]} if "timeoutSeconds" in entry else {}),
-        }
-        for entry in spec.get("schedules", [])
-    ]
+    schedules = [schedule_entry(namespace, entry) for entry in spec.get("schedules", [])]
     config = {
         "handlers": spec["handlers"],
         "concurrency": int(spec.get("concurrency", 10)),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kasynq.config import load_file
+from kasynq.scheduler import parse_entry_config
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
     configmap_manifest,
@@ -32,7 +34,15 @@ def pool_spec(**overrides: Any) -> dict[str, Any]:
         "shutdownTimeoutSeconds": 30,
         "template": {"image": "registry.example/app:1"},
         "schedules": [
-            {"name": "nightly", "cron": "0 3 * * *", "taskType": "report", "queue": "reports"}
+            {
+                "name": "nightly",
+                "cron": "0 3 * * *",
+                "taskType": "report",
+                "queue": "reports",
+                "payload": '{"kind": "daily"}',
+                "maxRetry": 2,
+                "timeoutSeconds": 90,
+            }
         ],
     }
     spec.update(overrides)
@@ -77,7 +87,14 @@ def test_worker_config_is_accepted_by_the_worker(tmp_path: Path) -> None:
     assert loaded["queues"] == {"team-a:emails": 3, "team-a:reports": 5}
     assert loaded["concurrency"] == 4 and loaded["shutdown_timeout"] == 30
     (schedule,) = yaml.safe_load(path.read_text())["schedules"]
-    assert schedule["queue"] == "team-a:reports"
+    entry = parse_entry_config(0, schedule)
+    assert (entry.name, entry.cron, entry.task.type) == ("nightly", "0 3 * * *", "report")
+    assert entry.task.payload == b'{"kind": "daily"}'
+    assert entry.options == {
+        "queue": "team-a:reports",
+        "max_retry": 2,
+        "timeout": timedelta(seconds=90),
+    }
 
 
 def test_deployment_pods_follow_the_contract() -> None:
