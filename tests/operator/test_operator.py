@@ -202,6 +202,15 @@ def test_pool_creates_deployment_configmap_and_service(
         env.apps.delete_namespaced_deployment("mail-worker", env.namespace)
         wait_for(recreated, "the deleted Deployment recreated")
 
+        new_image = {"template": {"image": "registry.invalid/app:2"}}
+        env.patch_spec("asynqworkerpools", "mail", new_image)
+
+        def rolled_out() -> bool:
+            deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+            return bool(deployment.spec.template.spec.containers[0].image.endswith(":2"))
+
+        wait_for(rolled_out, "the new image in the Deployment")
+
 
 def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
     env: Env, redis_server: RedisServer, run_operator: Any
