@@ -215,25 +215,30 @@ async def test_bad_entries_are_reported_and_the_others_keep_running(
     scheduler = Scheduler(client, group="pool", lock_ttl=2)
     errors = scheduler.apply_schedules(
         [
+            {"name": "fails", "cron": "@every 1s", "type": "f", "options": {"queue": "broken"}},
             {"name": "broken-cron", "cron": "*/0 * * * *", "type": "a"},
             {"name": "odd-option", "cron": "@every 1s", "type": "b", "options": {"colour": 1}},
             {"name": "odd-field", "cron": "@every 1s", "type": "c", "queue": "x"},
             {"name": "bad-base64", "cron": "@every 1s", "type": "d", "payload_base64": "%%"},
             {"name": "good", "cron": "@every 1s", "type": "e", "payload": {"n": 1}},
+            {"name": "twin", "cron": "@every 1s", "type": "e", "payload": {"n": 1}},
         ]
     )
+    await client.set(keys.pending_key("broken"), "not a list")  # every enqueue fails there
     assert [error.split(":")[0] for error in errors] == [
         "schedule entry 'broken-cron'",
         "schedule entry 'odd-option'",
         "schedule entry 'odd-field'",
         "schedule entry 'bad-base64'",
+        "schedule entry 'twin'",
     ]
     assert "cron: invalid cron spec '*/0 * * * *'" in errors[0]
     assert "options: unknown task option(s): colour" in errors[1]
     assert "unknown field(s): queue" in errors[2]
     assert "payload_base64: not base64" in errors[3]
+    assert "same schedule, task and options as entry 'good'" in errors[4]
     async with running(scheduler):
-        await eventually(lambda: _count_at_least(client, "default", 2), 6, "the good entry")
+        await eventually(lambda: _count_at_least(client, "default", 3), 6, "the good entry")
     (task_id, *_) = await pending_ids(client)
     message = await client.hget(keys.task_key("default", task_id), "msg")
     assert message is not None and b'{"n":1}' in message

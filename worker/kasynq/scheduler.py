@@ -50,6 +50,7 @@ from kasynq.broker.core import Broker
 from kasynq.broker.scheduling import Created, FireStatus, LeaderLock, TickStore
 from kasynq.client import prepare
 from kasynq.connection import AsyncRedis, redis_from_url
+from kasynq.errors import BrokerError
 from kasynq.goformat import format_timedelta, format_unix_date, go_quote, parse_go_duration
 from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
@@ -391,6 +392,11 @@ class Scheduler:
                 entry = make_entry(
                     self.group, config.cron, config.task, config.name, **config.options
                 )
+                if entry.id in wanted:
+                    raise ScheduleError(
+                        f"schedule entry {entry.name!r}: same schedule, task and options as "
+                        f"entry {wanted[entry.id].name!r}"
+                    )
             except ScheduleError as exc:
                 errors.append(str(exc))
                 log.error("schedule entry rejected: %s", exc)
@@ -470,6 +476,8 @@ class Scheduler:
         background = [asyncio.create_task(self.run())]
         if config_file is not None:
             background.append(asyncio.create_task(self.watch_file(config_file)))
+        for task in background:
+            task.add_done_callback(_log_failure)
         try:
             await main
         finally:
@@ -536,32 +544,46 @@ class Scheduler:
     async def _fire_loop(self) -> None:
         while True:
             self._changed.clear()
-            wait = MAX_IDLE_SECONDS
-            if self.elector.is_leader:
-                try:
-                    wait = await self._fire_due()
-                except RedisError as exc:
-                    log.warning("scheduler tick failed group=%s error=%s", self.group, exc)
-                    wait = ERROR_BACKOFF_SECONDS
+            wait = await self._fire_due() if self.elector.is_leader else MAX_IDLE_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max(0.0, wait))
 
     async def _fire_due(self) -> float:
-        """Fire every due tick; returns the seconds until the next one (at most 1 s)."""
+        """Fire every due tick; returns the seconds until the next one (at most 1 s).
+
+        Entries are independent: one whose tick fails is retried after a short back-off
+        (until its tick is too old for the grace) while the others go on firing.
+        """
         wait = MAX_IDLE_SECONDS
         for entry_id, entry in list(self._entries.items()):
             state = self._states.get(entry_id)
             if state is None:
                 continue
-            if state.next_tick is None and state.last_fired is None:
-                await self._resume(entry_id, entry, self._now())
-            while state.next_tick is not None and state.next_tick <= self._now():
-                if not self.elector.is_leader:
-                    return MAX_IDLE_SECONDS
-                await self._fire_or_skip(entry_id, entry, state)
+            try:
+                await self._fire_entry(entry_id, entry, state)
+            except (RedisError, BrokerError) as exc:
+                log.warning(
+                    "schedule tick failed group=%s entry=%s name=%r error=%r",
+                    self.group,
+                    entry_id,
+                    entry.name,
+                    exc,
+                )
+                wait = min(wait, ERROR_BACKOFF_SECONDS)
+                continue
+            if not self.elector.is_leader:
+                return MAX_IDLE_SECONDS
             if state.next_tick is not None:
                 wait = min(wait, state.next_tick - self._now())
         return wait
+
+    async def _fire_entry(self, entry_id: str, entry: Entry, state: _EntryState) -> None:
+        if state.next_tick is None and state.last_fired is None:
+            await self._resume(entry_id, entry, self._now())
+        while state.next_tick is not None and state.next_tick <= self._now():
+            if not self.elector.is_leader:
+                return
+            await self._fire_or_skip(entry_id, entry, state)
 
     async def _fire_or_skip(self, entry_id: str, entry: Entry, state: _EntryState) -> None:
         tick = state.next_tick
@@ -672,6 +694,11 @@ class Scheduler:
                 await self._publish_entries()
             except RedisError as exc:
                 log.warning("scheduler heartbeat failed group=%s error=%s", self.group, exc)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("scheduler stopped by an error", exc_info=task.exception())
 
 
 class SchedulerCollector(Collector):
