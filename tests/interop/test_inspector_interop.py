@@ -225,3 +225,16 @@ def test_delete_queue_errors_and_force_agree(target: Target) -> None:
     assert missing.value.message == 'NOT_FOUND: queue "q1" does not exist'
     with pytest.raises(QueueNotFoundError):
         target.inspector.get_queue_info("q2")
+
+
+@pytest.mark.parametrize("deleter", ["go", "py"])
+def test_delete_task_releases_the_other_sides_unique_lock(target: Target, deleter: str) -> None:
+    """G61: DeleteTask releases the unique lock of a task the other side enqueued."""
+    if deleter == "go":
+        task_id = target.client.enqueue(Task("u", b"p"), unique=600).id
+        target.go.inspect("delete-task", "default", task_id)
+    else:
+        task_id = target.go.enqueue("u", b"p", unique=600)["id"]
+        target.inspector.delete_task("default", task_id)
+    assert target.all_keys("asynq:{default}:unique:*") == []
+    target.client.enqueue(Task("u", b"p"), unique=600)  # no longer a duplicate

@@ -71,6 +71,10 @@ def test_shutdown_pushes_back_and_the_other_side_finishes(
     assert (info["state"], info["retried"], info["last_err"]) == ("pending", 0, "")
     counters = go.inspect("queue-info", "default")
     assert (counters["processed"], counters["failed"]) == (0, 0)
+    with Inspector.from_url(redis_url) as inspector:  # G57: a requeued tail has no latency
+        assert (
+            counters["latency"] == inspector.get_queue_info("default").latency.total_seconds() == 0
+        )
     assert conn.hget(f"asynq:{{default}}:t:{task_id}", "pending_since") is None
     successor = start(go, other(first), record_list="done")
     wait_until(lambda: ok_ids(conn) == [task_id], "the other side to complete it", 20)
@@ -133,3 +137,61 @@ def test_killed_python_server_leaves_go_servers_list_in_time(go: GoAsynq, redis_
     killed = time.monotonic()
     wait_until(lambda: go.inspect("servers") == [], "our server gone", 15)
     assert time.monotonic() - killed <= 12
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_default_retry_delay_and_revoke_release_the_same(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """C26: with the default delay formula the first retry is due 15-44 s after the failure;
+    C30: RevokeTask deletes the task, counts it processed only and releases its lock."""
+    conn = redis.Redis.from_url(redis_url)
+    failing = enqueue_by(go, redis_url, other(server_kind), "fails", behaviour(fail_times=-1))
+    revoked = enqueue_by(
+        go, redis_url, other(server_kind), "revokes", behaviour(revoke=True), unique=600
+    )
+    server = start(go, server_kind, record_list="done")
+    wait_until(lambda: conn.llen("done") == 2, "both handlers to return")
+    server.terminate()
+    info = go.inspect("task-info", "default", failing)
+    assert (info["state"], info["retried"], info["last_err"]) == ("retry", 1, "planned failure")
+    delay = info["next_process_at"] - info["last_failed_at"]
+    assert 15 - 1 <= delay <= 15 + 29 + 1  # n^4 + 15 + rand[0, 30) * (n + 1), n = 0
+    assert conn.keys("asynq:{default}:unique:*") == []
+    assert not conn.exists(f"asynq:{{default}}:t:{revoked}")
+    counters = go.inspect("queue-info", "default")
+    assert (counters["processed"], counters["failed"]) == (2, 1)
+
+
+ARCHIVE_LIMIT = 10_000
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_archive_trimming_matches_go(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C32: archiving into a full archive keeps the newest 9,999 entries, and drops entries
+    older than 90 days; the dropped tasks' hashes go with them."""
+    conn = redis.Redis.from_url(redis_url)
+    now = int(time.time())
+    seeded = [f"seeded-{i:05d}" for i in range(ARCHIVE_LIMIT - 1)]
+    with conn.pipeline(transaction=False) as pipe:
+        for offset, task_id in enumerate(seeded):
+            pipe.zadd("asynq:{default}:archived", {task_id: now - ARCHIVE_LIMIT + offset})
+            pipe.hset(f"asynq:{{default}}:t:{task_id}", mapping={"state": "archived"})
+        pipe.zadd("asynq:{default}:archived", {"ancient": now - 100 * 86_400})
+        pipe.hset("asynq:{default}:t:ancient", mapping={"state": "archived"})
+        pipe.sadd("asynq:queues", "default")
+        pipe.execute()
+    fatal = enqueue_by(
+        go, redis_url, other(server_kind), "fatal", behaviour(skip_retry=True, error="x")
+    )
+    server = start(go, server_kind, record_list="done")
+    wait_until(lambda: conn.llen("done") == 1, "the task to fail")
+    server.terminate()
+    archived = [m.decode() for m in conn.zrange("asynq:{default}:archived", 0, -1)]
+    assert len(archived) == ARCHIVE_LIMIT - 1
+    assert archived[-1] == fatal
+    assert archived[0] == seeded[1]  # the oldest seeded entry was trimmed
+    assert not conn.exists("asynq:{default}:t:ancient", f"asynq:{{default}}:t:{seeded[0]}")
+    assert conn.exists(f"asynq:{{default}}:t:{seeded[1]}")
