@@ -20,6 +20,8 @@ from kasynq import keys
 from kasynq.client import Client
 from kasynq.task import Task
 
+from tests.cli.clirun import table_rows
+
 TIMEOUT_SECONDS = 15.0
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -64,11 +66,7 @@ def wait_for(condition: Callable[[], bool], what: str, tmux: Tmux) -> None:
 
 def queue_row(screen: str, queue: str) -> list[str]:
     """The cells of the dashboard's row for `queue` (empty when it is not shown)."""
-    for line in screen.splitlines():
-        cells = [cell.strip() for cell in line.strip("│ ").split("│")]
-        if cells and cells[0] == queue:
-            return cells
-    return []
+    return next((row for row in table_rows(screen) if row[0] == queue), [])
 
 
 def test_dash_shows_queues_updates_and_quits_on_q(

@@ -26,6 +26,7 @@ from tests.fixtures.redis import free_port
 from tests.interop import goasynq
 from tests.interop.conftest import Target
 from tests.interop.polling import wait_until
+from tests.interop.test_cli_interop import kasynq_connection
 from tests.interop.test_inspector_interop import QUEUE, seed_all_states
 
 pytestmark = pytest.mark.requires_go
@@ -42,16 +43,6 @@ Sample = tuple[str, tuple[tuple[str, str], ...]]
 @pytest.fixture(scope="session")
 def go_exporter_binary() -> Path:
     return goasynq.build(EXPORTER_MODULE, ".", "goexporter")
-
-
-def connection_args(target: Target) -> tuple[list[str], list[str]]:
-    """(Go exporter flags, kasynq global options) reaching the target's Redis."""
-    if target.cluster_nodes:
-        host, port = target.cluster_nodes[0]
-        addresses = ",".join(f"{h}:{p}" for h, p in target.cluster_nodes)
-        return ["-cluster", addresses], ["--cluster", "--redis-url", f"redis://{host}:{port}"]
-    assert target.redis_url is not None
-    return ["-redis", target.redis_url], ["--redis-url", target.redis_url]
 
 
 @pytest.fixture
@@ -131,9 +122,12 @@ def test_exporter_scrape_equals_go_exporter(
     target: Target, go_exporter_binary: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     seed(target)
-    go_flags, kasynq_options = connection_args(target)
-    go_url = start_go_exporter(go_exporter_binary, go_flags, processes)
-    py_url = start_kasynq_exporter(kasynq_options, processes)
+    url, cluster = kasynq_connection(target)
+    # The Go exporter takes goasynq's connection flags (-redis URL or -cluster addresses).
+    go_url = start_go_exporter(go_exporter_binary, target.go.connection, processes)
+    py_url = start_kasynq_exporter(
+        ["--redis-url", url, *(["--cluster"] if cluster else [])], processes
+    )
 
     started = time.monotonic()
     go_families, go_samples = parse(scrape(go_url))
