@@ -195,3 +195,60 @@ def test_archive_trimming_matches_go(go: GoAsynq, redis_url: str, server_kind: s
     assert archived[0] == seeded[1]  # the oldest seeded entry was trimmed
     assert not conn.exists("asynq:{default}:t:ancient", f"asynq:{{default}}:t:{seeded[0]}")
     assert conn.exists(f"asynq:{{default}}:t:{seeded[1]}")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_group_max_size_aggregates_the_oldest_first(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """E49: with GroupMaxSize 2 and three tasks, the two oldest are aggregated at the next
+    check (long before the grace period) and the group stays listed with the newest."""
+    conn = redis.Redis.from_url(redis_url)
+    members = []
+    for i in range(3):
+        members.append(
+            enqueue_by(go, redis_url, other(server_kind), "part", f"p{i}".encode(), group="g")
+        )
+        time.sleep(1.1)  # distinct enqueue seconds: the group zset is ordered by them
+    server = start(
+        go,
+        server_kind,
+        aggregate=True,
+        group_grace_period=30,
+        group_max_size=2,
+        record_list="done",
+    )
+    wait_until(lambda: conn.llen("done") == 1, "the first aggregated task", 20)
+    (event,) = events(conn, "done")
+    assert sorted(b64decode(event["payload"]).split(b"\n")) == [b"p0", b"p1"]
+    assert go.inspect("groups", "default") == [{"group": "g", "size": 1}]
+    assert [t["id"] for t in go.inspect("list", "default", "aggregating", group="g")] == [
+        members[2]
+    ]
+    server.terminate()
+
+
+@pytest.mark.timeout(120)
+def test_leases_are_extended_by_both_servers(go: GoAsynq, redis_url: str) -> None:
+    """C39: while a task runs longer than the 30 s lease, its lease score never falls below
+    now, on a Go and on a kasynq server side by side; neither task is recovered or rerun."""
+    conn = redis.Redis.from_url(redis_url)
+    long_task = behaviour(sleep_ms=36_000)
+    ids = [enqueue_by(go, redis_url, maker, "long", long_task) for maker in SERVERS]
+    servers = [
+        start(go, kind, concurrency=1, record_list="done", started_list="started")
+        for kind in SERVERS
+    ]
+    wait_until(lambda: conn.llen("started") == 2, "both servers to take one task")
+    assert {e["server"] for e in events(conn, "started")} == set(SERVERS)
+    while conn.llen("done") < 2:
+        leases = dict(conn.zrange("asynq:{default}:lease", 0, -1, withscores=True))
+        now = time.time()
+        for task_id, expiry in leases.items():
+            assert expiry >= now, f"lease of {task_id.decode()} expired while it ran"
+        time.sleep(1)
+    assert sorted(ok_ids(conn)) == sorted(ids)
+    assert conn.llen("started") == 2
+    for server in servers:
+        server.terminate()
