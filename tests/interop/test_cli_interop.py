@@ -157,6 +157,18 @@ def test_queue_pause_unpause_and_rm_seen_by_go(target: Target) -> None:
     assert missing.exit_code == 2 and "solo" in missing.stderr
 
 
+@standalone
+def test_enqueue_is_read_back_by_go(target: Target) -> None:
+    enqueued = cli_json(
+        target, "enqueue", "email:send", '{"to": "a@b"}', "--queue", "mail", "--max-retry", "4",
+        "--timeout", "1m30s", "--process-in", "1h", "--retention", "2h", "--header", "k=v",
+    )  # fmt: skip
+    theirs = target.go.inspect("task-info", "mail", enqueued["id"])
+    assert task_info_diff(cli_task(enqueued), theirs, next_process_at_tolerance=1.0) == {}
+    assert (theirs["state"], theirs["max_retry"], theirs["timeout"]) == ("scheduled", 4, 90.0)
+    assert theirs["headers"] == {"k": "v"} and theirs["retention"] == 7200.0
+
+
 # -- tasks ------------------------------------------------------------------------------------
 
 
