@@ -2,23 +2,24 @@
 
 For each pool count the operator (`kasynq-operator`, one process, watching one namespace)
 manages that many AsynqWorkerPools, each with its own AsynqQueue, at the CRDs' default poll
-interval. A sample enqueues a burst of tasks into one pool's queue with kasynq's Client and
-times until that pool's Deployment has a larger `spec.replicas`. Pods never run (there is no
-kubelet), so the backlog only grows and repeated bursts on the same pool keep scaling it up.
+interval; each run has its own fresh control plane and Redis. A sample enqueues a burst of
+tasks into one pool's queue with kasynq's Client and times until that pool's Deployment has
+a larger `spec.replicas`. Pods never run (there is no kubelet), so the backlog only grows
+and repeated bursts on the same pool keep scaling it up.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench import procs
-from bench.processes import running
+from bench.processes import ProcessGroup, running
 from bench.stats import percentile
 from bench.systems import REPO_ROOT, Command
 from bench.workloads import MIB, RunFailed, fresh_redis
@@ -132,7 +133,7 @@ def _create_pools(cluster: Cluster, namespace: str, redis_url: str, count: int) 
     return pools
 
 
-def _wait_settled(cluster: Cluster, namespace: str, count: int, operator: Any) -> None:
+def _wait_settled(cluster: Cluster, namespace: str, count: int, operator: ProcessGroup) -> None:
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     while cluster.settled_pools(namespace) < count:
         exited = operator.exited()
@@ -160,36 +161,40 @@ def _burst_latency(
     raise RunFailed(f"{pool} did not scale up within {SAMPLE_TIMEOUT_SECONDS:.0f}s of a burst")
 
 
-def operator_run(
-    cluster: Cluster, pool_count: int, samples: int, workdir: Path
-) -> dict[str, float]:
-    """p50/p95 of burst → patched spec.replicas with `pool_count` pools, and operator RSS."""
-    namespace = f"bench-{pool_count}-{os.getpid()}-{random.randrange(10**6)}"
-    operator = Command(
-        [str(Path(sys.executable).with_name("kasynq-operator")), "--namespace", namespace,
-         "--http-port", "0"],
-        env={"KUBECONFIG": str(cluster.kubeconfig)},
-    )  # fmt: skip
+@contextlib.contextmanager
+def fresh_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def operator_run(pool_count: int, samples: int, workdir: Path) -> dict[str, float]:
+    """p50/p95 of burst → patched spec.replicas with `pool_count` pools, and operator RSS.
+
+    Each run has its own control plane: objects left from an earlier run (pools whose
+    finalizer no operator removes any more) would otherwise change what the operator holds.
+    """
+    namespace = f"bench-{pool_count}"
     chooser = random.Random(pool_count)
-    with (
-        fresh_redis() as server,
-        running([operator], workdir / f"operator-{pool_count}.log") as group,
-    ):
-        pools = _create_pools(cluster, namespace, server.url, pool_count)
-        _wait_settled(cluster, namespace, pool_count, group)
-        latencies = []
-        for sample in range(samples):
-            index = sample % pool_count
-            time.sleep(chooser.uniform(0, DEFAULT_POLL_SECONDS))
-            latencies.append(
-                _burst_latency(cluster, namespace, pools[index], f"queue{index}", server.url)
-            )
-        rss = procs.rss_bytes(group.pids())
-    subprocess.run(
-        [str(cluster.devcluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig),
-         "delete", "namespace", namespace, "--wait=false"],
-        capture_output=True, check=False, timeout=60,
-    )  # fmt: skip
+    with fresh_cluster() as cluster, fresh_redis() as server:
+        operator = Command(
+            [str(Path(sys.executable).with_name("kasynq-operator")), "--namespace", namespace,
+             "--http-port", "0"],
+            env={"KUBECONFIG": str(cluster.kubeconfig)},
+        )  # fmt: skip
+        with running([operator], workdir / f"operator-{pool_count}.log") as group:
+            pools = _create_pools(cluster, namespace, server.url, pool_count)
+            _wait_settled(cluster, namespace, pool_count, group)
+            latencies = []
+            for sample in range(samples):
+                index = sample % pool_count
+                time.sleep(chooser.uniform(0, DEFAULT_POLL_SECONDS))
+                latencies.append(
+                    _burst_latency(cluster, namespace, pools[index], f"queue{index}", server.url)
+                )
+            rss = procs.rss_bytes(group.pids())
     return {
         "p50": percentile(latencies, 0.5),
         "p95": percentile(latencies, 0.95),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.operator_bench import POOL_SIZES, round_trips_run
-from bench.operator_kube import POOL_COUNTS, Cluster, operator_run, unavailable_reason
+from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason
 from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
 from bench.systems import System, WorkerSetup
 from bench.workloads import (
@@ -124,25 +124,14 @@ def _round_trips_round(results: Results) -> None:
         row.add_run(outcome, ("round_trips_per_poll", "per_queue"))
 
 
-def _operator_rounds(params: Params, results: Results, workdir: Path) -> None:
-    """All runs of the operator benchmark on one control plane, started only for it."""
-    reason = unavailable_reason(may_build=not results.quick)
-    if reason:
-        results.unavailable["kasynq operator"] = reason
-        return
-    cluster = Cluster()
-    try:
-        for run in range(params.runs):
-            log.info("workload=%s run=%d of %d", OPERATOR, run + 1, params.runs)
-            for pool_count in POOL_COUNTS:
-                row = results.row(OPERATOR, "kasynq-operator", _pool_label(pool_count, "pool"))
-                outcome = run_guarded(
-                    f"operator {pool_count} pools",
-                    partial(operator_run, cluster, pool_count, params.operator_samples, workdir),
-                )
-                row.add_run(outcome, ("p50", "p95", "rss_mib"))
-    finally:
-        cluster.stop()
+def _operator_round(params: Params, results: Results, workdir: Path) -> None:
+    for pool_count in POOL_COUNTS:
+        row = results.row(OPERATOR, "kasynq-operator", _pool_label(pool_count, "pool"))
+        outcome = run_guarded(
+            f"operator {pool_count} pools",
+            partial(operator_run, pool_count, params.operator_samples, workdir),
+        )
+        row.add_run(outcome, ("p50", "p95", "rss_mib"))
 
 
 def run_session(
@@ -156,10 +145,10 @@ def run_session(
     results = Results(quick=quick, started=_now(), machine=machine.describe())
     results.titles.update({"redis": "Redis", "kasynq-operator": "kasynq operator"})
     ready = prepare(systems, results)
+    operator_missing = unavailable_reason(may_build=not quick) if OPERATOR in workloads else None
+    if operator_missing:
+        results.unavailable["kasynq operator"] = operator_missing
     for workload in workloads:
-        if workload == OPERATOR:
-            _operator_rounds(params, results, workdir)
-            continue
         for run in range(params.runs):
             log.info("workload=%s run=%d of %d", workload, run + 1, params.runs)
             if workload == ENQUEUE:
@@ -172,5 +161,7 @@ def run_session(
                 _ceiling_round(params, results)
             elif workload == ROUND_TRIPS and "kasynq" in results.versions:
                 _round_trips_round(results)
+            elif workload == OPERATOR and not operator_missing:
+                _operator_round(params, results, workdir)
     results.finished = _now()
     return results

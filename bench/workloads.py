@@ -263,7 +263,7 @@ def run_guarded(description: str, run: Callable[[], dict[str, float]]) -> dict[s
     """Call `run()`; a RunFailed or a crash becomes a Failed outcome, logged with its reason."""
     try:
         outcome: dict[str, float] = run()
-    except (RunFailed, RuntimeError, subprocess.SubprocessError, redis.RedisError) as exc:
+    except Exception as exc:  # any failure of one run is that run's outcome, not the session's
         log.warning("run failed what=%s reason=%s", description, exc)
         return Failed(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
     log.info("run what=%s outcome=%s", description, outcome)
