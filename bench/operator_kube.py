@@ -102,7 +102,7 @@ class Cluster:
             if exc.status == 404:
                 return None
             raise
-        return int(deployment.spec.replicas)
+        return int(deployment.spec.replicas or 0)
 
     def settled_pools(self, namespace: str) -> int:
         deployments = self.apps.list_namespaced_deployment(namespace).items

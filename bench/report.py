@@ -458,12 +458,14 @@ OPERATOR_TEXT = """\
 Decision latency and memory: `kasynq-operator` (one process) on the local control plane
 (etcd, kube-apiserver, kube-controller-manager; no kubelet, so pods never run), watching one
 namespace with 1, 50 or 200 AsynqWorkerPools, each with its own AsynqQueue, at the CRDs'
-default poll interval (2 s). A sample enqueues a burst of 100 tasks into one pool's queue
-with kasynq's `Client.enqueue_many`, after a random pause of up to one poll interval, and
-times until that pool's Deployment shows a larger `spec.replicas` (read every 50 ms). The
-cells are medians over the runs of each run's p50 / p95 over its samples. RSS is the
-operator's resident memory after the last sample (every pool's Deployment exists and the
-operator has polled all pools for the whole run)."""
+default poll interval (2 s), each run on its own fresh control plane and Redis. A sample
+enqueues a burst of 100 tasks into one pool's queue with kasynq's `Client.enqueue_many`,
+after a random pause of up to one poll interval, and times until that pool's Deployment
+shows a larger `spec.replicas` (read every 50 ms). The cells are medians over the runs of
+each run's p50 / p95 over its samples. RSS is the operator's resident memory after the last
+sample (every pool's Deployment exists and the operator has polled all pools for the whole
+run).
+"""
 
 
 def render_page(results: Results, charts: dict[str, str], params_text: str) -> str:

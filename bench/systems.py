@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,7 +254,7 @@ class GoAsynqSystem(System):
             raise RuntimeError("GoAsynqSystem.prepare() was not called")
         return self._binary
 
-    def _command(self, url: str, subcommand: str, stdin: dict[str, object]) -> Command:
+    def _command(self, url: str, subcommand: str, stdin: Mapping[str, object]) -> Command:
         argv = [str(self.binary), "-redis", url, subcommand]
         return Command(argv, stdin=json.dumps(stdin).encode())
 

@@ -100,14 +100,12 @@ class Accounting:
 
 
 def read_accounting(conn: redis.Redis) -> Accounting:
-    done, distinct, first, last = (
-        conn.pipeline(transaction=False)
-        .get(DONE_KEY)
-        .bitcount(SEEN_KEY)
-        .get(FIRST_KEY)
-        .get(LAST_KEY)
-        .execute()
-    )
+    pipe = conn.pipeline(transaction=False)
+    pipe.get(DONE_KEY)
+    pipe.bitcount(SEEN_KEY)
+    pipe.get(FIRST_KEY)
+    pipe.get(LAST_KEY)
+    done, distinct, first, last = pipe.execute()
     return Accounting(
         int(done or 0),
         int(distinct or 0),
