@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 from bench.report import render_page
 from bench.results import Results
 from bench.runner import WORKLOADS, run_session
+from bench.stats import Failed
 from bench.systems import REPO_ROOT, all_systems
 from bench.venvs import PEERS_VENV
 from bench.workloads import FULL, QUICK, Params, new_workdir
@@ -80,6 +82,11 @@ def main() -> None:
         log.info("bench starting workdir=%s quick=%s", workdir, args.quick)
         results = run_session(systems, args.workloads.split(","), params, args.quick, workdir)
         results.save(results_path)
+        if any(isinstance(value, Failed) for row in results.rows
+               for values in row.metrics.values() for value in values):  # fmt: skip
+            log.warning("some runs failed: their process logs are kept in workdir=%s", workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     params_text = _describe(QUICK if results.quick else FULL)
     PAGE.write_text(render_page(results, _charts(results_path), params_text))
     log.info("wrote page=%s", PAGE)
