@@ -135,7 +135,10 @@ def stop_all(runners: list[Runner]) -> None:
         if runner.alive:
             runner.process.terminate()
     for runner in runners:
-        runner.process.wait(timeout=10)
+        try:
+            runner.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no exit on SIGTERM; log:\n{runner.log()[-3000:]}") from None
 
 
 def test_three_processes_enqueue_exactly_once_per_tick(

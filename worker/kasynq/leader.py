@@ -12,7 +12,6 @@ it could not renew within the TTL, or when told it was fenced off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TTL_SECONDS = 15.0
 STANDBY_POLL_SECONDS = 0.5
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait until `event` is set or `seconds` pass.
+
+    Not `wait_for`: on Python 3.11 it can swallow a cancellation that races with the event,
+    which would leave a loop running after shutdown.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(0.0, seconds))
+    finally:
+        waiter.cancel()
 
 
 class Role(StrEnum):
@@ -85,8 +97,7 @@ class LeaderElector:
                     await self.step_down("lock not renewed within its TTL")
             pause = self.ttl / 3 if self._leading else min(self.ttl / 3, STANDBY_POLL_SECONDS)
             self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), pause)
+            await wait_event(self._wakeup, pause)
 
     async def _campaign(self, started: float) -> None:
         token = await self._lock.acquire(self._ttl_ms)

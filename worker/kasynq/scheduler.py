@@ -52,7 +52,7 @@ from kasynq.client import prepare
 from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.errors import BrokerError
 from kasynq.goformat import format_timedelta, format_unix_date, go_quote, parse_go_duration
-from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role
+from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role, wait_event
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
 from kasynq.task import OptionArgs, Task, TaskOptions, options
 
@@ -545,8 +545,7 @@ class Scheduler:
         while True:
             self._changed.clear()
             wait = await self._fire_due() if self.elector.is_leader else MAX_IDLE_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max(0.0, wait))
+            await wait_event(self._changed, wait)
 
     async def _fire_due(self) -> float:
         """Fire every due tick; returns the seconds until the next one (at most 1 s).
