@@ -192,6 +192,11 @@ class Broker:
             for write, result in zip(writes, results[len(queues) :], strict=True)
         ]
 
+    def task_write_call(self, write: TaskWrite, now_ns: int) -> ScriptCall:
+        """The script call creating `write`, without queue registration (the scheduler splices
+        it into its tick script, whose keys must all share the queue's slot)."""
+        return self._task_write_call(write, now_ns, register=False)
+
     def _task_write_call(self, write: TaskWrite, now_ns: int, *, register: bool) -> ScriptCall:
         """The script call creating `write`; `register` appends asynq:queues and the queue."""
         script, script_keys, args = self._task_write_script(write, now_ns)

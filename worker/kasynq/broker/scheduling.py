@@ -119,7 +119,7 @@ class TickStore:
         broker = self._broker
         queue = write.msg.queue
         await broker.client.sadd(keys.ALL_QUEUES, queue)
-        call = broker._task_write_call(write, broker.now_ns(), register=False)
+        call = broker.task_write_call(write, broker.now_ns())
         script = _fire_script(call.script)
         state = keys.scheduler_ticks_key(queue, self._group)
         status, created = await script.run(
