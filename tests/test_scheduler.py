@@ -191,6 +191,14 @@ async def test_go_inspector_lists_entries_and_history(
         "@every 1s", Task("ping", b"hi"), queue="cron", timeout=90, unique=timedelta(seconds=1)
     )
     scheduler.register("CRON_TZ=Asia/Tokyo 0 9 * * 1-5", Task("report"), max_retry=2)
+    scheduler.register(
+        "@yearly",
+        Task("yearly"),
+        deadline=datetime(2030, 2, 3, 10, tzinfo=UTC),
+        process_in=timedelta(minutes=90),
+        retention=timedelta(days=1),
+        group="batch",
+    )
     async with running(scheduler):
         await eventually(lambda: _count_at_least(client, "cron", 2), 6, "two ticks")
         entries = await asyncio.to_thread(go.inspect, "scheduler-entries")
@@ -204,6 +212,12 @@ async def test_go_inspector_lists_entries_and_history(
     report = next(entry for entry in entries if entry["type"] == "report")
     assert report["options"] == ["MaxRetry(2)"]
     assert report["prev"] is None  # never fired: Go's zero time
+    yearly = next(entry for entry in entries if entry["type"] == "yearly")
+    assert yearly["options"] == [  # Go parsed and printed them back; it drops Group
+        "Deadline(Sun Feb  3 10:00:00 UTC 2030)",
+        "ProcessIn(1h30m0s)",
+        "Retention(24h0m0s)",
+    ]
     assert len(history) >= 2
     assert history[0]["task_id"].startswith(f"cron:pool:{entry_id}:")
     assert history[0]["enqueued_at"] >= history[1]["enqueued_at"]
