@@ -1,8 +1,9 @@
 """Several scheduler processes on one Redis: exactly one enqueue per tick, across failovers.
 
-Each process is `tests/scheduler_runner.py` (a Scheduler with the config file's schedules)
-writing its status to a file; ticks are read back from the task IDs, which carry the tick
-time. Lock TTLs are shortened to 3 s so that failovers take seconds.
+The steady-state test runs real `kasynq worker` processes (status from /healthz). The
+failover tests run `tests/scheduler_runner.py` (a Scheduler with the same config, writing its
+status to a file, readable also while the process is stopped) with the lock TTL shortened to
+3 s so that failovers take seconds. Ticks are read back from the task IDs, which carry them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tests.fixtures.redis import free_port
 LOCK_TTL = 3.0
 REPO = Path(__file__).resolve().parent.parent
 SCHEDULES = """\
+handlers: tests.server_app:mux
+queues: {not-scheduled: 1}
 schedules:
   - {name: every-second, cron: "@every 1s", type: tick:a, payload: {"n": 1}}
   - {name: every-second-b, cron: "@every 1s", type: tick:b, options: {queue: other}}
@@ -39,9 +42,15 @@ class Runner:
     process: subprocess.Popen[bytes]
     status_file: Path
     log_file: Path
+    http_port: int | None = None
 
     @property
     def status(self) -> dict[str, Any]:
+        """The scheduler's status: the runner's file, or a worker's /healthz lines."""
+        if self.http_port is not None:
+            lines = http_get(self.http_port, "/healthz").splitlines()
+            pairs = (line.removeprefix("scheduler_").split("=", 1) for line in lines[1:])
+            return {key: int(value) if value.isdigit() else value for key, value in pairs}
         try:
             return dict(json.loads(self.status_file.read_text()))
         except (OSError, ValueError):
@@ -61,35 +70,36 @@ def start_runners(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., list
     config = tmp_path / "worker.yaml"
     config.write_text(SCHEDULES)
 
-    def start(count: int, *extra: str) -> list[Runner]:
+    def start(count: int, *extra: str, worker: bool = False) -> list[Runner]:
+        """`count` scheduler runners, or with `worker` real `kasynq worker` processes."""
         runners = []
         for _ in range(count):
             index = len(started)
             status_file = tmp_path / f"status-{index}.json"
             log_file = tmp_path / f"runner-{index}.log"
+            port = free_port() if worker else None
+            command = (
+                [
+                    *(sys.executable, "-c", "from kasynq.cli import main; main()", "worker"),
+                    *("--config", str(config), "--redis-url", redis_url),
+                    *("--http-port", str(port)),
+                ]
+                if worker
+                else [
+                    *(sys.executable, "-m", "tests.scheduler_runner", "--redis-url", redis_url),
+                    *("--config", str(config), "--status-file", str(status_file)),
+                    *("--group", "pool", "--lock-ttl", str(LOCK_TTL), *extra),
+                ]
+            )
             with log_file.open("wb") as log:
                 process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.scheduler_runner",
-                        "--redis-url",
-                        redis_url,
-                        "--config",
-                        str(config),
-                        "--status-file",
-                        str(status_file),
-                        "--group",
-                        "pool",
-                        "--lock-ttl",
-                        str(LOCK_TTL),
-                        *extra,
-                    ],
+                    command,
                     cwd=REPO,
+                    env={**os.environ, "KASYNQ_POOL": "pool"},
                     stdout=subprocess.DEVNULL,
                     stderr=log,
                 )
-            runner = Runner(process, status_file, log_file)
+            runner = Runner(process, status_file, log_file, port)
             started.append(runner)
             runners.append(runner)
         return runners
@@ -100,6 +110,14 @@ def start_runners(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., list
             os.kill(runner.process.pid, signal.SIGCONT)
             runner.process.kill()
         runner.process.wait(timeout=10)
+
+
+def http_get(port: int, path: str) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
 
 
 def wait_for(predicate: Callable[[], Any], within: float, what: str) -> Any:
@@ -141,20 +159,27 @@ def stop_all(runners: list[Runner]) -> None:
             raise AssertionError(f"no exit on SIGTERM; log:\n{runner.log()[-3000:]}") from None
 
 
-def test_three_processes_enqueue_exactly_once_per_tick(
+def test_three_workers_enqueue_exactly_once_per_tick(
     redis_url: str, start_runners: Callable[..., list[Runner]]
 ) -> None:
-    runners = start_runners(3)
-    wait_for(lambda: leader_among(runners), 10, "a leader")
+    workers = start_runners(3, worker=True)
+    leader = wait_for(lambda: leader_among(workers), 15, "a leader")
     time.sleep(30)
-    stop_all(runners)
+    metrics = http_get(leader.http_port or 0, "/metrics")
+    assert 'kasynq_scheduler_leader{group="pool"} 1.0' in metrics
+    assert 'kasynq_scheduler_fencing_token{group="pool"} 1.0' in metrics
+    assert leader.status["group"] == "pool" and leader.status["fencing_token"] == 1
+    fired = sum(worker.status["ticks_fired"] for worker in workers)
+    stop_all(workers)
+    assert all(worker.process.returncode == 0 for worker in workers)
     for queue in ("default", "other"):
         found = ticks(redis_url, queue)
         assert_once_per_tick(found)
         assert found == list(range(found[0], found[-1] + 1)), f"a tick was skipped: {found}"
         assert len(found) >= 29
-    fired = sum(runner.status["ticks_fired"] for runner in runners)
     assert fired == len(ticks(redis_url, "default")) + len(ticks(redis_url, "other"))
+    with redis.Redis.from_url(redis_url) as conn:
+        assert not conn.exists(keys.scheduler_leader_key("pool"))  # released on shutdown
 
 
 @pytest.mark.parametrize("misfire_grace", [0, 30])
@@ -207,56 +232,3 @@ def test_paused_leader_is_fenced_off_and_steps_down(
     assert_once_per_tick(found)
     assert found == list(range(found[0], found[-1] + 1))
     assert "stepped down" in leader.log()
-
-
-def _get(port: int, path: str) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
-
-
-def test_kasynq_worker_runs_the_scheduler_and_exports_its_status(
-    redis_url: str, tmp_path: Path
-) -> None:
-    config = tmp_path / "worker.yaml"
-    config.write_text(
-        "handlers: tests.server_app:mux\n"
-        "schedules:\n"
-        "  - {name: tick, cron: '@every 1s', type: tick, options: {queue: scheduled-only}}\n"
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-c", "from kasynq.cli import main; main()", "worker"),
-            *("--config", str(config), "--redis-url", redis_url, "--http-port", str(port)),
-        ],
-        cwd=REPO,
-        env={**os.environ, "KASYNQ_POOL": "pool"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(lambda: len(ticks(redis_url, "scheduled-only")) >= 2, 15, "two ticks")
-        metrics = wait_for(
-            lambda: (
-                "kasynq_scheduler_ticks_fired_total" in (text := _get(port, "/metrics")) and text
-            ),
-            5,
-            "scheduler metrics",
-        )
-        assert 'kasynq_scheduler_leader{group="pool"} 1.0' in metrics
-        assert 'kasynq_scheduler_fencing_token{group="pool"} 1.0' in metrics
-        health = _get(port, "/healthz").splitlines()
-        assert health[0] == "ok"
-        assert {"scheduler_group=pool", "scheduler_role=leader"} <= set(health)
-        assert "scheduler_fencing_token=1" in health
-        process.terminate()
-        assert process.wait(timeout=15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    with redis.Redis.from_url(redis_url) as conn:
-        assert not conn.exists(keys.scheduler_leader_key("pool"))  # released on shutdown
