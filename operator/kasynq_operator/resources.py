@@ -293,6 +293,8 @@ def deployment_manifest(
         "args": ["--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
         "env": [
             {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            # One leader-elected cron scheduler per pool (see docs/scheduler.md).
+            {"name": "KASYNQ_SCHEDULER_GROUP", "value": f"{namespace}/{pool}"},
             *_redis_env(resolution.secret),
             *template.get("env", []),
         ],

@@ -108,6 +108,7 @@ def test_deployment_pods_follow_the_contract() -> None:
     assert env["HOSTNAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["KASYNQ_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "redis", "key": "url"}
     assert env["X"]["value"] == "1"
+    assert env["KASYNQ_SCHEDULER_GROUP"]["value"] == "team-a/mail"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["terminationGracePeriodSeconds"] == 30 + 15
