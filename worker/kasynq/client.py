@@ -17,7 +17,7 @@ import redis
 import redis.cluster
 
 from kasynq import keys
-from kasynq._sync import LoopThread
+from kasynq._sync import BlockingFacade
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
 from kasynq.proto.asynq_pb2 import TaskMessage
@@ -167,7 +167,7 @@ class AsyncClient(RedisConstructors):
         await self.close()
 
 
-class Client(RedisConstructors):
+class Client(BlockingFacade[AsyncClient], RedisConstructors):
     """Enqueue tasks from blocking code (Django, Flask, scripts); thread-safe.
 
     Runs an `AsyncClient` on a private event-loop thread. Create it from an existing blocking
@@ -184,8 +184,7 @@ class Client(RedisConstructors):
         """Use `client`: a blocking one is mirrored by an asyncio twin (closed with us)."""
         if isinstance(client, redis.Redis | redis.cluster.RedisCluster):
             client, owns_client = async_twin(client), True
-        self._loop = LoopThread("kasynq-client")
-        self._async = AsyncClient(client, clock=clock, owns_client=owns_client)
+        super().__init__("kasynq-client", AsyncClient(client, clock=clock, owns_client=owns_client))
 
     @classmethod
     def owning(cls, client: AsyncRedis) -> Self:
@@ -204,20 +203,3 @@ class Client(RedisConstructors):
 
     def ping(self) -> bool:
         return self._loop.run(self._async.ping())
-
-    def close(self) -> None:
-        """Close the connections and stop the loop thread; idempotent."""
-        if not self._loop.closed:
-            self._loop.run(self._async.close())
-            self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -20,7 +20,7 @@ import redis.cluster
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kasynq import keys
-from kasynq._sync import LoopThread
+from kasynq._sync import BlockingFacade
 from kasynq.broker.core import Broker
 from kasynq.broker.inspect import (
     CURRENT_STATS_OP,
@@ -32,14 +32,7 @@ from kasynq.broker.inspect import (
     QueueInfo,
     TaskRecord,
 )
-from kasynq.connection import (
-    AsyncRedis,
-    HostPort,
-    async_twin,
-    cluster_redis,
-    redis_from_url,
-    sentinel_redis,
-)
+from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
 from kasynq.errors import FailedPreconditionError, QueueNotFoundError
 from kasynq.goformat import DurationError, parse_go_duration
 from kasynq.proto import asynq_pb2
@@ -245,32 +238,7 @@ def _task_info(record: TaskRecord, *, is_orphaned: bool = False) -> TaskInfo:
     )
 
 
-class _RedisConstructors:
-    """`from_url`, `from_sentinel` and `from_cluster` for the inspectors, which own the client."""
-
-    @classmethod
-    def _owning(cls, client: AsyncRedis) -> Self:
-        raise NotImplementedError
-
-    @classmethod
-    def from_url(cls, url: str, **connection: Any) -> Self:
-        """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls._owning(redis_from_url(url, **connection))
-
-    @classmethod
-    def from_sentinel(
-        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
-    ) -> Self:
-        """Through Sentinel: follows the current master of `master_name`."""
-        return cls._owning(sentinel_redis(master_name, sentinels, **connection))
-
-    @classmethod
-    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
-        """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls._owning(cluster_redis(nodes, **connection))
-
-
-class AsyncInspector(_RedisConstructors):
+class AsyncInspector(RedisConstructors):
     """Inspect and change asynq queues on one Redis (asyncio). Create with a client or `from_*`."""
 
     def __init__(
@@ -286,7 +254,7 @@ class AsyncInspector(_RedisConstructors):
         self._owns_client = owns_client
 
     @classmethod
-    def _owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis) -> Self:
         return cls(client, owns_client=True)
 
     async def close(self) -> None:
@@ -570,7 +538,7 @@ def _blocking(
     return run
 
 
-class Inspector(_RedisConstructors):
+class Inspector(BlockingFacade[AsyncInspector], RedisConstructors):
     """Blocking `AsyncInspector` (scripts, Django, Flask); thread-safe.
 
     Runs an `AsyncInspector` on a private event-loop thread; every method has the same
@@ -587,29 +555,12 @@ class Inspector(_RedisConstructors):
         """Use `client`: a blocking one is mirrored by an asyncio twin (closed with us)."""
         if isinstance(client, redis.Redis | redis.cluster.RedisCluster):
             client, owns_client = async_twin(client), True
-        self._loop = LoopThread("kasynq-inspector")
-        self._async = AsyncInspector(client, clock=clock, owns_client=owns_client)
+        twin = AsyncInspector(client, clock=clock, owns_client=owns_client)
+        super().__init__("kasynq-inspector", twin)
 
     @classmethod
-    def _owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis) -> Self:
         return cls(client, owns_client=True)
-
-    def close(self) -> None:
-        """Close the connections and stop the loop thread; idempotent."""
-        if not self._loop.closed:
-            self._loop.run(self._async.close())
-            self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     queues = _blocking(AsyncInspector.queues)
     groups = _blocking(AsyncInspector.groups)
