@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -45,41 +44,3 @@ class LoopThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
-
-
-class AsyncCloseable(Protocol):
-    """An async object with connections to close (`AsyncClient`, `AsyncInspector`)."""
-
-    async def close(self) -> None: ...
-
-
-A = TypeVar("A", bound=AsyncCloseable)
-
-
-class BlockingFacade(Generic[A]):
-    """The blocking face of an async object that lives on its own `LoopThread`.
-
-    Gives `Client` and `Inspector` one lifecycle: `close()` (idempotent) closes the twin's
-    connections on its loop, then stops the thread; usable as a context manager.
-    """
-
-    def __init__(self, thread_name: str, twin: A) -> None:
-        self._loop = LoopThread(thread_name)
-        self._async = twin
-
-    def close(self) -> None:
-        """Close the connections and stop the loop thread; idempotent."""
-        if not self._loop.closed:
-            self._loop.run(self._async.close())
-            self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -10,16 +10,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Self, TypeAlias, Unpack
 
 import redis
 import redis.cluster
 
 from kasynq import keys
-from kasynq._sync import BlockingFacade
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
+from kasynq.facade import AsyncFacade, BlockingFacade
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -92,15 +91,14 @@ def _info(msg: TaskMessage, state: TaskState, next_process_at: datetime | None) 
     return TaskInfo.from_message(msg, state, next_process_at=next_process_at)
 
 
-class AsyncClient(RedisConstructors):
+class AsyncClient(AsyncFacade, RedisConstructors):
     """Enqueue tasks from asyncio code. Create with a client or a `from_*` constructor."""
 
     def __init__(
         self, client: AsyncRedis, *, clock: Clock | None = None, owns_client: bool = False
     ) -> None:
         """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns."""
-        self._broker = Broker(client, clock=clock)
-        self._owns_client = owns_client
+        super().__init__(Broker(client, clock=clock), owns_client=owns_client)
 
     @classmethod
     def owning(cls, client: AsyncRedis) -> Self:
@@ -149,22 +147,6 @@ class AsyncClient(RedisConstructors):
 
     async def ping(self) -> bool:
         return await self._broker.ping()
-
-    async def close(self) -> None:
-        """Close the Redis client if this object created it."""
-        if self._owns_client:
-            await self._broker.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class Client(BlockingFacade[AsyncClient], RedisConstructors):

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import redis
@@ -20,7 +19,6 @@ import redis.cluster
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kasynq import keys
-from kasynq._sync import BlockingFacade
 from kasynq.broker.core import Broker
 from kasynq.broker.inspect import (
     CURRENT_STATS_OP,
@@ -34,6 +32,7 @@ from kasynq.broker.inspect import (
 )
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
 from kasynq.errors import FailedPreconditionError, QueueNotFoundError
+from kasynq.facade import AsyncFacade, BlockingFacade
 from kasynq.goformat import DurationError, parse_go_duration
 from kasynq.proto import asynq_pb2
 from kasynq.task import TaskInfo, TaskState
@@ -238,7 +237,7 @@ def _task_info(record: TaskRecord, *, is_orphaned: bool = False) -> TaskInfo:
     )
 
 
-class AsyncInspector(RedisConstructors):
+class AsyncInspector(AsyncFacade, RedisConstructors):
     """Inspect and change asynq queues on one Redis (asyncio). Create with a client or `from_*`."""
 
     def __init__(
@@ -249,29 +248,12 @@ class AsyncInspector(RedisConstructors):
         owns_client: bool = False,
     ) -> None:
         """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns."""
-        self._broker = Broker(client, clock=clock)
+        super().__init__(Broker(client, clock=clock), owns_client=owns_client)
         self._inspect = InspectBroker(client, clock=clock)
-        self._owns_client = owns_client
 
     @classmethod
     def owning(cls, client: AsyncRedis) -> Self:
         return cls(client, owns_client=True)
-
-    async def close(self) -> None:
-        """Close the Redis client if this object created it."""
-        if self._owns_client:
-            await self._broker.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- queues -------------------------------------------------------------------------------
 
