@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import redis
+import redis.cluster
 from kasynq.client import Client
 from kasynq.inspector import Inspector
 from kasynq.task import Task
 
+from tests.fixtures.redis import RedisCluster
 from tests.interop.goasynq import (
     GoAsynq,
     GoAsynqError,
@@ -266,3 +268,41 @@ def test_mixed_pool_survives_kill_9(go: GoAsynq, redis_url: str, victim: str) ->
     duplicates = len(ok_ids(conn)) - len(set(ok_ids(conn)))
     assert duplicates <= len(orphans)  # at-least-once only for tasks in flight at the kill
     servers[survivor].terminate()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("producer", "consumer"), [("go", "py"), ("py", "go")])
+def test_each_task_processed_once_on_cluster(
+    go_cluster: GoAsynq, redis_cluster: RedisCluster, producer: str, consumer: str
+) -> None:
+    """Issue 4 items 1-2 on Redis Cluster: the other side's tasks in two queues (two hash
+    slots), each processed exactly once, results kept where retention is set."""
+    count = 300
+    batch = [mixed_task(i) for i in range(count)]
+    nodes = redis_cluster.startup_nodes
+    if producer == "go":
+        results = go_cluster.enqueue_many([task_spec(kind, p, **o) for kind, p, o in batch])
+        ids = [r["task"]["id"] for r in results]
+    else:
+        with Client.from_cluster(nodes) as client:
+            infos = client.enqueue_many([Task(kind, p, **o) for kind, p, o in batch])
+        ids = [info.id for info in infos]  # type: ignore[union-attr]
+    conn = redis.cluster.RedisCluster(host=nodes[0][0], port=nodes[0][1])
+    server = start(
+        go_cluster,
+        consumer,
+        concurrency=10,
+        queues={"default": 1, "critical": 2},
+        delayed_task_check_interval=1,
+        record_list="done",
+    )
+    wait_until(lambda: conn.llen("done") >= count, f"{count} handler calls", timeout=90)
+    assert server.terminate() == 0
+    assert sorted(ok_ids(conn)) == sorted(ids)
+    with Inspector.from_cluster(nodes) as inspector:
+        for queue, share in (("default", 3 * count // 4), ("critical", count // 4)):
+            go_info = go_cluster.inspect("queue-info", queue)
+            assert go_info["processed"] == inspector.get_queue_info(queue).processed == share
+        completed = inspector.list_completed_tasks("default", page_size=count)
+    assert {info.result for info in completed} == {RESULT}
+    conn.close()

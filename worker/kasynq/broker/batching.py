@@ -57,7 +57,9 @@ class BatchingClient:
                 else:
                     pipe = self.client.pipeline(transaction=False)
                     for method, args, _ in batch:
-                        getattr(pipe, method)(*args)
+                        # execute_command: redis-py's Cluster pipeline blocks `evalsha`/`eval`
+                        # although it routes the command by its first key (single-slot scripts).
+                        pipe.execute_command(method.upper(), *args)
                     results = list(await pipe.execute(raise_on_error=False))
             except Exception as exc:
                 results = [exc] * len(batch)
