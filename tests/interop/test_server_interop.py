@@ -306,3 +306,23 @@ def test_each_task_processed_once_on_cluster(
         completed = inspector.list_completed_tasks("default", page_size=count)
     assert {info.result for info in completed} == {RESULT}
     conn.close()
+
+
+@pytest.mark.timeout(60)
+def test_go_cancels_our_running_task_on_cluster(
+    go_cluster: GoAsynq, redis_cluster: RedisCluster
+) -> None:
+    """Issue 4 item 5 on Redis Cluster: our subscriber hears Go's CancelProcessing at once."""
+    nodes = redis_cluster.startup_nodes
+    conn = redis.cluster.RedisCluster(host=nodes[0][0], port=nodes[0][1])
+    server = go_cluster.start_py_server(
+        record_list="done", started_list="started", retry_delay=600, log_level="error"
+    )
+    info = go_cluster.enqueue("slow", behaviour(sleep_ms=60_000))
+    wait_until(lambda: conn.llen("started") == 1, "the handler to start")
+    time.sleep(0.5)
+    go_cluster.inspect("cancel", info["id"])
+    wait_until(lambda: conn.llen("done") == 1, "the handler to see the cancellation", 10)
+    assert events(conn, "done")[0]["outcome"] == "canceled"
+    server.terminate()
+    conn.close()

@@ -480,6 +480,8 @@ class Broker:
 
     async def subscribe_cancellations(self) -> CancellationSubscription:
         """Subscribe to `asynq:cancel`; returns once Redis confirmed the subscription."""
+        if isinstance(self.client, RedisCluster):
+            await self.client.initialize()  # the Cluster pubsub picks its node from the slot map
         pubsub = self.client.pubsub()
         try:
             await pubsub.subscribe(keys.CANCEL_CHANNEL)
