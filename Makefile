@@ -44,8 +44,9 @@ proto: venv
 k8s-bins:
 	bash hack/k8s/build.sh
 
+# DEMO_ARGS: e.g. "--tasks 20000 --task-ms 20 --max-replicas 20" (see --help)
 demo: venv system-deps
-	@echo "make demo: the end-to-end demo has not landed yet (issue 8)"; exit 1
+	$(PY) -m kasynq_operator.demo $(DEMO_ARGS)
 
 bench: venv system-deps
 	$(PY) -m bench $(BENCH_ARGS)

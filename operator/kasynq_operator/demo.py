@@ -1,0 +1,566 @@
+"""`make demo`: the whole autoscaling loop on one machine, without Docker.
+
+Starts the dev control plane (`devcluster`), a loopback `redis-server`, the CRDs, the
+`kasynq-operator` process and the kubelet stand-in (`kubelet_standin`), then applies the
+example Secret, AsynqQueue and AsynqWorkerPool of `examples/`, enqueues a burst of tasks and
+shows a live table until the queue drained and the pool is back at its minimum. The summary
+checks, from Redis, that every enqueued task ran exactly once. Ctrl-C tears everything down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+import redis
+import redis.asyncio as aioredis
+import yaml
+from kasynq.broker.metrics import active_tasks_by_host
+from kasynq.client import Client
+from kasynq.inspector import Inspector
+from kasynq.task import Task
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from kasynq_operator.devcluster import DevCluster, build_binaries, die_with_parent, free_port
+from kasynq_operator.kubelet_standin import KubeletStandIn, PodEvent
+from kasynq_operator.resources import GROUP, POOL_PLURAL, VERSION, label_selector, names
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+CRDS = REPO / "crds"
+NAMESPACE = "kasynq-demo"
+QUEUE = "work"
+POOL = "demo"
+TASK_TYPE = "demo:work"
+RECORD_KEY = "kasynq-demo:runs"
+"""Hash the example handler counts executions in: field = task number, value = runs."""
+ENQUEUE_CHUNK = 1000
+SAMPLE_SECONDS = 0.5
+START_TIMEOUT_SECONDS = 60.0
+OPERATOR = Path(sys.executable).with_name("kasynq-operator")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    tasks: int = 5000
+    task_ms: int = 50
+    slow_tasks: int = 0
+    """Extra long tasks enqueued after the burst (idle-first scale-in shows with them)."""
+    slow_task_ms: int = 20000
+    min_replicas: int = 1
+    max_replicas: int = 10
+    concurrency: int = 10
+    target_backlog_per_replica: int = 100
+    poll_seconds: float = 1.0
+    scale_down_seconds: float = 10.0
+    timeout_seconds: float = 600.0
+    live: bool = True
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One look at the loop: Redis queue state, the pool's decision and the pods."""
+
+    time: float
+    pending: int
+    active: int
+    latency_seconds: float
+    processed_total: int
+    failed_total: int
+    desired: int | None
+    deployment_replicas: int | None
+    ready: int
+    running: int
+    processed_per_second: float
+
+
+@dataclass
+class DemoResult:
+    """What happened, with the times relative to the start of the burst."""
+
+    enqueued: int = 0
+    enqueue_errors: int = 0
+    completed_unique: int = 0
+    executions: int = 0
+    failed_total: int = 0
+    left_in_queue: int = 0
+    peak_replicas: int = 0
+    scale_up_decided_seconds: float | None = None
+    scale_up_ready_seconds: float | None = None
+    drained_seconds: float | None = None
+    scaled_down_seconds: float | None = None
+    samples: list[Sample] = field(default_factory=list)
+    pod_events: list[PodEvent] = field(default_factory=list)
+    burst_started: float = 0.0
+
+    @property
+    def all_completed_once(self) -> bool:
+        return (
+            self.enqueue_errors == 0
+            and self.completed_unique == self.enqueued
+            and self.executions == self.enqueued
+            and self.left_in_queue == 0
+        )
+
+
+class DemoError(RuntimeError):
+    """The demo could not set up or did not finish in time."""
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A throwaway `redis-server` on a free loopback port; yields its URL."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(workdir)]
+    with (workdir / "redis.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        conn = redis.Redis.from_url(url)
+        _wait_until(lambda: _pings(conn), "redis-server to answer PING", process)
+        conn.close()
+        yield url
+    finally:
+        _stop_process(process)
+
+
+def _pings(conn: redis.Redis) -> bool:
+    try:
+        return bool(conn.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _wait_until(
+    ready: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise DemoError(f"{what}: the process exited with {process.returncode}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def operator_process(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`kasynq-operator` watching the demo namespace, logging to `operator.log`."""
+    command = [str(OPERATOR), "--namespace", NAMESPACE, "--metrics-port", str(free_port())]
+    command += ["--log-level", "info"]
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with (workdir / "operator.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
+    try:
+        yield process
+    finally:
+        _stop_process(process)
+
+
+def example_manifests(redis_url: str, options: DemoOptions) -> list[dict[str, Any]]:
+    """The example Secret, Queue and Pool, pointed at the local Redis with the demo's sizes."""
+    secret, queue, pool = (
+        yaml.safe_load((EXAMPLES / name).read_text())
+        for name in ("secret.yaml", "queue.yaml", "pool.yaml")
+    )
+    secret["stringData"]["url"] = redis_url
+    spec = pool["spec"]
+    spec["concurrency"] = options.concurrency
+    spec["replicas"] = {"min": options.min_replicas, "max": options.max_replicas}
+    spec["autoscaling"].update(
+        pollIntervalSeconds=options.poll_seconds,
+        scaleDownStabilizationSeconds=options.scale_down_seconds,
+        targetBacklogPerReplica=options.target_backlog_per_replica,
+    )
+    for manifest in (secret, queue, pool):
+        manifest["metadata"]["namespace"] = NAMESPACE
+    return [secret, queue, pool]
+
+
+class Demo:
+    """The running demo's handles: cluster API, Redis, stand-in; and its measurements."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        redis_url: str,
+        standin: KubeletStandIn,
+        opts: DemoOptions,
+    ) -> None:
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.redis_url = redis_url
+        self.redis = redis.Redis.from_url(redis_url)
+        self.inspector = Inspector.from_url(redis_url)
+        self.standin = standin
+        self.options = opts
+        self.redis_queue = f"{NAMESPACE}:{QUEUE}"
+        self.result = DemoResult()
+
+    def close(self) -> None:
+        self.inspector.close()
+        self.redis.close()
+
+    def deployment(self) -> tuple[int | None, int]:
+        """The worker Deployment's spec.replicas and ready replicas (None before it exists)."""
+        try:
+            deployment: Any = self.apps.read_namespaced_deployment(
+                names(POOL)["deployment"], NAMESPACE
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None, 0
+            raise
+        return deployment.spec.replicas, deployment.status.ready_replicas or 0
+
+    def desired(self) -> int | None:
+        pool: Any = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, POOL_PLURAL, POOL
+        )
+        value = pool.get("status", {}).get("desiredReplicas")
+        return int(value) if value is not None else None
+
+    def wait_for_pool(self) -> None:
+        def ready() -> bool:
+            _, ready_replicas = self.deployment()
+            return ready_replicas >= self.options.min_replicas
+
+        _wait_until(ready, f"{self.options.min_replicas} ready worker pod(s)")
+
+    def enqueue_burst(self) -> None:
+        """`tasks` short tasks then `slow_tasks` long ones, in pipelined chunks."""
+        opts = self.options
+        self.redis.delete(RECORD_KEY)
+        jobs = [(n, opts.task_ms) for n in range(opts.tasks)]
+        jobs += [(opts.tasks + n, opts.slow_task_ms) for n in range(opts.slow_tasks)]
+        self.result.burst_started = time.monotonic()
+        with Client.from_url(self.redis_url) as producer:
+            for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                tasks = [
+                    Task(TASK_TYPE, json.dumps({"n": n, "ms": ms, "record": RECORD_KEY}).encode())
+                    for n, ms in jobs[start : start + ENQUEUE_CHUNK]
+                ]
+                outcomes = producer.enqueue_many(tasks, queue=self.redis_queue)
+                errors = sum(isinstance(outcome, Exception) for outcome in outcomes)
+                self.result.enqueued += len(outcomes) - errors
+                self.result.enqueue_errors += errors
+
+    def sample(self, previous: Sample | None) -> Sample:
+        info = self.inspector.get_queue_info(self.redis_queue)
+        spec_replicas, ready = self.deployment()
+        now = time.monotonic()
+        rate = 0.0
+        if previous is not None and now > previous.time:
+            rate = (info.processed_total - previous.processed_total) / (now - previous.time)
+        return Sample(
+            time=now,
+            pending=info.pending,
+            active=info.active,
+            latency_seconds=info.latency.total_seconds(),
+            processed_total=info.processed_total,
+            failed_total=info.failed_total,
+            desired=self.desired(),
+            deployment_replicas=spec_replicas,
+            ready=ready,
+            running=len(self.standin.running()),
+            processed_per_second=rate,
+        )
+
+    def finished(self, sample: Sample) -> bool:
+        """Drained, every task recorded, and the pool back at its minimum."""
+        result, opts = self.result, self.options
+        since = sample.time - result.burst_started
+        resized = (sample.deployment_replicas or 0) > opts.min_replicas
+        if resized and result.scale_up_decided_seconds is None:
+            result.scale_up_decided_seconds = since
+        if sample.ready > opts.min_replicas and result.scale_up_ready_seconds is None:
+            result.scale_up_ready_seconds = since
+        result.peak_replicas = max(result.peak_replicas, sample.ready)
+        if result.drained_seconds is None:
+            if sample.pending or sample.active or self.redis.hlen(RECORD_KEY) < result.enqueued:
+                return False
+            result.drained_seconds = since
+        at_min = (
+            sample.deployment_replicas == opts.min_replicas
+            and sample.running == opts.min_replicas
+            and result.scale_up_decided_seconds is not None
+        )
+        if at_min:
+            result.scaled_down_seconds = since
+        return at_min
+
+    def check(self) -> None:
+        """Count, from Redis, what ran: unique tasks, executions, failures, leftovers."""
+        runs = {int(n): int(count) for n, count in self.redis.hgetall(RECORD_KEY).items()}
+        info = self.inspector.get_queue_info(self.redis_queue)
+        self.result.completed_unique = len(runs)
+        self.result.executions = sum(runs.values())
+        self.result.failed_total = info.failed_total
+        self.result.left_in_queue = (
+            info.pending + info.active + info.scheduled + info.retry + info.archived
+        )
+        self.result.pod_events = list(self.standin.events)
+
+    def active_by_pod(self, pod: str) -> Mapping[str, Any]:
+        """When `pod`'s deletion is seen: its in-flight tasks, and how many of the other
+        serving pods are idle and busy (idle pods should go first)."""
+
+        async def read() -> dict[str, int]:
+            conn = aioredis.Redis.from_url(self.redis_url)
+            try:
+                return await active_tasks_by_host(conn)
+            finally:
+                await conn.aclose()
+
+        counts = asyncio.run(read())
+        others = [counts.get(name, 0) for name in self.standin.serving() if name != pod]
+        return {
+            "active": counts.get(pod, 0),
+            "idle_others": sum(1 for count in others if count == 0),
+            "busy_others": sum(1 for count in others if count > 0),
+        }
+
+
+HISTORY_ROWS = 15
+HISTORY_EVERY = 4
+"""The live table keeps one row per HISTORY_EVERY samples (2 s), the last HISTORY_ROWS."""
+
+
+def table(samples: list[Sample], result: DemoResult, options: DemoOptions) -> Table:
+    """The recent history of the loop, newest row last."""
+    view = Table(title=f"kasynq demo: {result.enqueued} tasks of {options.task_ms} ms")
+    for column in ("t (s)", "pending", "active", "latency (s)", "processed/s", "desired",
+                   "replicas", "ready", "processed"):  # fmt: skip
+        view.add_column(column, justify="right")
+    history = samples[:-1:HISTORY_EVERY][-(HISTORY_ROWS - 1) :] + samples[-1:]
+    for sample in history:
+        view.add_row(
+            f"{sample.time - result.burst_started:.1f}",
+            str(sample.pending),
+            str(sample.active),
+            f"{sample.latency_seconds:.1f}",
+            f"{sample.processed_per_second:.0f}",
+            "-" if sample.desired is None else str(sample.desired),
+            "-" if sample.deployment_replicas is None else str(sample.deployment_replicas),
+            str(sample.ready),
+            str(sample.processed_total),
+        )
+    return view
+
+
+def watch(demo: Demo, console: Console) -> None:
+    """Sample until finished or timed out, drawing the live table when asked to."""
+    options = demo.options
+    deadline = demo.result.burst_started + options.timeout_seconds
+    previous: Sample | None = None
+    live = Live(console=console, auto_refresh=False) if options.live else None
+    with live if live is not None else contextlib.nullcontext():
+        while True:
+            sample = demo.sample(previous)
+            demo.result.samples.append(sample)
+            if live is not None:
+                live.update(table(demo.result.samples, demo.result, options), refresh=True)
+            if demo.finished(sample):
+                return
+            if time.monotonic() > deadline:
+                raise DemoError(f"not finished after {options.timeout_seconds:.0f}s")
+            previous = sample
+            time.sleep(SAMPLE_SECONDS)
+
+
+def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResult:
+    """Set everything up, run the burst, tear everything down; returns the measurements.
+
+    Logs (operator, redis, one per worker pod) go to `workdir`.
+    """
+    with contextlib.ExitStack() as stack:
+        with console.status("control plane: building or reusing the binaries"):
+            bin_dir = build_binaries()
+        with console.status("starting etcd, kube-apiserver, kube-controller-manager, redis"):
+            cluster = stack.enter_context(DevCluster(bin_dir))
+            redis_url = stack.enter_context(redis_server(workdir))
+            _kubectl(cluster, "apply", "--server-side", "-f", str(CRDS))
+            _kubectl(
+                cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all"
+            )
+            _kubectl(cluster, "create", "namespace", NAMESPACE)
+            api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(cluster.kubeconfig)
+            )
+            stack.callback(api_client.close)
+            core = client.CoreV1Api(api_client)
+            _wait_until(
+                lambda: bool(
+                    core.list_namespaced_service_account(
+                        NAMESPACE, field_selector="metadata.name=default"
+                    ).items
+                ),
+                f"the default ServiceAccount of {NAMESPACE}",
+            )
+        console.print(f"control plane {cluster.server}, redis {redis_url}")
+        stack.enter_context(operator_process(cluster.kubeconfig, workdir))
+        standin = KubeletStandIn(
+            api_client,
+            NAMESPACE,
+            workdir / "pods",
+            selector=label_selector(POOL),
+            extra_pythonpath=[EXAMPLES],
+        )
+        demo = Demo(api_client, redis_url, standin, options)
+        stack.callback(demo.close)
+        standin.on_terminating = demo.active_by_pod
+        stack.enter_context(standin)
+        manifests = yaml.safe_dump_all(example_manifests(redis_url, options))
+        _kubectl(cluster, "apply", "-f", "-", stdin=manifests)
+        with console.status("operator: creating the worker Deployment; stand-in: starting pods"):
+            demo.wait_for_pool()
+        with console.status(f"enqueueing {options.tasks + options.slow_tasks} tasks"):
+            demo.enqueue_burst()
+        watch(demo, console)
+        demo.check()
+        return demo.result
+    raise AssertionError("unreachable")
+
+
+def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:
+    result = cluster.kubectl(*args, stdin=stdin)
+    if result.returncode != 0:
+        raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def summary(result: DemoResult, options: DemoOptions) -> Table:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    view = Table(title="summary", show_header=False)
+    view.add_column("what")
+    view.add_column("value", justify="right")
+    scale_down = (
+        None
+        if result.scaled_down_seconds is None or result.drained_seconds is None
+        else result.scaled_down_seconds - result.drained_seconds
+    )
+    rows = [
+        ("peak ready replicas", f"{result.peak_replicas} (min {options.min_replicas}, "
+                                f"max {options.max_replicas})"),
+        ("time to scale up: Deployment resized", seconds(result.scale_up_decided_seconds)),
+        ("time to scale up: first extra pod ready", seconds(result.scale_up_ready_seconds)),
+        ("time to drain (every task done)", seconds(result.drained_seconds)),
+        ("time to scale back down after draining", seconds(scale_down)),
+        ("tasks enqueued", str(result.enqueued)),
+        ("tasks completed (distinct)", str(result.completed_unique)),
+        ("task executions", str(result.executions)),
+        ("failed / left in Redis", f"{result.failed_total} / {result.left_in_queue}"),
+        ("enqueued = completed, each once", "yes" if result.all_completed_once else "NO"),
+    ]  # fmt: skip
+    for name, value in rows:
+        view.add_row(name, value)
+    return view
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--tasks", default=5000, show_default=True, type=click.IntRange(1))
+@click.option("--task-ms", default=50, show_default=True, type=click.IntRange(0))
+@click.option("--max-replicas", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--concurrency", default=10, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--scale-down-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="The pool's scaleDownStabilizationSeconds.",
+)
+@click.option("--poll-seconds", default=1.0, show_default=True, type=click.FloatRange(0.2))
+@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(1))
+@click.option("--log-level", default="warning", show_default=True)
+def main(
+    tasks: int,
+    task_ms: int,
+    max_replicas: int,
+    concurrency: int,
+    scale_down_seconds: float,
+    poll_seconds: float,
+    timeout: float,
+    log_level: str,
+) -> None:
+    """Run the autoscaling loop on a local control plane and show it scale up and down."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    options = DemoOptions(
+        tasks=tasks,
+        task_ms=task_ms,
+        max_replicas=max_replicas,
+        concurrency=concurrency,
+        scale_down_seconds=scale_down_seconds,
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout,
+    )
+    console = Console()
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="kasynq-demo-"))
+    console.print(f"[bold]kasynq demo[/]: logs in {workdir} (kept if it fails)")
+    try:
+        result = run_demo(options, console, workdir)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: everything was stopped; logs in {workdir}")
+        sys.exit(130)
+    except DemoError as exc:
+        raise click.ClickException(f"{exc} (logs in {workdir})") from None
+    console.print(summary(result, options))
+    console.print(f"demo wall time {time.monotonic() - started:.0f} s")
+    if not result.all_completed_once:
+        raise click.ClickException(
+            f"not every enqueued task completed exactly once (logs in {workdir})"
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
