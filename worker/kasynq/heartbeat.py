@@ -33,11 +33,17 @@ def _timestamp(unix_seconds: float) -> Timestamp:
     return stamp
 
 
+def default_host() -> str:
+    """$HOSTNAME when set (the pod name on Kubernetes, also where several workers share one
+    machine, as in the local demo), else the machine's hostname."""
+    return os.environ.get("HOSTNAME") or socket.gethostname() or "unknown-host"
+
+
 @dataclass(frozen=True)
 class ServerIdentity:
     """(host, pid, server id) naming the `asynq:servers:{...}` and `asynq:workers:{...}` keys."""
 
-    host: str = field(default_factory=lambda: socket.gethostname() or "unknown-host")
+    host: str = field(default_factory=default_host)
     pid: int = field(default_factory=os.getpid)
     server_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
