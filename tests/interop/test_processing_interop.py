@@ -252,3 +252,27 @@ def test_leases_are_extended_by_both_servers(go: GoAsynq, redis_url: str) -> Non
     assert conn.llen("started") == 2
     for server in servers:
         server.terminate()
+
+
+UNKNOWN_FIELD = bytes([0x98, 0x06, 0x01]) + bytes([0xA2, 0x06, 0x03]) + b"new"
+"""Field 99 (varint 1) and field 100 (bytes "new"): what a future asynq might add."""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_unknown_message_fields_break_no_reader(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """A5: a message carrying fields this version does not know is read by both Inspectors
+    and processed by either server like any other."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(go, redis_url, other(server_kind), "future", b"payload")
+    key = f"asynq:{{default}}:t:{task_id}"
+    conn.hset(key, "msg", conn.hget(key, "msg") + UNKNOWN_FIELD)
+    go_info = go.inspect("task-info", "default", task_id)
+    with Inspector.from_url(redis_url) as inspector:
+        ours = inspector.get_task_info("default", task_id)
+    assert (ours.type, ours.payload) == (go_info["type"], b64decode(go_info["payload"]))
+    server = start(go, server_kind, record_list="done")
+    wait_until(lambda: ok_ids(conn) == [task_id], "the task to be processed")
+    server.terminate()
