@@ -3,11 +3,12 @@
     python -m tests.interop.pyserver (--redis URL | --cluster host:port,...) < config.json
 
 The config JSON and the handler behaviours are those of tests/interop/cmd/goasynq/server.go
-(concurrency, queues, strict, shutdown_timeout, retry_delay, intervals, group options,
-record_list, started_list, behaviours, default), and each handler call is recorded in the
-same JSON form with `"server": "py"`, so a test can start either implementation from one
-dict and read one log. Prints {"ready": true, "pid": N} once the server runs; SIGTERM/SIGINT
-shut down gracefully and SIGTSTP stops fetching, as Go's Server.Run does.
+(concurrency, queues, strict, shutdown_timeout, retry_delay, not_failure, intervals, group
+options, record_list, started_list, behaviours, default, mux_prefixes), and each handler
+call is recorded in the same JSON form with `"server": "py"`, so a test can start either
+implementation from one dict and read one log. Prints {"ready": true, "pid": N} once the
+server runs; SIGTERM/SIGINT shut down gracefully and SIGTSTP stops fetching, as Go's
+Server.Run does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import redis.asyncio
 from kasynq.connection import AsyncRedis, cluster_redis
 from kasynq.context import TaskContext
 from kasynq.retry import RevokeTask, SkipRetry, TaskCanceled, TaskDeadlineExceeded
+from kasynq.servemux import Handler, ServeMux
 from kasynq.server import Server
 from kasynq.task import Task
 
@@ -134,6 +136,9 @@ def server_options(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("retry_delay") is not None:
         delay = float(config["retry_delay"])
         options["retry_delay_func"] = lambda _n, _error, _task: delay
+    if config.get("not_failure"):
+        marker = str(config["not_failure"])
+        options["is_failure"] = lambda error: marker not in str(error)
     if config.get("aggregate"):
         aggregated_type = config.get("aggregated_type") or "aggregated"
 
@@ -147,7 +152,12 @@ def server_options(config: dict[str, Any]) -> dict[str, Any]:
 
 async def serve(client: AsyncRedis, config: dict[str, Any]) -> None:
     server = Server(client, **server_options(config))
-    handler = RecordingHandler(client, config)
+    handler: Handler = RecordingHandler(client, config)
+    if config.get("mux_prefixes"):
+        mux = ServeMux()
+        for pattern in config["mux_prefixes"]:
+            mux.handle(pattern, handler)
+        handler = mux
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

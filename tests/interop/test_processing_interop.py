@@ -276,3 +276,40 @@ def test_unknown_message_fields_break_no_reader(
     server = start(go, server_kind, record_list="done")
     wait_until(lambda: ok_ids(conn) == [task_id], "the task to be processed")
     server.terminate()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_not_a_failure_retries_without_counting(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """C27: an error IsFailure rejects still moves the task to retry, with retried and the
+    processed/failed counters unchanged."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(
+        go, redis_url, other(server_kind), "busy", behaviour(fail_times=-1, error="transient")
+    )
+    server = start(go, server_kind, not_failure="transient", retry_delay=600, record_list="done")
+    wait_until(lambda: conn.llen("done") == 1, "the handler to fail")
+    wait_until(lambda: go.inspect("queue-info", "default")["retry"] == 1, "the task in retry")
+    server.terminate()
+    info = go.inspect("task-info", "default", task_id)
+    assert (info["state"], info["retried"], info["last_err"]) == ("retry", 0, "transient")
+    counters = go.inspect("queue-info", "default")
+    assert (counters["processed"], counters["failed"]) == (0, 0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_missing_handler_fails_like_go(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C43: a type no ServeMux pattern matches fails with Go's text, then is archived; the
+    longest matching prefix still serves the others."""
+    conn = redis.Redis.from_url(redis_url)
+    served = enqueue_by(go, redis_url, other(server_kind), "email:send", b"")
+    orphan = enqueue_by(go, redis_url, other(server_kind), "sms:send", b"", max_retry=0)
+    server = start(go, server_kind, mux_prefixes=["email:", "email:send:x"], record_list="done")
+    wait_until(lambda: go.inspect("queue-info", "default")["archived"] == 1, "the orphan archived")
+    server.terminate()
+    assert ok_ids(conn) == [served]
+    info = go.inspect("task-info", "default", orphan)
+    assert info["last_err"] == 'handler not found for task "sms:send"'

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,7 +47,9 @@ type serverConfig struct {
 	StartedList         string               `json:"started_list"`    // RPUSH one JSON event per started handler call
 	Behaviours          map[string]behaviour `json:"behaviours"`      // by task type
 	Default             *behaviour           `json:"default"`
-	LogLevel            string               `json:"log_level"` // debug, info, warn (default), error
+	NotFailure          string               `json:"not_failure"`  // IsFailure is false for errors containing this text
+	MuxPrefixes         []string             `json:"mux_prefixes"` // serve through a ServeMux with only these patterns
+	LogLevel            string               `json:"log_level"`    // debug, info, warn (default), error
 }
 
 // handlerEvent is what the recording lists hold, one JSON object per element.
@@ -83,6 +86,9 @@ func (cfg serverConfig) asynqConfig() (asynq.Config, error) {
 		GroupMaxDelay:            fromSeconds(cfg.GroupMaxDelay),
 		GroupMaxSize:             cfg.GroupMaxSize,
 		LogLevel:                 level,
+	}
+	if cfg.NotFailure != "" {
+		ac.IsFailure = func(err error) bool { return !strings.Contains(err.Error(), cfg.NotFailure) }
 	}
 	if cfg.RetryDelay != nil {
 		delay := fromSeconds(*cfg.RetryDelay)
@@ -221,7 +227,15 @@ func cmdServer(c conn, _ []string) error {
 	}
 	defer rdb.Close()
 	srv := asynq.NewServer(opt, ac)
-	if err := srv.Start(&testHandler{cfg: cfg, rdb: rdb}); err != nil {
+	var handler asynq.Handler = &testHandler{cfg: cfg, rdb: rdb}
+	if len(cfg.MuxPrefixes) > 0 {
+		mux := asynq.NewServeMux()
+		for _, pattern := range cfg.MuxPrefixes {
+			mux.Handle(pattern, handler)
+		}
+		handler = mux
+	}
+	if err := srv.Start(handler); err != nil {
 		return err
 	}
 	printJSON(map[string]any{"ready": true, "pid": os.Getpid()})
