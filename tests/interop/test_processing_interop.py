@@ -313,3 +313,29 @@ def test_missing_handler_fails_like_go(go: GoAsynq, redis_url: str, server_kind:
     assert ok_ids(conn) == [served]
     info = go.inspect("task-info", "default", orphan)
     assert info["last_err"] == 'handler not found for task "sms:send"'
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_group_max_delay_flushes_a_fed_group(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """E50: a group fed faster than its grace period is still flushed once its oldest task
+    is GroupMaxDelay old, while the feeding goes on."""
+    conn = redis.Redis.from_url(redis_url)
+    server = start(
+        go,
+        server_kind,
+        aggregate=True,
+        group_grace_period=2,
+        group_max_delay=4,
+        record_list="done",
+    )
+    started = time.monotonic()
+    fed = 0
+    while time.monotonic() - started < 10:
+        enqueue_by(go, redis_url, other(server_kind), "part", f"p{fed}".encode(), group="g")
+        fed += 1
+        time.sleep(1)
+    first_flush = events(conn, "done")
+    server.terminate()
+    assert first_flush, "nothing was aggregated while the group was fed every second"
+    assert b"p0" in b64decode(first_flush[0]["payload"]).split(b"\n")
