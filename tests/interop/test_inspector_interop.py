@@ -238,3 +238,25 @@ def test_delete_task_releases_the_other_sides_unique_lock(target: Target, delete
         target.inspector.delete_task("default", task_id)
     assert target.all_keys("asynq:{default}:unique:*") == []
     target.client.enqueue(Task("u", b"p"), unique=600)  # no longer a duplicate
+
+
+@pytest.mark.parametrize("archiver", ["go", "py"])
+def test_inspector_archive_trims_but_keeps_hashes(target: Target, archiver: str) -> None:
+    """G63: an Inspector's ArchiveTask trims a full archive to the newest 9,999 entries like
+    the server does, but leaves the trimmed tasks' hashes (Go quirk, reproduced)."""
+    now = int(time.time())
+    seeded = [f"seeded-{i:05d}" for i in range(9_999)]
+    archived_key = f"asynq:{{{QUEUE}}}:archived"
+    with target.redis.pipeline(transaction=False) as pipe:
+        for offset, task_id in enumerate(seeded):
+            pipe.zadd(archived_key, {task_id: now - 10_000 + offset})
+        pipe.hset(f"asynq:{{{QUEUE}}}:t:{seeded[0]}", mapping={"state": "archived"})
+        pipe.execute()
+    task_id = target.client.enqueue(Task("a"), queue=QUEUE).id
+    if archiver == "go":
+        target.go.inspect("archive-task", QUEUE, task_id)
+    else:
+        target.inspector.archive_task(QUEUE, task_id)
+    members = [m.decode() for m in target.redis.zrange(archived_key, 0, -1)]
+    assert len(members) == 9_999 and members[0] == seeded[1] and members[-1] == task_id
+    assert target.redis.exists(f"asynq:{{{QUEUE}}}:t:{seeded[0]}")

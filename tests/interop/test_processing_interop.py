@@ -339,3 +339,72 @@ def test_group_max_delay_flushes_a_fed_group(go: GoAsynq, redis_url: str, server
     server.terminate()
     assert first_flush, "nothing was aggregated while the group was fed every second"
     assert b"p0" in b64decode(first_flush[0]["payload"]).split(b"\n")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_dequeue_leaves_the_same_traces(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C38: a running task has state active, no pending_since, its ID in `active` and a
+    lease about 30 s ahead, whichever server dequeued it."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(go, redis_url, other(server_kind), "slow", behaviour(sleep_ms=5000))
+    server = start(go, server_kind, started_list="started", shutdown_timeout=1)
+    wait_until(lambda: conn.llen("started") == 1, "the task to start")
+    fields = conn.hgetall(f"asynq:{{default}}:t:{task_id}")
+    assert fields[b"state"] == b"active" and b"pending_since" not in fields
+    assert conn.lrange("asynq:{default}:active", 0, -1) == [task_id.encode()]
+    lease = conn.zscore("asynq:{default}:lease", task_id)
+    assert lease is not None and 25 <= lease - time.time() <= 31
+    server.terminate()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_strict_priority_drains_queues_in_order(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """C36 (strict mode): with queues a > b > c all full, a drains before b before c."""
+    conn = redis.Redis.from_url(redis_url)
+    expected = {}
+    for queue in ("c", "b", "a"):
+        expected[queue] = [
+            enqueue_by(go, redis_url, ("go", "py")[i % 2], "t", behaviour(i=i), queue=queue)
+            for i in range(4)
+        ]
+    server = start(
+        go,
+        server_kind,
+        concurrency=1,
+        strict=True,
+        queues={"a": 3, "b": 2, "c": 1},
+        record_list="done",
+    )
+    wait_until(lambda: conn.llen("done") == 12, "all twelve tasks")
+    server.terminate()
+    assert ok_ids(conn) == expected["a"] + expected["b"] + expected["c"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_scheduled_group_task_is_forwarded_to_pending(
+    go: GoAsynq, redis_url: str, server_kind: str
+) -> None:
+    """B21: Group + ProcessIn is stored scheduled without a group; when due the forwarder
+    moves it to pending (not into the group), so it runs alone even with an aggregator."""
+    conn = redis.Redis.from_url(redis_url)
+    task_id = enqueue_by(
+        go, redis_url, other(server_kind), "part", b"alone", group="g", process_in=1
+    )
+    server = start(
+        go,
+        server_kind,
+        aggregate=True,
+        group_grace_period=1,
+        delayed_task_check_interval=1,
+        record_list="done",
+    )
+    wait_until(lambda: conn.llen("done") == 1, "the task to run")
+    server.terminate()
+    (event,) = events(conn, "done")
+    assert (event["id"], event["type"]) == (task_id, "part")
+    assert go.inspect("groups", "default") == []
