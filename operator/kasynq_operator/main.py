@@ -48,5 +48,5 @@ def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, log_
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        memo=kopf.Memo(http_port=http_port),
+        memo=kopf.Memo(http_port=http_port, namespaces=namespaces),
     )

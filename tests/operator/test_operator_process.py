@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
+from kasynq_operator.handlers import api_connection_limit
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.main import main
 from kubernetes import client
@@ -35,6 +36,12 @@ async def test_metrics_and_healthz_are_served() -> None:
         assert await asyncio.to_thread(get, "/healthz") == (200, "ok\n")
     finally:
         await runner.cleanup()
+
+
+def test_api_connections_cover_every_watch_stream() -> None:
+    assert api_connection_limit(()) == api_connection_limit(("team-a",)) == 8 + 16
+    assert api_connection_limit(("a", "b", "c")) == 3 * 8 + 16
+    assert api_connection_limit(("team-*",)) == 0, "unknown matches: no limit"
 
 
 def test_namespace_options_exclude_each_other() -> None:
