@@ -353,3 +353,34 @@ async def test_idle_server_picks_up_new_work_quickly(
         delays.append(picked[-1] - sent)
         await asyncio.sleep(0.05)
     assert sorted(delays)[2] < 0.1, delays
+
+
+async def test_undecodable_message_is_archived_and_serving_goes_on(
+    client: redis.asyncio.Redis, broker: Broker, servers: list[Server]
+) -> None:
+    from kasynq.broker.quarantine import UNDECODABLE_TYPE
+
+    bad_id = "undecodable-1"
+    garbage = b"\xff\xfe not a protobuf \x00"
+    await client.hset(
+        keys.task_key("default", bad_id), mapping={"msg": garbage, "state": "pending"}
+    )
+    await client.lpush(keys.pending_key("default"), bad_id)
+    seen: list[str] = []
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        seen.append(ctx.task_id)
+
+    await start(servers, client, handler)
+
+    async def archived() -> bool:
+        return await client.hget(keys.task_key("default", bad_id), "state") == b"archived"
+
+    await wait_for(archived, what="undecodable task archived")
+    state = await task_state(client, "default", bad_id)
+    assert state["msg"].error_msg.startswith("cannot decode message")
+    assert (state["msg"].type, state["msg"].payload) == (UNDECODABLE_TYPE, garbage)
+    [good] = await enqueue(broker)
+    await wait_for(lambda: seen == [good.id], what="next task processed")
+    sizes = await queue_sizes(client)
+    assert sizes["active"] == sizes["lease"] == 0

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from kasynq.broker import Broker
+from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
+from kasynq.errors import BrokerError
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.retry import (
@@ -157,24 +159,31 @@ class Processor:
         self._all_idle = asyncio.Event()
         self._all_idle.set()
         self._fetch_task: asyncio.Task[None] | None = None
+        self._fetch_on = False
         self.workers: dict[str, Worker] = {}
 
     @property
     def fetching(self) -> bool:
-        return self._fetch_task is not None and not self._fetch_task.done()
+        return self._fetch_task is not None and not self._fetch_task.done() and self._fetch_on
 
     def start(self) -> None:
         """Begin dequeuing (Go: processor.start)."""
-        if not self.fetching:
+        if self._fetch_task is None:
+            self._fetch_on = True
             self._fetch_task = asyncio.create_task(self._fetch_loop(), name="kasynq-processor")
 
     async def stop_fetching(self) -> None:
-        """Stop dequeuing at once; in-flight tasks continue (Go: processor.stop)."""
+        """Stop dequeuing; in-flight tasks continue (Go: processor.stop).
+
+        A dequeue already sent is allowed to finish and its tasks run normally: cancelling it
+        could leave a task active in Redis with nobody running it until its lease expired.
+        """
+        self._fetch_on = False
+        self._wakeup.set()
+        self._slot_freed.set()
         task, self._fetch_task = self._fetch_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await task
 
     async def shutdown(self) -> None:
         """Stop fetching, wait up to shutdown_timeout, then requeue what still runs."""
@@ -208,16 +217,18 @@ class Processor:
     async def _fetch_loop(self) -> None:
         handler_executor.set(self._executor)  # inherited by every task spawned from here
         burst = 1
-        while True:
-            while self._free_slots == 0:
+        while self._fetch_on:
+            if self._free_slots == 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+                continue
             attempts = min(self._free_slots, burst)
             self._free_slots -= attempts
             self._all_idle.clear()
             results = await asyncio.gather(
                 *(self._dequeue_one() for _ in range(attempts)), return_exceptions=True
             )
+            errors = [result for result in results if isinstance(result, BaseException)]
             found = 0
             for result in results:
                 if isinstance(result, tuple):
@@ -225,14 +236,21 @@ class Processor:
                     self._spawn(*result)
                 else:
                     self._release_slot()
-                    if isinstance(result, BaseException):
-                        log.error("dequeue failed error=%r", result)
+            for error in errors[:1]:
+                await self._on_dequeue_error(error)
             if found == attempts:
                 burst = min(self._config.concurrency, 2 * burst)
                 continue
             burst = max(1, found)
-            if found == 0:
-                await self._idle_wait(any(isinstance(r, BaseException) for r in results))
+            if found == 0 and self._fetch_on:
+                await self._idle_wait(bool(errors))
+
+    async def _on_dequeue_error(self, error: BaseException) -> None:
+        log.error("dequeue failed error=%r", error)
+        if isinstance(error, BrokerError) and error.op == "dequeue":
+            # An undecodable message is now active with nobody to run it: archive it at once.
+            with contextlib.suppress(Exception):
+                await archive_undecodable(self._broker, list(self._config.queues), math.inf)
 
     async def _dequeue_one(self) -> tuple[TaskMessage, float] | None:
         return await self._broker.dequeue(*self._queue_order())
@@ -242,7 +260,12 @@ class Processor:
         interval = self._config.task_check_interval
         self._wakeup.clear()
         if after_error:
-            await asyncio.sleep(interval)
+            # Back off after a Redis error (Go re-polls at once); only a stop ends it early.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    while self._fetch_on:
+                        self._wakeup.clear()
+                        await self._wakeup.wait()
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), interval)

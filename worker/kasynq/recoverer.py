@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from kasynq.broker import Broker
+from kasynq.broker.quarantine import archive_undecodable
 from kasynq.periodic import Periodic
 from kasynq.processor import task_from_message
 from kasynq.retry import IsFailureFunc, LeaseExpired, RetryDelayFunc
@@ -41,7 +42,9 @@ class Recoverer:
         return Periodic("recoverer", self.recover, interval, first_delay=0)
 
     async def recover(self) -> None:
-        messages = await self._broker.list_lease_expired(time.time() - self._grace, *self._queues)
+        cutoff = time.time() - self._grace
+        await archive_undecodable(self._broker, self._queues, cutoff)
+        messages = await self._broker.list_lease_expired(cutoff, *self._queues)
         error = LeaseExpired()
         for msg in messages:
             try:
