@@ -74,6 +74,18 @@ def fixed_size(spec: Mapping[str, Any], policy: Policy) -> int:
     return min(max(int(desired), policy.min_replicas), policy.max_replicas)
 
 
+def deployment_essentials(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The few fields of a Deployment the controller keeps (not its managedFields and
+    template: 200 pools would otherwise hold 200 full Deployments)."""
+    metadata = deployment.get("metadata", {})
+    return {
+        "kind": "Deployment",
+        "metadata": {key: metadata.get(key) for key in ("generation", "resourceVersion")},
+        "spec": {"replicas": deployment.get("spec", {}).get("replicas", 1)},
+        "status": {"readyReplicas": deployment.get("status", {}).get("readyReplicas")},
+    }
+
+
 def autoscaling_enabled(spec: Mapping[str, Any]) -> bool:
     return bool(spec.get("autoscaling", {}).get("enabled", True))
 
@@ -132,9 +144,9 @@ class PoolController:
             deployment = await asyncio.to_thread(
                 self.kube.get_deployment, self.namespace, names(self.name)["deployment"]
             )
-            self._deployment = deployment
+            self._deployment = deployment_essentials(deployment) if deployment else None
         policy = policy_from_spec(spec)
-        current = int(deployment["spec"].get("replicas", 1)) if deployment else None
+        current = int(deployment["spec"]["replicas"] or 0) if deployment else None
         await self._ensure(body, resolution, policy, current)
         if current is None:
             current = self._initial_size(body, policy)
@@ -196,7 +208,7 @@ class PoolController:
         """Our own write: its version mark, and for the Deployment its replicas and readiness."""
         self._marks[written["kind"]] = version_mark(written)
         if written["kind"] == "Deployment":
-            self._deployment = written
+            self._deployment = deployment_essentials(written)
 
     def notice_owned_change(self, obj: Mapping[str, Any], deleted: bool) -> None:
         """An owned object changed (from its watch): unless it is our own last write, re-apply
@@ -216,7 +228,7 @@ class PoolController:
             return int((deployment or {}).get("metadata", {}).get("generation") or 0)
 
         if generation(obj) >= generation(self._deployment):
-            self._deployment = obj
+            self._deployment = deployment_essentials(obj)
 
     async def _autoscale(
         self, policy: Policy, resolution: Resolution, current: int, ready: int

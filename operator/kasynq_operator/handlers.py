@@ -157,7 +157,7 @@ OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("v1", "configmaps", labels=OWNED)
 @kopf.on.event("v1", "services", labels=OWNED)
-def owned_object_changed(
+async def owned_object_changed(
     event: kopf.RawEvent, body: kopf.Body, namespace: str | None, memo: Any, **_: Any
 ) -> None:
     """Drift repair: tell the owning pool's controller that one of its objects changed."""
