@@ -242,7 +242,7 @@ class PoolController:
             client = await self.redis_clients.get(self.namespace, resolution.secret)
             metrics = await asyncio.wait_for(
                 sample_queues(
-                    client,  # type: ignore[arg-type]
+                    client,
                     [queue.redis_name for queue in resolution.queues],
                     policy.due_soon_lookahead_seconds,
                     monotonic=self.clock,
@@ -286,7 +286,7 @@ class PoolController:
         assert resolution.secret is not None
         try:
             client = await self.redis_clients.get(self.namespace, resolution.secret)
-            busy = await active_tasks_by_host(client)  # type: ignore[arg-type]
+            busy = await active_tasks_by_host(client)
         except SAMPLE_ERRORS as exc:
             logger.warning("worker records unavailable %s error=%r", self._log, exc)
             return

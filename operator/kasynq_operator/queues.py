@@ -118,7 +118,7 @@ class QueueController:
 
     async def _sync(self, secret: SecretRef, paused: bool) -> QueueMetrics:
         """Sample the queue and make its paused flag in Redis match the spec."""
-        client: Any = await self.redis_clients.get(self.namespace, secret)
+        client = await self.redis_clients.get(self.namespace, secret)
         (sample,) = (await sample_queues(client, [self.redis_name], 0)).queues
         if sample.paused == paused:
             return sample

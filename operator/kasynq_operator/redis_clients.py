@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kasynq.connection import redis_from_url
+from kasynq.connection import AsyncRedis, redis_from_url
 
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.resources import SecretRef
@@ -22,7 +22,7 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 @dataclass
 class _Entry:
-    client: object
+    client: AsyncRedis
     secret_data: dict[str, bytes]
     read_at: float
 
@@ -35,7 +35,7 @@ class RedisClients:
         self._clock = clock
         self._entries: dict[tuple[str, SecretRef], _Entry] = {}
 
-    async def get(self, namespace: str, secret: SecretRef) -> object:
+    async def get(self, namespace: str, secret: SecretRef) -> AsyncRedis:
         """The client for `secret`; raises KeyError naming a missing key of the Secret."""
         key = (namespace, secret)
         entry = self._entries.get(key)
@@ -52,7 +52,7 @@ class RedisClients:
         return client
 
     @staticmethod
-    def _connect(namespace: str, secret: SecretRef, data: dict[str, bytes]) -> object:
+    def _connect(namespace: str, secret: SecretRef, data: dict[str, bytes]) -> AsyncRedis:
         def value(name: str | None) -> str | None:
             if name is None:
                 return None
@@ -79,7 +79,7 @@ class RedisClients:
 
     async def _close(self, entry: _Entry) -> None:
         try:
-            await entry.client.aclose()  # type: ignore[attr-defined]
+            await entry.client.aclose()
         except Exception as exc:  # closing a broken connection must not fail the poll
             logger.debug("closing redis client failed error=%s", exc)
 
