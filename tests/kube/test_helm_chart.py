@@ -1,21 +1,41 @@
-"""The Helm chart lints, renders, and the API server accepts what it renders."""
+"""The Helm chart: lint, schema, CRDs, rendering, install, and least-privilege RBAC.
+
+RBAC is checked twice: with `kubectl auth can-i` impersonating the chart's ServiceAccount, and by
+running the operator with a token of that ServiceAccount and watching it reconcile a pool.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import tarfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from kubernetes import client
 
-from tests.fixtures.kube import REPO, Kube, project_crd_files
+from tests.fixtures.kube import REPO, Kube, project_crd_files, wait_for
+from tests.fixtures.redis import RedisServer
 
 CHART = REPO / "helm" / "kasynq"
+OPERATOR = Path(sys.executable).with_name("kasynq-operator")
+OPERATOR_START_SECONDS = 120.0
+"""kopf retries its forbidden cluster-wide scans (CRDs, namespaces) for about a minute before
+it falls back to the exact namespaces given; `settings.scanning.disabled` would skip that."""
+
+
+def _helm_run(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bin_dir / "helm"), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def _helm(bin_dir: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(bin_dir / "helm"), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    result = _helm_run(bin_dir, *args)
     if result.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} failed: {result.stdout}{result.stderr}")
     return result.stdout
@@ -27,19 +47,81 @@ def test_chart_crds_are_the_project_crds() -> None:
 
 
 @pytest.mark.requires_kube
-def test_helm_lint_passes(kube_bin_dir: Path) -> None:
-    output = _helm(kube_bin_dir, "lint", "--strict", str(CHART))
+def test_packaged_chart_carries_the_crds(kube_bin_dir: Path, tmp_path: Path) -> None:
+    """`helm/kasynq/crds` is a symlink to `crds/`: `helm package` must follow it."""
+    _helm(kube_bin_dir, "package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("kasynq-*.tgz")
+    with tarfile.open(archive) as tar:
+        packaged = {
+            Path(member.name).name: tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+            for member in tar.getmembers()
+            if member.name.startswith("kasynq/crds/") and member.isfile()
+        }
+    assert packaged == {path.name: path.read_text() for path in project_crd_files()}
+
+
+@pytest.mark.requires_kube
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}"]])
+def test_helm_lint_passes(kube_bin_dir: Path, values: list[str]) -> None:
+    output = _helm(kube_bin_dir, "lint", "--strict", str(CHART), *values)
     assert "0 chart(s) failed" in output
 
 
-@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}"]])
-def test_rendered_chart_is_accepted_by_the_api_server(
-    kube: Kube, namespace: str, values: list[str]
+@pytest.mark.requires_kube
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "logLevel=loud"], "at '/logLevel': value must be one of"),
+        (["--set", "watchNamespaces={Team_A}"], "'Team_A' does not match pattern"),
+        (["--set", "metricsPort=0"], "at '/metricsPort': minimum: got 0, want 1"),
+        (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy'"),
+        (["--set", "replicaCount=2"], "additional properties 'replicaCount' not allowed"),
+        (["--set", "metrics.serviceMonitor.interval=often"], "serviceMonitor/interval"),
+        (
+            [
+                "--set",
+                "metrics.serviceMonitor.enabled=true",
+                "--set",
+                "metrics.service.enabled=false",
+            ],
+            "metrics.serviceMonitor.enabled needs metrics.service.enabled",
+        ),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(
+    kube_bin_dir: Path, values: list[str], message: str
 ) -> None:
+    result = _helm_run(kube_bin_dir, "template", "kasynq", str(CHART), *values)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.requires_kube
+def test_optional_objects_render(kube_bin_dir: Path) -> None:
     rendered = _helm(
-        kube.bin_dir,
-        "template", "kasynq", str(CHART), "--namespace", namespace, *values,
-    )  # fmt: skip
+        kube_bin_dir,
+        "template",
+        "kasynq",
+        str(CHART),
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    )
+    kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+    assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "metrics"
+    assert kinds["Service"]["spec"]["ports"][0]["targetPort"] == "metrics"
+    dashboard = kinds["ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = yaml.safe_load(dashboard["data"]["kasynq.json"])["panels"]
+    titles = " ".join(panel["title"] for panel in panels)
+    for topic in ("Throughput", "Failures", "Latency", "Backlog", "Replicas vs desired"):
+        assert topic in titles
+    deployment = kinds["Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_rendered_chart_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
+    rendered = _helm(kube.bin_dir, "template", "kasynq", str(CHART), "--namespace", namespace)
     assert "kind: Deployment" in rendered
     # The operator's Pod must meet Pod Security "restricted"; for a Deployment the API server
     # reports a violation as a warning on stderr.
@@ -51,3 +133,178 @@ def test_rendered_chart_is_accepted_by_the_api_server(
     assert "deployment.apps/kasynq created (server dry run)" in result.stdout
     assert "clusterrole.rbac.authorization.k8s.io/kasynq created (server dry run)" in result.stdout
     assert "PodSecurity" not in result.stderr
+
+
+@pytest.fixture
+def other_namespace(kube: Kube) -> Iterator[str]:
+    """A second namespace (the one a namespaced install watches)."""
+    name = f"watched-{uuid.uuid4().hex[:6]}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture
+def install(kube: Kube, namespace: str) -> Iterator[object]:
+    """`install(*values)` helm-installs the chart into the test namespace (uninstalled after);
+    returns the ServiceAccount's user name."""
+    release = f"kq-{uuid.uuid4().hex[:6]}"
+    installed: list[str] = []
+
+    def run(*values: str) -> str:
+        _helm(
+            kube.bin_dir, "install", release, str(CHART), "--namespace", namespace,
+            "--kubeconfig", str(kube.kubeconfig), *values,
+        )  # fmt: skip
+        installed.append(release)
+        return f"system:serviceaccount:{namespace}:{release}-kasynq"
+
+    yield run
+    for name in installed:
+        _helm(kube.bin_dir, "uninstall", name, "--namespace", namespace,
+              "--kubeconfig", str(kube.kubeconfig))  # fmt: skip
+
+
+def can_i(kube: Kube, user: str, *args: str) -> bool:
+    result = kube.cluster.kubectl("auth", "can-i", f"--as={user}", *args)
+    assert result.stdout.strip() in ("yes", "no"), result.stderr
+    return result.stdout.strip() == "yes"
+
+
+NEEDED_IN_WATCHED = [
+    ("watch", "asynqworkerpools.kasynq.io"),
+    ("patch", "asynqworkerpools.kasynq.io", "--subresource=status"),
+    ("patch", "asynqqueues.kasynq.io", "--subresource=status"),
+    ("create", "deployments.apps"),
+    ("patch", "deployments.apps"),
+    ("create", "configmaps"),
+    ("get", "secrets"),
+    ("list", "pods"),
+    ("patch", "pods"),
+    ("create", "events"),
+]
+NEVER = [
+    ("list", "secrets"),
+    ("create", "secrets"),
+    ("delete", "deployments.apps"),
+    ("create", "pods"),
+    ("create", "pods", "--subresource=exec"),
+    ("delete", "namespaces"),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("escalate", "roles.rbac.authorization.k8s.io"),
+    ("impersonate", "serviceaccounts"),
+    ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("*", "*"),
+]
+
+
+def test_cluster_wide_install_has_least_privilege(kube: Kube, install: object) -> None:
+    assert callable(install)
+    user = install()
+    for check in NEEDED_IN_WATCHED:
+        assert can_i(kube, user, *check, "--all-namespaces"), check
+    assert can_i(kube, user, "watch", "customresourcedefinitions.apiextensions.k8s.io")
+    for check in NEVER:
+        assert not can_i(kube, user, *check, "--all-namespaces"), check
+
+
+def test_namespaced_install_uses_roles_only(
+    kube: Kube, namespace: str, other_namespace: str, install: object
+) -> None:
+    assert callable(install)
+    user = install("--set", f"watchNamespaces={{{other_namespace}}}")
+    rendered = kube.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+    assert "kasynq" not in rendered
+    for check in NEEDED_IN_WATCHED:
+        assert can_i(kube, user, *check, "-n", other_namespace), check
+        assert not can_i(kube, user, *check, "-n", "default"), check
+        assert not can_i(kube, user, *check, "--all-namespaces"), check
+    for check in NEVER:
+        assert not can_i(kube, user, *check, "-n", other_namespace), check
+    assert not can_i(kube, user, "list", "namespaces")
+
+
+def _token_kubeconfig(kube: Kube, user: str, path: Path) -> Path:
+    """A kubeconfig authenticating with a fresh token of the ServiceAccount `user`."""
+    _, _, namespace, account = user.split(":")
+    token = kube.kubectl("create", "token", account, "-n", namespace).strip()
+    admin = yaml.safe_load(kube.kubeconfig.read_text())
+    admin["users"] = [{"name": account, "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = account
+    path.write_text(yaml.safe_dump(admin))
+    return path
+
+
+def test_operator_works_with_the_namespaced_service_account(
+    kube: Kube,
+    crds: list[str],
+    other_namespace: str,
+    install: object,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """The operator, logged in as the chart's ServiceAccount (Roles only), reconciles a pool:
+    its Deployment, ConfigMap and Service, and the status of the queue and the pool."""
+    assert callable(install) and crds
+    user = install("--set", f"watchNamespaces={{{other_namespace}}}")
+    kubeconfig = _token_kubeconfig(kube, user, tmp_path / "operator.kubeconfig")
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_secret(
+        other_namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="redis"), string_data={"url": redis_server.url}
+        ),
+    )
+    for manifest in ("queue.yaml", "pool.yaml"):
+        kube.kubectl("apply", "-n", other_namespace, "-f", str(REPO / "examples" / manifest))
+    log_path = tmp_path / "operator.log"
+    command = [str(OPERATOR), "-n", other_namespace, "--metrics-port", "0"]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        apps = client.AppsV1Api(kube.api_client)
+        custom = client.CustomObjectsApi(kube.api_client)
+
+        def reconciled() -> bool:
+            assert process.poll() is None, log_path.read_text()
+            pool = custom.get_namespaced_custom_object(
+                "kasynq.io", "v1alpha1", other_namespace, "asynqworkerpools", "demo"
+            )
+            queue = custom.get_namespaced_custom_object(
+                "kasynq.io", "v1alpha1", other_namespace, "asynqqueues", "work"
+            )
+            return (
+                bool(apps.list_namespaced_deployment(other_namespace).items)
+                and bool(core.list_namespaced_service(other_namespace).items)
+                and pool.get("status", {}).get("desiredReplicas") is not None
+                and "redisName" in queue.get("status", {})
+            )
+
+        wait_for(
+            reconciled,
+            "the pool reconciled by the operator as the chart's ServiceAccount",
+            timeout=OPERATOR_START_SECONDS,
+        )
+        # Only kopf's optional cluster-wide scans may have been refused.
+        refused = [
+            line
+            for line in log_path.read_text().splitlines()
+            if "forbidden" in line.lower()
+            and "customresourcedefinitions" not in line
+            and "namespaces is forbidden" not in line
+        ]
+        assert not refused, refused
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(log_path.read_text())  # shown by pytest when the test fails

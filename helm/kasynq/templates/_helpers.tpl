@@ -22,3 +22,34 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "kasynq.serviceAccountName" -}}
 {{- default (include "kasynq.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
+
+{{/*
+What the operator does in a namespace it watches: reconcile its custom resources and their
+status, server-side apply the worker Deployment, ConfigMap and Service it owns (create +
+patch; owned objects are garbage-collected through ownerReferences, so no delete), read a
+queue's Redis Secret (get only), list pods and patch their deletion cost for idle-first
+scale-in, and post Events.
+*/}}
+{{- define "kasynq.namespacedRules" -}}
+- apiGroups: [kasynq.io]
+  resources: [asynqqueues, asynqworkerpools]
+  verbs: [get, list, watch, patch]
+- apiGroups: [kasynq.io]
+  resources: [asynqqueues/status, asynqworkerpools/status]
+  verbs: [get, patch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, patch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
