@@ -261,7 +261,11 @@ def decide(
         return hold(policy, current, state, f"metrics stale ({age:.1f}s old)")
     ready = current if ready is None else ready
     demand = measure_demand(metrics, state.samples[0] if state.samples else None)
-    busy_at = state.busy_at if demand.idle else now
+    # Across a gap in the samples (Redis was unreachable) idleness is unknown: count as busy.
+    gap = bool(state.samples) and (
+        metrics.taken_at - state.samples[-1].taken_at > policy.stale_after_seconds
+    )
+    busy_at = state.busy_at if demand.idle and not gap else now
     idle_for = now - (busy_at if busy_at is not None else state.started_at)
     recommended, reason, terms = recommend(policy, demand, current, ready)
     bounded = min(max(recommended, policy.min_replicas), policy.max_replicas)

@@ -209,6 +209,17 @@ def test_scales_to_zero_after_the_idle_window_only() -> None:
     assert "zero" in decisions[-1].reason
 
 
+def test_an_outage_does_not_count_as_idle_time() -> None:
+    policy = Policy(
+        min_replicas=0, scale_to_zero_idle_seconds=30, scale_down_stabilization_seconds=0
+    )
+    before = polls(0, 10, 2, lambda t: queue(active=1))
+    outage: list[tuple[float, PoolMetrics | None]] = [(t, None) for t in range(12, 100, 2)]
+    after = polls(100, 128, 2, lambda t: queue())
+    decisions = run(policy, 1, [*before, *outage, *after], start=-600)
+    assert min(sizes(decisions)) == 1, "scaled to zero counting the outage as idle"
+
+
 def test_wakes_from_zero_on_the_first_pending_task() -> None:
     policy = Policy(min_replicas=0)
     assert sizes(run(policy, 0, [(0.0, pool(0, queue(pending=1)))], start=-600)) == [1]
