@@ -241,6 +241,13 @@ def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
 
         wait_for(scaled_up_event, "a ScaledUp Event on the pool")
 
+        def queue_status() -> dict[str, Any]:
+            return dict(env.get("asynqqueues", "jobs").get("status", {}))
+
+        wait_for(lambda: queue_status().get("pending") == 1000, "the queue's pending count")
+        assert queue_status()["latencySeconds"] > 0
+        assert (env.condition("asynqqueues", "jobs", "MetricsAvailable") or {})["status"] == "True"
+
         drain(redis_server, env.redis_name("jobs"))
         drained = time.monotonic()
         wait_for(lambda: env.replicas("burst") == 1, "back to min after the window", 20)
