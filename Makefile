@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export KASYNQ_CACHE ?= $(HOME)/.cache/kasynq
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help test lint typecheck pytest venv system-deps proto proto-check k8s-bins demo bench bench-quick clean
+.PHONY: help test lint typecheck pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
 
 help:
 	@echo "make demo   - the whole autoscaling loop on one machine"
@@ -43,6 +43,9 @@ proto: venv
 
 k8s-bins:
 	bash hack/k8s/build.sh
+
+crd-reference: venv
+	$(PY) hack/crd_reference.py
 
 # DEMO_ARGS: e.g. "--tasks 20000 --task-ms 20 --max-replicas 20" (see --help)
 demo: venv system-deps
