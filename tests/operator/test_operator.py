@@ -309,6 +309,30 @@ def test_redis_outage_holds_replicas_and_sets_the_condition(
     assert noticed <= 2 * POLL_SECONDS + 2 * 2.0 + 1, f"condition after {noticed:.1f}s"
 
 
+def test_scale_to_zero_waits_for_due_soon_work_and_the_idle_window(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "zero",
+        ["jobs"],
+        replicas={"min": 0, "max": 5},
+        autoscaling={"scaleToZeroIdleSeconds": 3, "scaleDownStabilizationSeconds": 1},
+    )
+    queue = env.redis_name("jobs")
+    with redis_server.client() as conn:  # a retry due in 20 s: inside the 30 s lookahead
+        conn.zadd(keys.retry_key(queue), {"soon": int(time.time()) + 20})
+    with run_operator():
+        wait_for(lambda: env.replicas("zero") == 1, "one replica for the task due soon")
+        stays(lambda: env.replicas("zero") == 1, 5, "scaled to zero with a task due soon")
+        with redis_server.client() as conn:
+            conn.delete(keys.retry_key(queue))
+        emptied = time.monotonic()
+        wait_for(lambda: env.replicas("zero") == 0, "zero after the idle window", 15)
+        assert time.monotonic() - emptied >= 3
+
+
 def test_operator_restart_changes_no_replicas(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
