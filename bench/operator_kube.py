@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -52,6 +53,25 @@ def unavailable_reason(may_build: bool) -> str | None:
     except DevClusterError as exc:
         return str(exc)
     return None
+
+
+def versions() -> dict[str, str]:
+    """kopf, the Kubernetes client and the control plane the operator benchmark runs on."""
+    from importlib.metadata import version
+
+    from kasynq_operator.devcluster import build_binaries
+
+    apiserver = subprocess.run(
+        [str(build_binaries() / "kube-apiserver"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return {
+        "kopf": version("kopf"),
+        "kubernetes (Python client)": version("kubernetes"),
+        "kube-apiserver": apiserver[-1] if apiserver else "?",
+    }
 
 
 class Cluster:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.operator_bench import POOL_SIZES, round_trips_run
-from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason
+from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
 from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
 from bench.systems import System, WorkerSetup
 from bench.workloads import (
@@ -148,6 +148,8 @@ def run_session(
     operator_missing = unavailable_reason(may_build=not quick) if OPERATOR in workloads else None
     if operator_missing:
         results.unavailable["kasynq operator"] = operator_missing
+    elif OPERATOR in workloads:
+        results.versions["kasynq operator"] = versions()
     for workload in workloads:
         for run in range(params.runs):
             log.info("workload=%s run=%d of %d", workload, run + 1, params.runs)
