@@ -315,9 +315,11 @@ class KasynqSystem(System):
         return Command(argv, _python_env(url))
 
     def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
         from kasynq import __version__
 
-        return {"kasynq": __version__}
+        return {"kasynq": __version__, "redis": version("redis"), "hiredis": version("hiredis")}
 
 
 def all_systems() -> list[System]:
