@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio
+import redis.exceptions
 from kasynq import keys
 from kasynq.broker import Broker
 from kasynq.proto.asynq_pb2 import TaskMessage
@@ -47,9 +48,12 @@ async def wait_for(
 ) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
+        try:
+            result = condition()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except redis.exceptions.ConnectionError:
+            result = False  # e.g. a pooled connection dropped by a Redis restart
         if result:
             return
         await asyncio.sleep(0.02)

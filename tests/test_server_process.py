@@ -227,6 +227,7 @@ async def test_http_endpoints(client: redis.asyncio.Redis) -> None:
         assert 'kasynq_tasks_processed_total{queue="default",task_type="metered"} 2.0' in metrics
         assert "kasynq_handler_duration_seconds_bucket" in metrics
         assert "kasynq_tasks_in_flight 0.0" in metrics
+        assert 'kasynq_pickup_delay_seconds_count{queue="default"} 2.0' in metrics
         await server.stop()
         assert (await asyncio.to_thread(_get, port, "/readyz"))[0] == 503
         assert (await asyncio.to_thread(_get, port, "/nope"))[0] == 404

@@ -252,8 +252,8 @@ class Processor:
             with contextlib.suppress(Exception):
                 await archive_undecodable(self._broker, list(self._config.queues), math.inf)
 
-    async def _dequeue_one(self) -> tuple[TaskMessage, float] | None:
-        return await self._broker.dequeue(*self._queue_order())
+    async def _dequeue_one(self) -> tuple[TaskMessage, float, int | None] | None:
+        return await self._broker.dequeue_with_pending_since(*self._queue_order())
 
     async def _idle_wait(self, after_error: bool) -> None:
         """Sleep until a wake-up (new pending work) or the poll interval; back off on errors."""
@@ -278,8 +278,12 @@ class Processor:
 
     # -- running -----------------------------------------------------------------------------
 
-    def _spawn(self, msg: TaskMessage, lease_expiry: float) -> None:
+    def _spawn(self, msg: TaskMessage, lease_expiry: float, pending_since_ns: int | None) -> None:
         now = time.time()
+        if pending_since_ns is not None:
+            self._metrics.pickup_delay.labels(msg.queue).observe(
+                max(0.0, now - pending_since_ns / 1e9)
+            )
         ctx = TaskContext(
             task_id=msg.id,
             queue=msg.queue,

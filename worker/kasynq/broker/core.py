@@ -246,9 +246,25 @@ class Broker:
         Returns (message, lease expiry as Unix s with full precision), or None when every queue
         is paused or empty. The task is now `active` with a 30 s lease (Redis score truncated).
         """
+        found = await self._dequeue(queues, traced=False)
+        return None if found is None else (found[0], found[1])
+
+    async def dequeue_with_pending_since(
+        self, *queues: str
+    ) -> tuple[TaskMessage, float, int | None] | None:
+        """`dequeue`, plus the task's `pending_since` (Unix ns, None if unset) before its removal.
+
+        Same Redis effects as `dequeue`; the server uses the timestamp for pickup-delay metrics.
+        """
+        return await self._dequeue(queues, traced=True)
+
+    async def _dequeue(
+        self, queues: Sequence[str], *, traced: bool
+    ) -> tuple[TaskMessage, float, int | None] | None:
         for queue in queues:
             lease_ns = self._clock() + LEASE_SECONDS * NS_PER_SECOND
-            encoded = await _DEQUEUE.run(
+            args: list[ScriptArg] = [lease_ns // NS_PER_SECOND, keys.task_key_prefix(queue)]
+            reply = await _DEQUEUE.run(
                 self.client,
                 [
                     keys.pending_key(queue),
@@ -256,14 +272,16 @@ class Broker:
                     keys.active_key(queue),
                     keys.lease_key(queue),
                 ],
-                [lease_ns // NS_PER_SECOND, keys.task_key_prefix(queue)],
+                [*args, 1] if traced else args,
             )
-            if encoded is None:
+            if reply is None:
                 continue
+            encoded, since = (reply[0], reply[1]) if traced else (reply, None)
             try:
-                return decode_task_message(encoded), lease_ns / NS_PER_SECOND
+                msg = decode_task_message(encoded)
             except DecodeError as exc:
                 raise BrokerError("dequeue", f"cannot decode message: {exc}") from exc
+            return msg, lease_ns / NS_PER_SECOND, None if since is None else int(since)
         return None
 
     async def done(self, msg: TaskMessage) -> None:

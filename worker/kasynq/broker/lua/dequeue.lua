@@ -1,6 +1,8 @@
 -- Move the oldest pending task of one queue to active with a lease (spec 3.7).
--- KEYS: pending, paused, active, lease. ARGV: lease expiry Unix s, task key prefix.
--- Returns the encoded message, or nil when the queue is paused or empty.
+-- KEYS: pending, paused, active, lease. ARGV: lease expiry Unix s, task key prefix,
+-- [optional "1": also return pending_since, read before it is deleted (kasynq metrics)].
+-- Returns the encoded message (or {message, pending_since} with ARGV[3] = "1"), or nil when
+-- the queue is paused or empty.
 if redis.call("EXISTS", KEYS[2]) == 1 then
   return nil
 end
@@ -9,7 +11,16 @@ if not id then
   return nil
 end
 local key = ARGV[2] .. id
+local traced = ARGV[3] == "1"
+local since = false
+if traced then
+  since = redis.call("HGET", key, "pending_since")
+end
 redis.call("HSET", key, "state", "active")
 redis.call("HDEL", key, "pending_since")
 redis.call("ZADD", KEYS[4], ARGV[1], id)
-return redis.call("HGET", key, "msg")
+local msg = redis.call("HGET", key, "msg")
+if traced and msg then
+  return {msg, since}
+end
+return msg
