@@ -74,6 +74,12 @@ def seed_all_states(target: Target) -> None:
         lambda: target.redis.llen("seed:done") == 6 and target.redis.llen("seed:started") == 8,
         "the Go server to finish 6 tasks and hold 2",
     )
+
+    def outcomes_written() -> bool:  # handlers record before the server writes the outcome
+        info = target.go.inspect("queue-info", QUEUE)
+        return (info["active"], info["retry"], info["archived"], info["completed"]) == (2, 2, 2, 2)
+
+    wait_until(outcomes_written, "the Go server to write the 6 outcomes")
     server.kill()  # the two sleeping tasks stay active, as after a crash
     for side in ("py", "go"):
         enqueue = (

@@ -93,6 +93,7 @@ def test_the_other_sides_janitor_deletes_expired_completed_tasks(
     task_id = enqueue_by(go, redis_url, other(server_kind), "kept", b"", retention=2)
     server = start(go, server_kind, record_list="done")
     wait_until(lambda: ok_ids(conn) == [task_id], "the task to complete")
+    wait_until(lambda: conn.zcard("asynq:{default}:completed") == 1, "the completion written")
     server.kill()  # its own janitor must not be the one that deletes
     info = go.inspect("task-info", "default", task_id)
     assert info["state"] == "completed" and info["completed_at"] is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,10 @@ pytestmark = pytest.mark.requires_go
 RESULT = b"result \x00\xff"
 
 
-def mixed_task(index: int) -> tuple[str, bytes, dict[str, Any]]:
+MixedTask = tuple[str, bytes, dict[str, Any]]
+
+
+def mixed_task(index: int) -> MixedTask:
     """Type, payload and options of task `index` of a mixed-options batch."""
     deadline = datetime.now(UTC) + timedelta(hours=1)
     variants: list[tuple[bytes, dict[str, Any]]] = [
@@ -48,6 +52,34 @@ def mixed_task(index: int) -> tuple[str, bytes, dict[str, Any]]:
     return f"mixed:{index % len(variants)}", payload, options
 
 
+def enqueue_batch(
+    go: GoAsynq, producer: str, connect: Callable[[], Client], batch: list[MixedTask]
+) -> list[str]:
+    """Enqueue `batch` with Go's client or ours (`connect()`); the task IDs, in order."""
+    if producer == "go":
+        results = go.enqueue_many([task_spec(kind, p, **opts) for kind, p, opts in batch])
+        assert [r.get("error") for r in results] == [None] * len(batch)
+        return [r["task"]["id"] for r in results]
+    with connect() as client:
+        infos = client.enqueue_many([Task(kind, p, **opts) for kind, p, opts in batch])
+    assert not [info for info in infos if isinstance(info, Exception)]
+    return [info.id for info in infos]  # type: ignore[union-attr]
+
+
+def drain(go: GoAsynq, consumer: str, conn: Any, count: int, timeout: float) -> None:
+    """Run a `consumer` server on both queues until `count` handler calls are recorded."""
+    server = start(
+        go,
+        consumer,
+        concurrency=10,
+        queues={"default": 1, "critical": 2},
+        delayed_task_check_interval=1,
+        record_list="done",
+    )
+    wait_until(lambda: conn.llen("done") >= count, f"{count} handler calls", timeout=timeout)
+    assert server.terminate() == 0
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("producer", "consumer"), [("go", "py"), ("py", "go")])
 def test_each_task_processed_once_by_the_other_side(
@@ -57,26 +89,9 @@ def test_each_task_processed_once_by_the_other_side(
     results kept where retention is set, both Inspectors seeing them completed."""
     count = 2000
     batch = [mixed_task(i) for i in range(count)]
-    if producer == "go":
-        results = go.enqueue_many([task_spec(kind, p, **opts) for kind, p, opts in batch])
-        assert [r.get("error") for r in results] == [None] * count
-        ids = [r["task"]["id"] for r in results]
-    else:
-        with Client.from_url(redis_url) as client:
-            infos = client.enqueue_many([Task(kind, p, **opts) for kind, p, opts in batch])
-        assert not [info for info in infos if isinstance(info, Exception)]
-        ids = [info.id for info in infos]  # type: ignore[union-attr]
+    ids = enqueue_batch(go, producer, lambda: Client.from_url(redis_url), batch)
     conn = redis.Redis.from_url(redis_url)
-    server = start(
-        go,
-        consumer,
-        concurrency=10,
-        queues={"default": 1, "critical": 2},
-        delayed_task_check_interval=1,
-        record_list="done",
-    )
-    wait_until(lambda: conn.llen("done") >= count, f"{count} handler calls", timeout=180)
-    assert server.terminate() == 0
+    drain(go, consumer, conn, count, timeout=180)
     done = events(conn, "done")
     assert sorted(ok_ids(conn)) == sorted(ids)  # every task once, nothing else, no failure
     assert {e["server"] for e in done} == {consumer}
@@ -280,24 +295,9 @@ def test_each_task_processed_once_on_cluster(
     count = 300
     batch = [mixed_task(i) for i in range(count)]
     nodes = redis_cluster.startup_nodes
-    if producer == "go":
-        results = go_cluster.enqueue_many([task_spec(kind, p, **o) for kind, p, o in batch])
-        ids = [r["task"]["id"] for r in results]
-    else:
-        with Client.from_cluster(nodes) as client:
-            infos = client.enqueue_many([Task(kind, p, **o) for kind, p, o in batch])
-        ids = [info.id for info in infos]  # type: ignore[union-attr]
+    ids = enqueue_batch(go_cluster, producer, lambda: Client.from_cluster(nodes), batch)
     conn = redis.cluster.RedisCluster(host=nodes[0][0], port=nodes[0][1])
-    server = start(
-        go_cluster,
-        consumer,
-        concurrency=10,
-        queues={"default": 1, "critical": 2},
-        delayed_task_check_interval=1,
-        record_list="done",
-    )
-    wait_until(lambda: conn.llen("done") >= count, f"{count} handler calls", timeout=90)
-    assert server.terminate() == 0
+    drain(go_cluster, consumer, conn, count, timeout=90)
     assert sorted(ok_ids(conn)) == sorted(ids)
     with Inspector.from_cluster(nodes) as inspector:
         for queue, share in (("default", 3 * count // 4), ("critical", count // 4)):
