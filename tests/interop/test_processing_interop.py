@@ -10,7 +10,7 @@ import pytest
 import redis
 from kasynq.inspector import Inspector
 
-from tests.interop.goasynq import GoAsynq, b64decode
+from tests.interop.goasynq import GoAsynq, b64decode, task_spec
 from tests.interop.polling import wait_until
 from tests.interop.servers import SERVERS, behaviour, enqueue_by, events, ok_ids, other, start
 
@@ -409,3 +409,24 @@ def test_scheduled_group_task_is_forwarded_to_pending(
     (event,) = events(conn, "done")
     assert (event["id"], event["type"]) == (task_id, "part")
     assert go.inspect("groups", "default") == []
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_weighted_priority_shares(go: GoAsynq, redis_url: str, server_kind: str) -> None:
+    """C36 (weighted): with queues a:6, b:3, c:1 all full, the first 200 dequeues split
+    about 60/30/10 (Go draws each dequeue's queue order at random by weight)."""
+    conn = redis.Redis.from_url(redis_url)
+    per_queue = 200
+    for queue in ("a", "b", "c"):
+        specs = [task_spec("t", b"", queue=queue)] * per_queue
+        assert all("task" in r for r in go.enqueue_many(specs))
+    server = start(
+        go, server_kind, concurrency=1, queues={"a": 6, "b": 3, "c": 1}, record_list="done"
+    )
+    wait_until(lambda: conn.llen("done") >= 200, "200 tasks done")
+    server.terminate()
+    first = [e["queue"] for e in events(conn, "done")[:200]]
+    shares = {queue: first.count(queue) / len(first) for queue in ("a", "b", "c")}
+    assert abs(shares["a"] - 0.6) < 0.15 and abs(shares["b"] - 0.3) < 0.13, shares
+    assert 0.0 < shares["c"] < 0.22, shares
