@@ -384,3 +384,53 @@ async def test_undecodable_message_is_archived_and_serving_goes_on(
     await wait_for(lambda: seen == [good.id], what="next task processed")
     sizes = await queue_sizes(client)
     assert sizes["active"] == sizes["lease"] == 0
+
+
+async def test_group_aggregator_flushes_a_group_into_one_task(
+    client: redis.asyncio.Redis, servers: list[Server]
+) -> None:
+    from kasynq.client import AsyncClient
+
+    batches: list[bytes] = []
+    mux = ServeMux()
+
+    @mux.handler("batch")
+    async def batch(ctx: TaskContext, task: Task) -> None:
+        batches.append(task.payload or b"")
+
+    def aggregate(group: str, tasks: list[Task]) -> Task:
+        return Task("batch", b",".join(task.payload or b"" for task in tasks))
+
+    producer = AsyncClient(client)
+    for item in (b"a", b"b", b"c"):
+        await producer.enqueue(Task("item", item), group="g1")
+    await start(servers, client, mux, group_aggregator=aggregate, group_grace_period=1)
+    await wait_for(lambda: len(batches) == 1, within=10, what="one aggregated task")
+    assert sorted(batches[0].split(b",")) == [b"a", b"b", b"c"]  # same-second ties: by id
+    assert not await client.exists(keys.group_key("default", "g1"))
+    assert await client.zcard(keys.all_aggregation_sets("default")) == 0
+
+
+async def test_error_handler_and_health_check_are_called(
+    client: redis.asyncio.Redis, broker: Broker, servers: list[Server]
+) -> None:
+    failures: list[tuple[str, str]] = []
+    health: list[Exception | None] = []
+
+    async def on_error(ctx: TaskContext, task: Task, error: BaseException) -> None:
+        failures.append((task.type, str(error)))
+
+    async def failing(ctx: TaskContext, task: Task) -> None:
+        raise RuntimeError("nope")
+
+    await enqueue(broker, task_type="bad", retry=0)
+    await start(
+        servers,
+        client,
+        failing,
+        error_handler=on_error,
+        health_check_func=health.append,
+        health_check_interval=0.1,
+    )
+    await wait_for(lambda: failures == [("bad", "nope")] and bool(health))
+    assert health[0] is None
