@@ -136,7 +136,11 @@ def redis_server(workdir: Path) -> Iterator[str]:
     command += ["--appendonly", "no", "--dir", str(workdir)]
     with (workdir / "redis.log").open("wb") as log_file:
         process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
         )
     url = f"redis://127.0.0.1:{port}/0"
     try:
@@ -189,7 +193,12 @@ def operator_process(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Pop
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     with (workdir / "operator.log").open("wb") as log_file:
         process = subprocess.Popen(
-            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            command,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
         )
     try:
         yield process
@@ -532,6 +541,9 @@ def main(
 ) -> None:
     """Run the autoscaling loop on a local control plane and show it scale up and down."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    # Ctrl-C and SIGTERM both tear down in order, even when started with SIGINT ignored
+    # (as a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     options = DemoOptions(
         tasks=tasks,

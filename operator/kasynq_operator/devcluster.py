@@ -277,6 +277,9 @@ class DevCluster:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
+                # Not in the terminal's process group: Ctrl-C reaches only the Python process,
+                # which stops the components in order (the demo's clients first).
+                start_new_session=True,
             )
         self._processes.append((name, process))
         return process

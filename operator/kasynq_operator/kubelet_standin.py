@@ -39,6 +39,7 @@ from kasynq_operator.devcluster import die_with_parent, free_port
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.3
+STOP_TIMEOUT_SECONDS = 30.0
 READY_POLL_SECONDS = 0.2
 NOT_FOUND = 404
 CONFLICT = 409
@@ -114,17 +115,24 @@ class KubeletStandIn:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop watching, SIGTERM every worker and wait for them (SIGKILL after `timeout`)."""
+    def stop(self) -> None:
+        """Stop watching; the watching thread stops every worker (see `_stop_workers`)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=STOP_TIMEOUT_SECONDS + 15)
+
+    def _stop_workers(self) -> None:
+        """SIGTERM every worker and wait for them (SIGKILL after STOP_TIMEOUT_SECONDS).
+
+        Runs on the thread that started them: their parent-death signal fires when that
+        thread ends, so it must outlive them.
+        """
         with self._lock:
             pods = list(self.pods.values())
         for pod in pods:
             if pod.process.poll() is None:
                 pod.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for pod in pods:
             try:
                 pod.process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -159,12 +167,15 @@ class KubeletStandIn:
         log.info("pod %s pod=%s %s", kind, pod, details)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sync_once()
-            except Exception:
-                log.exception("kubelet stand-in sync failed namespace=%s", self.namespace)
-            self._stop.wait(POLL_SECONDS)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.sync_once()
+                except Exception:
+                    log.exception("kubelet stand-in sync failed namespace=%s", self.namespace)
+                self._stop.wait(POLL_SECONDS)
+        finally:
+            self._stop_workers()
 
     def sync_once(self) -> None:
         """One pass: start new Pods, report readiness, carry out deletions."""
@@ -236,6 +247,7 @@ class KubeletStandIn:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
+                start_new_session=True,  # Ctrl-C reaches the demo only, which stops us in order
             )
         with self._lock:
             self.pods[name] = LocalPod(
