@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
-from kasynq_operator.kube import KubeApi, version_mark
+from kasynq_operator.kube import KubeApi, api_error_message, version_mark
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -132,12 +132,8 @@ class PoolController:
         spec = body["spec"]
         generation = body["metadata"].get("generation")
         resolution = resolve_pool(self.namespace, spec, queue_specs)
-        conditions = self.status.conditions
         if not resolution.ok:
-            message = "; ".join(resolution.problems) or "no queues"
-            logger.warning("pool refused %s reason=%r", self._log, message)
-            conditions = set_condition(conditions, "Ready", False, "Refused", message, generation)
-            await self.status.write({"conditions": conditions, "observedGeneration": generation})
+            await self._not_ready("Refused", "; ".join(resolution.problems), generation)
             return None
         deployment = self._deployment
         if deployment is None:
@@ -147,12 +143,23 @@ class PoolController:
             self._deployment = deployment_essentials(deployment) if deployment else None
         policy = policy_from_spec(spec)
         current = int(deployment["spec"]["replicas"] or 0) if deployment else None
-        await self._ensure(body, resolution, policy, current)
+        try:
+            await self._ensure(body, resolution, policy, current)
+        except ApiException as exc:
+            operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "apply").inc()
+            message = f"applying the worker objects failed: {api_error_message(exc)}"
+            await self._not_ready("ApplyFailed", message, generation)
+            return None
         if current is None:
             current = self._initial_size(body, policy)
         ready = int((deployment or {}).get("status", {}).get("readyReplicas") or 0)
         conditions = set_condition(
-            conditions, "Ready", True, "Reconciled", "owned objects are up to date", generation
+            self.status.conditions,
+            "Ready",
+            True,
+            "Reconciled",
+            "owned objects are up to date",
+            generation,
         )
         if autoscaling_enabled(spec):
             decision = await self._autoscale(policy, resolution, current, ready)
@@ -172,6 +179,14 @@ class PoolController:
         )
         await self._report(decision, conditions, generation)
         return decision
+
+    async def _not_ready(self, reason: str, message: str, generation: int | None) -> None:
+        """Ready=False with the reason in status and the log; the pool's size is left alone."""
+        logger.warning("pool not ready %s reason=%s message=%r", self._log, reason, message)
+        conditions = set_condition(
+            self.status.conditions, "Ready", False, reason, message, generation
+        )
+        await self.status.write({"conditions": conditions, "observedGeneration": generation})
 
     def _initial_size(self, body: Mapping[str, Any], policy: Policy) -> int:
         if not autoscaling_enabled(body["spec"]):

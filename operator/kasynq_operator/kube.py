@@ -9,6 +9,7 @@ run in the pool's one daemon, so they never race.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -37,6 +38,14 @@ def load_api_client() -> client.ApiClient:
         # KUBECONFIG is read now, not when the kubernetes package was imported.
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     return client.ApiClient()
+
+
+def api_error_message(exc: ApiException) -> str:
+    """The API server's own message of a failed request (e.g. which field is invalid)."""
+    try:
+        return str(json.loads(exc.body or "")["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{exc.status} {exc.reason}"
 
 
 def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:

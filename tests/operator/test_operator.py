@@ -418,6 +418,24 @@ def test_cross_namespace_references_are_refused_by_name(
         assert env.replicas("greedy") is None
 
 
+def test_invalid_pod_template_override_is_reported(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    bad = {"spec": {"restartPolicy": "Never"}}  # Deployments allow only Always
+    env.pool("broken", ["jobs"], template={"image": "registry.invalid/app:1", "podTemplate": bad})
+    with run_operator():
+
+        def reported() -> bool:
+            condition = env.condition("asynqworkerpools", "broken", "Ready") or {}
+            return condition.get("reason") == "ApplyFailed" and "restartPolicy" in condition.get(
+                "message", ""
+            )
+
+        wait_for(reported, "Ready=False naming the invalid field")
+
+
 def test_scale_in_removes_idle_pods_first(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
