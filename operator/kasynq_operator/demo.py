@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kasynq_operator.devcluster import DevCluster, build_binaries, die_with_parent, free_port
+from kasynq_operator.devcluster import DevCluster, build_binaries, free_port, spawn_child
 from kasynq_operator.kubelet_standin import KubeletStandIn, PodEvent
 from kasynq_operator.resources import GROUP, POOL_PLURAL, VERSION, label_selector, names
 
@@ -134,14 +134,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(workdir)]
-    with (workdir / "redis.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-            start_new_session=True,
-        )
+    process = spawn_child(command, workdir / "redis.log")
     url = f"redis://127.0.0.1:{port}/0"
     try:
         conn = redis.Redis.from_url(url)
@@ -191,15 +184,7 @@ def operator_process(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Pop
     command = [str(OPERATOR), "--namespace", NAMESPACE, "--metrics-port", str(free_port())]
     command += ["--log-level", "info"]
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    with (workdir / "operator.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-            start_new_session=True,
-        )
+    process = spawn_child(command, workdir / "operator.log", env)
     try:
         yield process
     finally:

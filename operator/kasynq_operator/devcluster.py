@@ -94,10 +94,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def die_with_parent() -> None:
+def _die_with_parent() -> None:
     """In the child before exec: get SIGKILL when the parent dies (Linux only)."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn_child(
+    command: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a child process appending its output to `log_path`, in its own session (a
+    terminal's Ctrl-C reaches only us, and we stop children in order) and killed if we die."""
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            list(command),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -270,17 +287,7 @@ class DevCluster:
         self.kubeconfig.write_text(yaml.safe_dump(config))
 
     def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-        with (self.workdir / f"{name}.log").open("wb") as log_file:
-            process = subprocess.Popen(
-                [str(self.bin_dir / name), *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-                # Not in the terminal's process group: Ctrl-C reaches only the Python process,
-                # which stops the components in order (the demo's clients first).
-                start_new_session=True,
-            )
+        process = spawn_child([str(self.bin_dir / name), *args], self.workdir / f"{name}.log")
         self._processes.append((name, process))
         return process
 

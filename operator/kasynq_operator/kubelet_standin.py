@@ -34,7 +34,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kasynq_operator.devcluster import die_with_parent, free_port
+from kasynq_operator.devcluster import free_port, spawn_child
 
 log = logging.getLogger(__name__)
 
@@ -239,16 +239,7 @@ class KubeletStandIn:
         http_port = free_port()
         command = [str(KASYNQ), "worker", *args, "--http-port", str(http_port)]
         command += ["--log-level", self.log_level]
-        with (directory / "worker.log").open("ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-                start_new_session=True,  # Ctrl-C reaches the demo only, which stops us in order
-            )
+        process = spawn_child(command, directory / "worker.log", env)
         with self._lock:
             self.pods[name] = LocalPod(
                 name, pod.metadata.uid, process, http_port, directory, time.monotonic()
