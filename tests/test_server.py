@@ -434,3 +434,28 @@ async def test_error_handler_and_health_check_are_called(
     )
     await wait_for(lambda: failures == [("bad", "nope")] and bool(health))
     assert health[0] is None
+
+
+async def test_processes_on_redis_cluster(redis_cluster: Any) -> None:
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster.startup_nodes]
+    )
+    broker = Broker(cluster)
+    seen: Counter[str] = Counter()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        seen[ctx.task_id] += 1
+
+    server = Server(cluster, concurrency=10, queues={"a": 1, "b": 1, "c": 1}, **FAST)
+    try:
+        messages = [
+            msg for queue in ("a", "b", "c") for msg in await enqueue(broker, 30, queue=queue)
+        ]
+        await server.start(handler)
+        await wait_for(lambda: len(seen) == 90, what="90 tasks on the cluster")
+        assert seen == Counter({msg.id: 1 for msg in messages})
+    finally:
+        await server.shutdown()
+        await cluster.aclose()
