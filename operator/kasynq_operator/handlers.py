@@ -7,7 +7,7 @@ Importing this module registers the handlers (`kopf run -m kasynq_operator.handl
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -119,6 +119,26 @@ def _queues_of(
     return found
 
 
+async def poll_until_stopped(
+    stopped: kopf.DaemonStopped,
+    step: Callable[[], Awaitable[object]],
+    interval: Callable[[], float],
+    kind: str,
+    where: str,
+) -> None:
+    """Run `step` every `interval()` seconds until the daemon stops; an unexpected error is
+    logged and counted, and the next try waits at least RETRY_SECONDS."""
+    while not stopped:
+        seconds = interval()
+        try:
+            await step()
+        except Exception:
+            logger.exception("%s step failed %s", kind, where)
+            operator_metrics.RECONCILE_ERRORS.labels(kind, "step").inc()
+            seconds = max(seconds, RETRY_SECONDS)
+        await stopped.wait(seconds)
+
+
 @kopf.daemon(GROUP, VERSION, POOL_PLURAL, cancellation_timeout=10)
 async def pool_daemon(
     body: kopf.Body,
@@ -138,15 +158,13 @@ async def pool_daemon(
     controller = PoolController(memo.kube, memo.redis_clients, namespace, name, post_event)
     memo.pools[(namespace, name)] = controller
     try:
-        while not stopped:
-            interval = policy_from_spec(body["spec"]).poll_interval_seconds
-            try:
-                await controller.step(body, _queues_of(namespace, body["spec"], index))
-            except Exception:
-                logger.exception("pool step failed namespace=%s pool=%s", namespace, name)
-                operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "step").inc()
-                interval = max(interval, RETRY_SECONDS)
-            await stopped.wait(interval)
+        await poll_until_stopped(
+            stopped,
+            lambda: controller.step(body, _queues_of(namespace, body["spec"], index)),
+            lambda: policy_from_spec(body["spec"]).poll_interval_seconds,
+            "AsynqWorkerPool",
+            f"namespace={namespace} pool={name}",
+        )
     finally:
         memo.pools.pop((namespace, name), None)
 
@@ -180,12 +198,10 @@ async def queue_daemon(
     """Keep one queue's paused flag and status in line with Redis until it is deleted."""
     assert namespace is not None, "AsynqQueue is namespaced"
     controller = QueueController(memo.kube, memo.redis_clients, namespace, name)
-    while not stopped:
-        interval = QUEUE_POLL_SECONDS
-        try:
-            await controller.step(body)
-        except Exception:
-            logger.exception("queue step failed namespace=%s queue=%s", namespace, name)
-            operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "step").inc()
-            interval = max(interval, RETRY_SECONDS)
-        await stopped.wait(interval)
+    await poll_until_stopped(
+        stopped,
+        lambda: controller.step(body),
+        lambda: QUEUE_POLL_SECONDS,
+        "AsynqQueue",
+        f"namespace={namespace} queue={name}",
+    )
