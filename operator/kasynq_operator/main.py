@@ -44,9 +44,16 @@ def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, log_
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     assert handlers.pool_daemon is not None  # importing `handlers` registered the handlers
+    settings = kopf.OperatorSettings()
+    # Exact namespaces leave nothing to discover: skip kopf's cluster-wide scans of CRDs and
+    # namespaces, which a namespaced install (Roles only) may not do; kopf would retry them
+    # for a minute before starting.
+    exact = not any(char in pattern for pattern in namespaces for char in "*?[!")
+    settings.scanning.disabled = bool(namespaces) and exact
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
         memo=kopf.Memo(http_port=http_port, namespaces=namespaces),
+        settings=settings,
     )
