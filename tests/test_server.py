@@ -459,3 +459,21 @@ async def test_processes_on_redis_cluster(redis_cluster: Any) -> None:
     finally:
         await server.shutdown()
         await cluster.aclose()
+
+
+async def test_processes_through_sentinel_url(redis_sentinel: Any) -> None:
+    host, port = redis_sentinel.sentinels[0]
+    url = f"redis-sentinel://{host}:{port}?master={redis_sentinel.master_name}"
+    seen: list[str] = []
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        seen.append(ctx.task_id)
+
+    server = Server(url, **FAST)
+    try:
+        await server.start(handler)
+        messages = await enqueue(server.broker, 5)
+        await wait_for(lambda: len(seen) == 5, what="5 tasks through sentinel")
+        assert sorted(seen) == sorted(msg.id for msg in messages)
+    finally:
+        await server.shutdown()

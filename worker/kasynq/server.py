@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
-import redis.asyncio
-
 from kasynq import aggregator as aggregator_module
 from kasynq import forwarder as forwarder_module
 from kasynq import healthcheck as healthcheck_module
@@ -32,7 +30,7 @@ from kasynq.broker import Broker
 from kasynq.broker.batching import BatchingClient
 from kasynq.broker.wakeup import PendingWatcher
 from kasynq.client import AsyncClient
-from kasynq.connection import AsyncRedis
+from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
@@ -116,9 +114,7 @@ class Server:
         self.config = ServerConfig(**options)
         self._owns_client = isinstance(redis_client, str)
         self._client: AsyncRedis = (
-            redis.asyncio.Redis.from_url(redis_client)
-            if isinstance(redis_client, str)
-            else redis_client
+            redis_from_url(redis_client) if isinstance(redis_client, str) else redis_client
         )
         self.broker = Broker(self._client)
         self.identity = ServerIdentity()

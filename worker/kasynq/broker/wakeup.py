@@ -5,8 +5,8 @@ send an invalidation message whenever such a key changes (enqueue, forward, requ
 batched per Redis event-loop turn, without any server configuration. The tracking connection
 redirects the messages to itself and subscribes to `__redis__:invalidate` (RESP2), so one
 dedicated connection suffices. This only shortens idle waits: the processor still polls every
-`task_check_interval`, so nothing depends on a message arriving (Cluster clients get polling
-only).
+`task_check_interval`, so nothing depends on a message arriving (Cluster and Sentinel
+clients get polling only).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from kasynq import keys
 from kasynq.connection import AsyncRedis
@@ -38,8 +39,10 @@ class PendingWatcher:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if not isinstance(self._client, redis.asyncio.Redis):
-            log.info("pending watcher disabled for this client type, polling only")
+        if not isinstance(self._client, redis.asyncio.Redis) or isinstance(
+            self._client.connection_pool, SentinelConnectionPool
+        ):
+            log.info("pending watcher disabled for Cluster/Sentinel clients, polling only")
             return
         if self._task is None:
             self._task = asyncio.create_task(self._run(self._client), name="kasynq-wakeup")
