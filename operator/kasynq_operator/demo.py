@@ -40,7 +40,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kasynq_operator.devcluster import DevCluster, build_binaries, free_port, spawn_child
+from kasynq_operator.devcluster import (
+    DevCluster,
+    DevClusterError,
+    build_binaries,
+    free_port,
+    spawn_child,
+)
 from kasynq_operator.kubelet_standin import KubeletStandIn, PodEvent
 from kasynq_operator.resources import GROUP, POOL_PLURAL, VERSION, label_selector, names
 
@@ -409,7 +415,7 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
     Logs (operator, redis, one per worker pod) go to `workdir`.
     """
     with contextlib.ExitStack() as stack:
-        with console.status("control plane: building or reusing the binaries"):
+        with console.status("control plane binaries: reusing, or building (first time ~5 min)"):
             bin_dir = build_binaries()
         with console.status("starting etcd, kube-apiserver, kube-controller-manager, redis"):
             cluster = stack.enter_context(DevCluster(bin_dir))
@@ -548,7 +554,7 @@ def main(
     except KeyboardInterrupt:
         console.print(f"interrupted: everything was stopped; logs in {workdir}")
         sys.exit(130)
-    except DemoError as exc:
+    except (DemoError, DevClusterError) as exc:
         raise click.ClickException(f"{exc} (logs in {workdir})") from None
     console.print(summary(result, options))
     console.print(f"demo wall time {time.monotonic() - started:.0f} s")
