@@ -30,15 +30,8 @@ FAST = {
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    connection = redis.asyncio.Redis.from_url(redis_url)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def broker(client: redis.asyncio.Redis) -> Broker:
-    return Broker(client)
+def client(async_redis: redis.asyncio.Redis) -> redis.asyncio.Redis:
+    return async_redis
 
 
 @pytest.fixture
@@ -436,12 +429,8 @@ async def test_error_handler_and_health_check_are_called(
     assert health[0] is None
 
 
-async def test_processes_on_redis_cluster(redis_cluster: Any) -> None:
-    from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-    cluster = RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster.startup_nodes]
-    )
+async def test_processes_on_redis_cluster(async_redis_cluster: Any) -> None:
+    cluster = async_redis_cluster
     broker = Broker(cluster)
     seen: Counter[str] = Counter()
 
@@ -458,7 +447,6 @@ async def test_processes_on_redis_cluster(redis_cluster: Any) -> None:
         assert seen == Counter({msg.id: 1 for msg in messages})
     finally:
         await server.shutdown()
-        await cluster.aclose()
 
 
 async def test_processes_through_sentinel_url(redis_sentinel: Any) -> None:

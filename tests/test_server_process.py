@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,8 @@ FAST = {
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    connection = redis.asyncio.Redis.from_url(redis_url)
-    yield connection
-    await connection.aclose()
+def client(async_redis: redis.asyncio.Redis) -> redis.asyncio.Redis:
+    return async_redis
 
 
 @pytest.fixture

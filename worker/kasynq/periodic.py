@@ -1,4 +1,4 @@
-"""Run a coroutine function on a fixed period until stopped: the shape of Go's tickers.
+"""Background tasks of the server's components, and the fixed-period loop of Go's tickers.
 
 Each background component of the server (forwarder, janitor, recoverer, heartbeater, ...) is
 one `Periodic`; errors are logged and the loop carries on, as Go's components do.
@@ -14,7 +14,28 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 
-class Periodic:
+class Background:
+    """One long-running asyncio task of a component, started once and cancelled by `stop`."""
+
+    name = "background"
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"kasynq-{self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Periodic(Background):
     """Calls `work()` after `first_delay` s, then every `interval` s after each run ends."""
 
     def __init__(
@@ -28,20 +49,8 @@ class Periodic:
         self._work = work
         self._interval = interval
         self._first_delay = interval if first_delay is None else first_delay
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=f"kasynq-{self.name}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         await asyncio.sleep(self._first_delay)
         while True:
             try:

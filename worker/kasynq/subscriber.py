@@ -8,14 +8,17 @@ import logging
 from collections.abc import Callable
 
 from kasynq.broker import Broker
+from kasynq.periodic import Background
 
 log = logging.getLogger(__name__)
 
 RESUBSCRIBE_DELAY_SECONDS = 5.0
 
 
-class Subscriber:
+class Subscriber(Background):
     """Subscribes (retrying every 5 s) and calls `cancel(task_id)` for each message."""
+
+    name = "subscriber"
 
     def __init__(
         self,
@@ -26,19 +29,7 @@ class Subscriber:
         self._broker = broker
         self._cancel = cancel
         self._retry_delay = retry_delay
-        self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="kasynq-subscriber")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         while True:

@@ -22,6 +22,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from kasynq import keys
 from kasynq.connection import AsyncRedis
+from kasynq.periodic import Background
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,15 @@ INVALIDATE_CHANNEL = "__redis__:invalidate"
 RECONNECT_DELAY_SECONDS = 1.0
 
 
-class PendingWatcher:
+class PendingWatcher(Background):
     """Sets `event` whenever a watched queue's pending list or paused flag changes."""
+
+    name = "wakeup"
 
     def __init__(self, client: AsyncRedis, queues: Sequence[str], event: asyncio.Event) -> None:
         self._client = client
         self._queues = list(queues)
         self._event = event
-        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if not isinstance(self._client, redis.asyncio.Redis) or isinstance(
@@ -44,15 +46,7 @@ class PendingWatcher:
         ):
             log.info("pending watcher disabled for Cluster/Sentinel clients, polling only")
             return
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(self._client), name="kasynq-wakeup")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        super().start()
 
     def _prefixes(self) -> list[str]:
         args: list[str] = []
@@ -60,8 +54,9 @@ class PendingWatcher:
             args += ["PREFIX", keys.pending_key(queue), "PREFIX", keys.paused_key(queue)]
         return args
 
-    async def _run(self, client: redis.asyncio.Redis) -> None:
-        pool = client.connection_pool
+    async def _run(self) -> None:
+        assert isinstance(self._client, redis.asyncio.Redis)  # checked by start()
+        pool = self._client.connection_pool
         kwargs = {
             key: value
             for key, value in pool.connection_kwargs.items()
