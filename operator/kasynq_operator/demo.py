@@ -261,8 +261,16 @@ class Demo:
         value = pool.get("status", {}).get("desiredReplicas")
         return int(value) if value is not None else None
 
+    def check_workers(self) -> None:
+        """Fail fast when a worker process died on its own (e.g. its handlers do not import)."""
+        crashed = self.standin.crashed()
+        if crashed:
+            tail = crashed[0].read_text(errors="replace")[-2000:]
+            raise DemoError(f"a worker exited unexpectedly; {crashed[0]} ends with:\n{tail}")
+
     def wait_for_pool(self) -> None:
         def ready() -> bool:
+            self.check_workers()
             _, ready_replicas = self.deployment()
             return ready_replicas >= self.options.min_replicas
 
@@ -403,6 +411,7 @@ def watch(demo: Demo, console: Console) -> None:
                 live.update(table(demo.result.samples, demo.result, options), refresh=True)
             if demo.finished(sample):
                 return
+            demo.check_workers()
             if time.monotonic() > deadline:
                 raise DemoError(f"not finished after {options.timeout_seconds:.0f}s")
             previous = sample

@@ -9,8 +9,10 @@ ReplicaSet, the Deployment and the operator see it as a kubelet would report it.
 for deletion gets SIGTERM; once its process exited the Pod is removed (grace period 0).
 
 Only what worker Pods use is supported: env values, fieldRef metadata.name/namespace,
-secretKeyRef, configMapKeyRef, and configMap volumes. The container image is ignored: every
-Pod runs `kasynq worker` from this virtualenv, with `extra_pythonpath` for handler modules.
+secretKeyRef, configMapKeyRef, and ConfigMap/Secret volumes. The container image is ignored:
+every Pod runs `kasynq worker` from this virtualenv, with `extra_pythonpath` for handler
+modules. A worker that exits on its own is not restarted (a crash loop would hide the cause):
+its Pod turns not-ready and its log stays in `workdir/<pod>/worker.log`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.3
 STOP_TIMEOUT_SECONDS = 30.0
-READY_POLL_SECONDS = 0.2
 NOT_FOUND = 404
 CONFLICT = 409
 NODE_NAME = "kasynq-local"
@@ -62,6 +63,7 @@ class LocalPod:
     directory: Path
     started: float
     ready: bool = False
+    crashed: bool = False
     terminating_since: float | None = None
 
 
@@ -152,6 +154,11 @@ class KubeletStandIn:
         with self._lock:
             return sorted(name for name, pod in self.pods.items() if pod.process.poll() is None)
 
+    def crashed(self) -> list[Path]:
+        """Logs of workers that exited on their own."""
+        with self._lock:
+            return [pod.directory / "worker.log" for pod in self.pods.values() if pod.crashed]
+
     def serving(self) -> list[str]:
         """Names of Pods whose worker is alive and not being stopped."""
         with self._lock:
@@ -193,10 +200,11 @@ class KubeletStandIn:
                 self._terminate(pod, local)
             elif local is None and name not in self._failed:
                 self._launch(pod)
+            elif local is not None and local.process.poll() is not None:
+                if not local.crashed:
+                    self._crashed(local)
             elif local is not None and not local.ready:
                 self._check_ready(local)
-            elif local is not None and local.process.poll() is not None:
-                self._restart(pod, local)
         for name in set(self.pods) - seen:
             self._forget(name, "removed")
 
@@ -324,8 +332,6 @@ class KubeletStandIn:
         return dict(self.core.read_namespaced_config_map(name, self.namespace).data or {})
 
     def _check_ready(self, local: LocalPod) -> None:
-        if local.process.poll() is not None:
-            return
         try:
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{local.http_port}/readyz", timeout=1
@@ -394,13 +400,17 @@ class KubeletStandIn:
             if exc.status != NOT_FOUND:
                 raise
 
-    def _restart(self, pod: Any, local: LocalPod) -> None:
-        """The worker exited on its own: report it, keep its log, start it again."""
+    def _crashed(self, local: LocalPod) -> None:
+        """The worker exited on its own: record it and report the Pod not ready."""
+        local.crashed = True
         self._record(local.name, "exited", {"code": local.process.returncode})
+        log.error(
+            "worker exited unexpectedly pod=%s code=%s log=%s",
+            local.name,
+            local.process.returncode,
+            local.directory / "worker.log",
+        )
         self._report_status(local, ready=False)
-        with self._lock:
-            del self.pods[local.name]
-        self._launch(pod)
 
     def _forget(self, name: str, kind: str) -> None:
         with self._lock:
