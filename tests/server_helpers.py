@@ -14,6 +14,16 @@ from kasynq import keys
 from kasynq.broker import Broker
 from kasynq.proto.asynq_pb2 import TaskMessage
 
+FAST = {
+    "task_check_interval": 0.1,
+    "delayed_task_check_interval": 0.1,
+    "recoverer_interval": 0.2,
+    "recoverer_grace": 0,
+    "shutdown_timeout": 1.0,
+    "retry_delay_func": lambda retried, error, task: 0,
+}
+"""Server options for tests: short intervals, immediate retries (leases stay Go's 30 s)."""
+
 
 def message(
     task_type: str = "test:task",

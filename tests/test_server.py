@@ -19,14 +19,7 @@ from kasynq.servemux import ServeMux
 from kasynq.server import Server
 from kasynq.task import Task
 
-from tests.server_helpers import enqueue, queue_sizes, task_state, wait_for
-
-FAST = {
-    "task_check_interval": 0.1,
-    "delayed_task_check_interval": 0.1,
-    "shutdown_timeout": 1.0,
-    "retry_delay_func": lambda retried, error, task: 0,
-}
+from tests.server_helpers import FAST, enqueue, queue_sizes, task_state, wait_for
 
 
 @pytest.fixture

@@ -24,17 +24,9 @@ from kasynq.server import Server
 from kasynq.task import Task
 
 from tests.fixtures.redis import RedisServer
-from tests.server_helpers import enqueue, queue_sizes, task_state, wait_for
+from tests.server_helpers import FAST, enqueue, queue_sizes, task_state, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-FAST = {
-    "task_check_interval": 0.1,
-    "delayed_task_check_interval": 0.1,
-    "recoverer_interval": 0.2,
-    "recoverer_grace": 0,
-    "shutdown_timeout": 1.0,
-    "retry_delay_func": lambda retried, error, task: 0,
-}
 
 
 @pytest.fixture
