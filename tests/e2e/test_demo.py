@@ -24,7 +24,9 @@ OPTIONS = DemoOptions(
     concurrency=5,
     target_backlog_per_replica=50,
     poll_seconds=0.5,
-    scale_down_seconds=8.0,
+    # Scale-in comes 10 s after the scale-up: by then a worker heartbeat (every 5 s) has
+    # published the slow task, so the operator can give its pod a higher deletion cost.
+    scale_down_seconds=10.0,
     timeout_seconds=120.0,
     live=False,
 )
