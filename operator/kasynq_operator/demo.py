@@ -515,10 +515,16 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @click.command()
-@click.option("--tasks", default=5000, show_default=True, type=click.IntRange(1))
-@click.option("--task-ms", default=50, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--tasks", default=5000, show_default=True, type=click.IntRange(1), help="Burst size."
+)
+@click.option(
+    "--task-ms", default=50, show_default=True, type=click.IntRange(0), help="Work per task."
+)
 @click.option("--max-replicas", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--concurrency", default=10, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--concurrency", default=10, show_default=True, type=click.IntRange(1), help="Per worker pod."
+)
 @click.option(
     "--scale-down-seconds",
     default=10.0,
@@ -526,8 +532,20 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     type=click.FloatRange(0),
     help="The pool's scaleDownStabilizationSeconds.",
 )
-@click.option("--poll-seconds", default=1.0, show_default=True, type=click.FloatRange(0.2))
-@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(1))
+@click.option(
+    "--poll-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.2),
+    help="The pool's pollIntervalSeconds.",
+)
+@click.option(
+    "--timeout",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Give up when not drained and back at min by then (seconds after the burst).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def main(
     tasks: int,
