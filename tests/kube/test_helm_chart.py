@@ -211,8 +211,9 @@ def test_namespaced_install_uses_roles_only(
 ) -> None:
     assert callable(install)
     user = install("--set", f"watchNamespaces={{{other_namespace}}}")
-    rendered = kube.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
-    assert "kasynq" not in rendered
+    cluster_wide = kube.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+    release_objects = user.rsplit(":", 1)[1]  # the release's full name, as the ServiceAccount
+    assert release_objects not in cluster_wide
     for check in NEEDED_IN_WATCHED:
         assert can_i(kube, user, *check, "-n", other_namespace), check
         assert not can_i(kube, user, *check, "-n", "default"), check
