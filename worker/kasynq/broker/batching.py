@@ -51,7 +51,7 @@ class BatchingClient:
         return future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let every caller of this loop turn queue its call first
+        # Starts one loop turn after the first call: every call of that turn is queued by now.
         while self._queued:
             batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
             commands = [(method.upper(), *args) for method, args, _ in batch]
