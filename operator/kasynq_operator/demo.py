@@ -36,6 +36,7 @@ from kasynq.inspector import Inspector
 from kasynq.task import Task
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -377,10 +378,12 @@ HISTORY_EVERY = 4
 
 def table(samples: list[Sample], result: DemoResult, options: DemoOptions) -> Table:
     """The recent history of the loop, newest row last."""
-    view = Table(title=f"kasynq demo: {result.enqueued} tasks of {options.task_ms} ms")
-    for column in ("t (s)", "pending", "active", "latency (s)", "processed/s", "desired",
-                   "replicas", "ready", "processed"):  # fmt: skip
-        view.add_column(column, justify="right")
+    view = Table(
+        title=f"kasynq demo: {result.enqueued} tasks of {options.task_ms} ms", box=box.SIMPLE
+    )
+    for column in ("t s", "pending", "active", "lat s", "done/s", "desired", "replicas",
+                   "ready", "done"):  # fmt: skip
+        view.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     history = samples[:-1:HISTORY_EVERY][-(HISTORY_ROWS - 1) :] + samples[-1:]
     for sample in history:
         view.add_row(
@@ -583,6 +586,7 @@ def main(
         sys.exit(130)
     except (DemoError, DevClusterError) as exc:
         raise click.ClickException(f"{exc} (logs in {workdir})") from None
+    console.print()
     console.print(summary(result, options))
     console.print(f"demo wall time {time.monotonic() - started:.0f} s")
     if not result.all_completed_once:
