@@ -15,8 +15,12 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 Stabilization follows the HPA: scale up to the lowest recommendation of the up-window, down
 to the highest of the down-window; additionally no scale-down within the down-window after a
 scale-up or after the state began (a restarted operator never scales in on a short memory).
-A scale-up within the down-window after a scale-down (a flap) doubles the down-window, up to
-8x; each later scale-down (the load stayed low for the whole widened window) halves it again.
+A scale-up wanted within the down-window after a scale-down (a flap) doubles the down-window,
+up to 8x; each later scale-down (the load stayed low for the whole widened window) halves it.
+A move against the previous move's direction (a reversal) waits until the base down-window has
+passed since the last reversal, so there is never more than one reversal per stabilization
+window, from the first cycle on; only waking from zero and returning inside the spec bounds
+skip that wait (a pool at zero processes nothing, and the bounds are the user's word).
 Scale to zero only after pending, active and due-soon stayed zero for the idle window.
 Missing or stale metrics hold the current size.
 """
@@ -86,6 +90,10 @@ class ScalerState:
     last_scale_up_at: float | None = None
     last_scale_down_at: float | None = None
     down_window_damping: float = 1.0
+    last_reversal_at: float | None = None
+    """When the size last moved against the direction of the move before it."""
+    flap_counted_for: float | None = None
+    """The scale-down (its time) whose flap already doubled the down-window."""
     busy_at: float | None = None
     samples: tuple[PoolMetrics, ...] = ()
     """Recent samples, oldest first, covering the rate window."""
@@ -232,6 +240,15 @@ def _inputs(demand: Demand, ready: int, terms: dict[str, int]) -> dict[str, floa
     return values
 
 
+def _reverses(state: ScalerState, current: int, desired: int) -> bool:
+    """Whether moving from `current` to `desired` goes against the previous move."""
+    up, down = state.last_scale_up_at, state.last_scale_down_at
+    if desired == current or (up is None and down is None):
+        return False
+    last_was_up = down is None or (up is not None and up > down)
+    return (desired > current) != last_was_up
+
+
 def hold(policy: Policy, current: int, state: ScalerState, why: str) -> Decision:
     """Keep the current size (within the spec bounds): metrics are missing or stale."""
     desired = min(max(current, policy.min_replicas), policy.max_replicas)
@@ -288,7 +305,8 @@ def decide(
     down_recommendation = max(size for at, size in history if at >= down_floor)
 
     desired = current
-    if current > policy.max_replicas or current < policy.min_replicas:
+    out_of_bounds = current > policy.max_replicas or current < policy.min_replicas
+    if out_of_bounds:
         desired = min(max(current, policy.min_replicas), policy.max_replicas)
         reason += f"; current {current} outside spec bounds"
     elif current < up_recommendation:
@@ -313,17 +331,30 @@ def decide(
         desired > current
         and state.last_scale_down_at is not None
         and now - state.last_scale_down_at < window
+        and state.flap_counted_for != state.last_scale_down_at
     )
     if flapped:
         damping = min(damping * 2, MAX_DOWN_WINDOW_DAMPING)
         reason += f"; flap after a recent scale-down: down-window now {window * 2:g}s"
-    elif desired < current:
+    reversal = _reverses(state, current, desired)
+    if reversal and not out_of_bounds and current > 0:
+        since = now - state.last_reversal_at if state.last_reversal_at is not None else math.inf
+        if since < policy.scale_down_stabilization_seconds:
+            desired = current
+            reversal = False
+            reason += (
+                f"; held: the last direction reversal was {since:.0f}s ago, within the "
+                f"{policy.scale_down_stabilization_seconds:g}s stabilization window"
+            )
+    if desired < current:
         damping = max(1.0, damping / 2)
     new_state = replace(
         state,
         recommendations=history,
         last_scale_up_at=now if desired > current else state.last_scale_up_at,
         last_scale_down_at=now if desired < current else state.last_scale_down_at,
+        last_reversal_at=now if reversal else state.last_reversal_at,
+        flap_counted_for=state.last_scale_down_at if flapped else state.flap_counted_for,
         down_window_damping=damping,
         busy_at=busy_at,
         samples=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from kasynq_operator.scaling import (
@@ -23,7 +23,7 @@ def pool(at: float, *queues: QueueMetrics) -> PoolMetrics:
     return PoolMetrics(taken_at=at, queues=queues)
 
 
-def queue(name: str = "t:q", **fields: object) -> QueueMetrics:
+def queue(name: str = "t:q", /, **fields: object) -> QueueMetrics:
     return QueueMetrics(name, **fields)  # type: ignore[arg-type]
 
 
@@ -243,8 +243,8 @@ def direction_changes(values: list[int], times: list[float]) -> list[float]:
 
 @pytest.mark.parametrize("period", [20.0, 60.0, 110.0, 240.0, 300.0, 400.0, 600.0])
 def test_oscillating_load_reverses_at_most_once_per_window(period: float) -> None:
-    """Over an hour of square-wave load, at most one flap (two reversals within one window):
-    the first flap doubles the down-window, which then outlasts the wave's low phase."""
+    """Over an hour of square-wave load, consecutive direction reversals are at least one
+    stabilization window apart, from the first cycle on."""
     window = 120.0
     policy = Policy(max_replicas=20, scale_down_stabilization_seconds=window)
 
@@ -254,8 +254,46 @@ def test_oscillating_load_reverses_at_most_once_per_window(period: float) -> Non
     samples = polls(0, 3600, 2, square_wave)
     values = sizes(run(policy, 1, samples, start=-600))
     reversals = direction_changes([1, *values], [-2.0, *(t for t, _ in samples)])
-    flaps = [(a, b) for a, b in itertools.pairwise(reversals) if b - a < window]
-    assert len(flaps) <= 1, f"reversals {reversals}"
+    assert all(b - a >= window for a, b in itertools.pairwise(reversals)), reversals
+
+
+REVERSAL_WINDOW = 60.0
+REVERSAL_POLICY = Policy(max_replicas=20, scale_down_stabilization_seconds=REVERSAL_WINDOW)
+AFTER_UP_THEN_DOWN = ScalerState(
+    started_at=-600, last_scale_up_at=0.0, last_scale_down_at=70.0, last_reversal_at=70.0
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "current", "now", "state", "expected", "reason_contains"),
+    [
+        ("up right after a reversing scale-down is held", 2, 80.0, AFTER_UP_THEN_DOWN, 2, "held"),
+        ("up one window after that reversal goes ahead", 2, 130.0, AFTER_UP_THEN_DOWN, 15, ""),
+        (
+            "up after a scale-down that did not reverse goes ahead",
+            2,
+            80.0,
+            ScalerState(started_at=-600, last_scale_down_at=70.0, last_reversal_at=-100.0),
+            15,
+            "",
+        ),
+        (
+            "waking from zero is never held",
+            0,
+            80.0,
+            replace(AFTER_UP_THEN_DOWN, last_scale_down_at=75.0),
+            15,
+            "",
+        ),
+    ],
+)
+def test_a_reversal_waits_one_window_after_the_last(
+    name: str, current: int, now: float, state: ScalerState, expected: int, reason_contains: str
+) -> None:
+    policy = replace(REVERSAL_POLICY, min_replicas=0)
+    decision = decide(policy, current, pool(now, queue(pending=300)), now, state)
+    assert decision.desired_replicas == expected, decision.reason
+    assert reason_contains in decision.reason
 
 
 def test_slow_oscillation_scales_down_at_most_once_per_window() -> None:
