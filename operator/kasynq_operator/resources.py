@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from kasynq.config import REDIS_CA_FILE_ENV, REDIS_PASSWORD_ENV, REDIS_URL_ENV
 
 GROUP = "kasynq.io"
 VERSION = "v1alpha1"
@@ -32,8 +33,6 @@ REDIS_CA_FILE = "ca.crt"
 HTTP_PORT = 8080
 GRACE_MARGIN_SECONDS = 15
 WORKER_UID = 10001
-REDIS_URL_ENV = "KASYNQ_REDIS_URL"
-REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
 
 Manifest = dict[str, Any]
 
@@ -184,7 +183,7 @@ def schedule_entry(namespace: str, entry: Mapping[str, Any]) -> dict[str, Any]:
 def worker_config(namespace: str, spec: Mapping[str, Any], resolution: Resolution) -> str:
     """The worker's YAML config (`kasynq worker --config`, see kasynq.config): tenant-prefixed
     queues with weights, concurrency, shutdown timeout and schedules. The Redis URL is not in
-    it: the pods read it from the Secret through `KASYNQ_REDIS_URL`."""
+    it: the pods read it (and the password and CA) from the Secret through the environment."""
     schedules = [schedule_entry(namespace, entry) for entry in spec.get("schedules", [])]
     config = {
         "handlers": spec["handlers"],
@@ -236,6 +235,8 @@ def _redis_env(secret: SecretRef) -> list[dict[str, Any]]:
     env = [from_secret(REDIS_URL_ENV, secret.url_key)]
     if secret.password_key:
         env.append(from_secret(REDIS_PASSWORD_ENV, secret.password_key))
+    if secret.ca_key:  # mounted by deployment_manifest
+        env.append({"name": REDIS_CA_FILE_ENV, "value": f"{REDIS_CA_DIR}/{REDIS_CA_FILE}"})
     return env
 
 

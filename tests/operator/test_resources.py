@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kasynq.config import load_file
+from kasynq.config import load_file, resolve
 from kasynq.scheduler import parse_entry_config
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -118,6 +118,30 @@ def test_deployment_pods_follow_the_contract() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert deployment["spec"]["replicas"] == 2
     assert DELETION_COST_ANNOTATION not in deployment["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_pods_get_the_redis_password_and_ca_file_the_worker_reads(tmp_path: Path) -> None:
+    redis_spec = {"secretName": "redis", "passwordKey": "pw", "caKey": "ca"}
+    queues = {"emails": {"redis": redis_spec}}
+    spec = pool_spec(queues=[{"name": "emails"}])
+    resolution = resolve_pool("team-a", spec, queues)
+    configmap = configmap_manifest("mail", "team-a", spec, resolution)
+    pod = deployment_manifest("mail", "team-a", spec, resolution, configmap)["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["KASYNQ_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "redis",
+        "key": "pw",
+    }
+    ca_file = Path(env["KASYNQ_REDIS_CA_FILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "redis-ca"]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "redis-ca"]
+    assert ca_file == Path(mount["mountPath"]) / volume["secret"]["items"][0]["path"]
+    # The worker accepts what the pod gets: the CA file setting, read from the environment.
+    ca_file_here = tmp_path / "ca.crt"
+    ca_file_here.write_text("pem")
+    settings = resolve(None, {"handlers": "m:mux", "redis_ca_file": str(ca_file_here)})
+    assert settings.redis_options() == {"ssl_ca_certs": str(ca_file_here)}
 
 
 def test_config_change_changes_the_pod_template() -> None:

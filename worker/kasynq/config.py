@@ -1,8 +1,11 @@
-"""Settings of `kasynq worker`: defaults, then a YAML file, then flags (or `KASYNQ_REDIS_URL`).
+"""Settings of `kasynq worker`: defaults, then a YAML file, then flags (or their environment
+variables `KASYNQ_REDIS_URL`, `KASYNQ_REDIS_PASSWORD`, `KASYNQ_REDIS_CA_FILE`).
 
 The YAML file uses the flag names with underscores:
 
     redis_url: redis://redis:6379/0
+    redis_password: s3cret                # overrides a password in the URL
+    redis_ca_file: /etc/kasynq/redis/ca.crt   # CA bundle verifying a rediss:// server
     handlers: myapp.tasks:mux
     queues: {critical: 6, default: 3}     # or "critical=6,default=3"
     concurrency: 10
@@ -18,10 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
+REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
+REDIS_CA_FILE_ENV = "KASYNQ_REDIS_CA_FILE"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
@@ -32,6 +38,8 @@ class ConfigError(ValueError):
 @dataclass
 class WorkerSettings:
     redis_url: str = DEFAULT_REDIS_URL
+    redis_password: str = ""
+    redis_ca_file: str = ""
     handlers: str = ""
     queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
     concurrency: int = 10
@@ -39,6 +47,26 @@ class WorkerSettings:
     shutdown_timeout: float = 8.0
     http_port: int | None = None
     schedules: list[Any] = field(default_factory=list)
+
+    def redis_options(self) -> dict[str, Any]:
+        """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
+        options = {"password": self.redis_password, "ssl_ca_certs": self.redis_ca_file}
+        return {name: value for name, value in options.items() if value}
+
+    @property
+    def masked_redis_url(self) -> str:
+        """The Redis URL fit for logs and errors: any password in it replaced by `***`."""
+        return masked_url(self.redis_url)
+
+
+def masked_url(url: str) -> str:
+    """`url` with the password of its user part replaced by `***`."""
+    parts = urlsplit(url)
+    credentials, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 SETTING_NAMES = frozenset(item.name for item in fields(WorkerSettings))
@@ -76,6 +104,8 @@ def parse_queues(value: object) -> dict[str, int]:
 def _typed(name: str, value: object) -> object:
     converters: dict[str, Any] = {
         "redis_url": str,
+        "redis_password": str,
+        "redis_ca_file": str,
         "handlers": str,
         "queues": parse_queues,
         "concurrency": int,
@@ -121,7 +151,7 @@ def load_file(path: Path) -> dict[str, object]:
 
 
 def resolve(config_file: Path | None, flags: Mapping[str, object]) -> WorkerSettings:
-    """Defaults < config file < flags (the CLI reads `KASYNQ_REDIS_URL` as the --redis-url flag)."""
+    """Defaults < config file < flags (the CLI reads the `KASYNQ_REDIS_*` variables as flags)."""
     merged: dict[str, object] = {}
     if config_file is not None:
         merged.update(load_file(config_file))
@@ -129,6 +159,8 @@ def resolve(config_file: Path | None, flags: Mapping[str, object]) -> WorkerSett
     settings = WorkerSettings()
     for name, value in merged.items():
         setattr(settings, name, _typed(name, value))
+    if settings.redis_ca_file and not Path(settings.redis_ca_file).is_file():
+        raise ConfigError(f"redis_ca_file is not a readable file: {settings.redis_ca_file!r}")
     if not settings.handlers:
         raise ConfigError("handlers is required: give --handlers package.module:attribute")
     return settings

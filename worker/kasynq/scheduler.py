@@ -339,15 +339,18 @@ class Scheduler:
         )
 
     @classmethod
-    def from_url(cls, url: str, **settings: Any) -> Scheduler:
-        """A scheduler on its own connection to `url` (closed when `run()` ends).
+    def from_url(
+        cls, url: str, redis_options: Mapping[str, Any] | None = None, **settings: Any
+    ) -> Scheduler:
+        """A scheduler on its own connection to `url` (closed when `run()` ends);
+        `redis_options` (e.g. password, ssl_ca_certs) go to `connection.redis_from_url`.
 
         Without `group`: $KASYNQ_SCHEDULER_GROUP, else $KASYNQ_POOL (the worker pool's name).
         """
         settings.setdefault("group", os.environ.get(GROUP_ENV) or os.environ.get(POOL_ENV))
         if not settings["group"]:
             settings["group"] = DEFAULT_GROUP
-        scheduler = cls(redis_from_url(url), **settings)
+        scheduler = cls(redis_from_url(url, **(redis_options or {})), **settings)
         scheduler._owns_client = True
         return scheduler
 

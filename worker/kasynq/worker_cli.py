@@ -9,8 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+import redis
+import redis.asyncio
 
-from kasynq.config import REDIS_URL_ENV, ConfigError, WorkerSettings, resolve
+from kasynq.config import (
+    REDIS_CA_FILE_ENV,
+    REDIS_PASSWORD_ENV,
+    REDIS_URL_ENV,
+    ConfigError,
+    WorkerSettings,
+    resolve,
+)
+from kasynq.connection import redis_from_url
 from kasynq.scheduler import Scheduler, register_metrics
 from kasynq.servemux import Handler
 from kasynq.server import Server
@@ -42,27 +52,60 @@ def run_worker(settings: WorkerSettings, handler: Handler, config_file: Path | N
     """Build the Server from the settings and run it until SIGTERM/SIGINT.
 
     With `schedules`, a leader-elected Scheduler runs beside it (reloading `config_file`).
+    Raises `ConfigError` when Redis refuses the credentials.
     """
-    server = Server(
-        settings.redis_url,
-        concurrency=settings.concurrency,
-        queues=settings.queues,
-        strict_priority=settings.strict,
-        shutdown_timeout=settings.shutdown_timeout,
-        http_port=settings.http_port,
-    )
-    if settings.schedules:
-        scheduler = Scheduler.from_url(settings.redis_url)
+    asyncio.run(_serve(settings, handler, config_file))
+
+
+async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path | None) -> None:
+    client = redis_from_url(settings.redis_url, **settings.redis_options())
+    try:
+        await check_credentials(client, settings)
+        server = Server(
+            client,
+            concurrency=settings.concurrency,
+            queues=settings.queues,
+            strict_priority=settings.strict,
+            shutdown_timeout=settings.shutdown_timeout,
+            http_port=settings.http_port,
+        )
+        if not settings.schedules:
+            await server.serve(handler)
+            return
+        scheduler = Scheduler.from_url(settings.redis_url, settings.redis_options())
         scheduler.apply_schedules(settings.schedules)
         register_metrics(scheduler, server.metrics.registry)
         server.health_details = scheduler.health_details
-        asyncio.run(scheduler.run_beside(server.serve(handler), config_file))
-        return
-    server.run(handler)
+        await scheduler.run_beside(server.serve(handler), config_file)
+    finally:
+        await client.aclose()
+
+
+async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
+    """Fail fast on a wrong or missing password (a lasting error); an unreachable Redis is
+    left to the server's retries, as it may come up after the worker."""
+    try:
+        await client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        raise ConfigError(
+            f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
+        ) from None
+    except (redis.ConnectionError, OSError) as exc:
+        log.warning("redis not reachable at start url=%s error=%r", settings.masked_redis_url, exc)
 
 
 @click.command("worker")
 @click.option("--redis-url", envvar=REDIS_URL_ENV, help="Redis URL (env KASYNQ_REDIS_URL).")
+@click.option(
+    "--redis-password",
+    envvar=REDIS_PASSWORD_ENV,
+    help="Redis password, overriding the URL's (env KASYNQ_REDIS_PASSWORD).",
+)
+@click.option(
+    "--redis-ca-file",
+    envvar=REDIS_CA_FILE_ENV,
+    help="CA bundle verifying a rediss:// server (env KASYNQ_REDIS_CA_FILE).",
+)
 @click.option("--handlers", help="Handler to run, as package.module:attribute (a ServeMux).")
 @click.option("--queues", help="Queues and priorities, e.g. critical=6,default=3.")
 @click.option("--concurrency", type=int, help="Tasks processed at once (default 10).")
@@ -84,6 +127,6 @@ def worker(config_file: Path | None, log_level: str, **flags: Any) -> None:
     try:
         settings = resolve(config_file, flags)
         handler = load_handler(settings.handlers)
+        run_worker(settings, handler, config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    run_worker(settings, handler, config_file)
