@@ -198,10 +198,13 @@ async def queue_daemon(
     """Keep one queue's paused flag and status in line with Redis until it is deleted."""
     assert namespace is not None, "AsynqQueue is namespaced"
     controller = QueueController(memo.kube, memo.redis_clients, namespace, name)
-    await poll_until_stopped(
-        stopped,
-        lambda: controller.step(body),
-        lambda: QUEUE_POLL_SECONDS,
-        "AsynqQueue",
-        f"namespace={namespace} queue={name}",
-    )
+    try:
+        await poll_until_stopped(
+            stopped,
+            lambda: controller.step(body),
+            lambda: QUEUE_POLL_SECONDS,
+            "AsynqQueue",
+            f"namespace={namespace} queue={name}",
+        )
+    finally:
+        operator_metrics.QUEUES.forget(controller.redis_name)

@@ -77,6 +77,7 @@ class QueueController:
         status: dict[str, Any] = {"redisName": self.redis_name, "observedGeneration": generation}
         problem = secret_problem(self.namespace, spec.get("redis", {}))
         if problem:
+            operator_metrics.QUEUES.forget(self.redis_name)
             conditions = set_condition(conditions, "Ready", False, "Refused", problem, generation)
             await self.status.write({**status, "conditions": conditions})
             return
@@ -88,6 +89,7 @@ class QueueController:
             logger.warning("queue metrics unavailable queue=%s error=%r", self.redis_name, error)
             operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, secret)
+            operator_metrics.QUEUES.forget(self.redis_name)
             conditions = set_condition(
                 conditions, "MetricsAvailable", False, "RedisUnavailable", error, generation
             )
@@ -102,6 +104,7 @@ class QueueController:
                 max(0, sample.failed_total - before.failed_total) / seconds,
             )
         self._previous = (now, sample)
+        operator_metrics.QUEUES.record(sample)
         for type_, reason, message in (
             ("Ready", "Reconciled", "queue is configured in Redis"),
             ("MetricsAvailable", "Sampled", "queue metrics sampled from Redis"),

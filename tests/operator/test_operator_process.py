@@ -11,13 +11,16 @@ import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
+from kasynq.broker.metrics import QueueMetrics
 from kasynq_operator.handlers import api_connection_limit
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.main import main
+from kasynq_operator.metrics import QueueSamples
 from kubernetes import client
 
 from tests.fixtures.kube import Kube, wait_for
 from tests.fixtures.redis import RedisServer, free_port
+from tests.operator.test_operator import push_pending
 
 
 async def test_metrics_and_healthz_are_served() -> None:
@@ -36,6 +39,27 @@ async def test_metrics_and_healthz_are_served() -> None:
         assert await asyncio.to_thread(get, "/healthz") == (200, "ok\n")
     finally:
         await runner.cleanup()
+
+
+def test_queue_samples_export_asynq_families_until_forgotten() -> None:
+    samples = QueueSamples()
+    samples.record(QueueMetrics("t:q", pending=4, active=1, completed=2, processed_total=9))
+    samples.record(QueueMetrics("t:paused", latency_seconds=1.5, paused=True))
+    families = {family.name: family for family in samples.collect()}
+    assert "asynq_queue_memory_usage_approx_bytes" not in families, "not sampled: left out"
+
+    def value(name: str, **labels: str) -> float:
+        (match,) = [s.value for s in families[name].samples if s.labels == labels]
+        return float(match)
+
+    assert value("asynq_queue_size", queue="t:q") == 7
+    assert value("asynq_tasks_enqueued_total", queue="t:q", state="active") == 1
+    assert value("asynq_tasks_processed", queue="t:q") == 9
+    assert value("asynq_queue_latency_seconds", queue="t:paused") == 1.5
+    assert value("asynq_queue_paused_total", queue="t:paused") == 1
+    samples.forget("t:q")
+    sizes = next(f for f in samples.collect() if f.name == "asynq_queue_size")
+    assert [s.labels["queue"] for s in sizes.samples] == ["t:paused"]
 
 
 def test_api_connections_cover_every_watch_stream() -> None:
@@ -108,8 +132,19 @@ def test_operator_process_serves_and_reconciles(
         wait_for(
             lambda: bool(apps.list_namespaced_deployment(namespace).items), "the worker Deployment"
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-            assert "kasynq_operator_scaling_decisions_total" in reply.read().decode()
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                return str(reply.read().decode())
+
+        assert "kasynq_operator_scaling_decisions_total" in scrape()
+        push_pending(redis_server, f"{namespace}:jobs", 3)
+        pending = f'asynq_tasks_enqueued_total{{queue="{namespace}:jobs",state="pending"}} 3.0'
+        wait_for(lambda: pending in scrape(), "asynq's queue families on the operator's /metrics")
+        body = scrape()
+        assert f'asynq_queue_size{{queue="{namespace}:jobs"}} 3.0' in body
+        assert f'asynq_queue_paused_total{{queue="{namespace}:jobs"}} 0.0' in body
+        assert "asynq_queue_memory_usage_approx_bytes" not in body
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
