@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from kasynq.context import TaskContext
 from kasynq.servemux import ServeMux
@@ -18,3 +19,9 @@ async def hold(ctx: TaskContext, task: Task) -> None:
 
 
 not_a_handler = 42
+
+
+@mux.handler("stubborn")
+def stubborn(ctx: TaskContext, task: Task) -> None:
+    """A sync handler that never looks at ctx.done(): shutdown must not wait for it."""
+    time.sleep(120)

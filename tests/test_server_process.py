@@ -137,6 +137,31 @@ async def test_sigterm_pushes_back_unfinished_tasks_for_another_worker(
     assert counts == Counter({msg.id: 1 for msg in messages})
 
 
+async def test_sigterm_does_not_wait_for_a_sync_handler_ignoring_cancellation(
+    client: redis.asyncio.Redis,
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    [msg] = await enqueue(Broker(client), task_type="stubborn")
+    process = spawn_worker(
+        worker_processes,
+        redis_url,
+        "--handlers",
+        "tests.server_app:mux",
+        "--shutdown-timeout",
+        "0.5",
+    )
+
+    async def active() -> bool:
+        return (await queue_sizes(client))["active"] == 1
+
+    await wait_for(active, within=20, what="the stubborn task to start")
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 15) == 0
+    state = await task_state(client, "default", msg.id)
+    assert state["state"] == "pending"
+
+
 @pytest.mark.parametrize(
     ("handlers", "message"),
     [

@@ -21,12 +21,14 @@ import contextlib
 import inspect
 import logging
 import math
+import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from kasynq.broker import Broker
 from kasynq.broker.quarantine import archive_undecodable
@@ -53,8 +55,46 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Deadline used when a message has neither timeout nor deadline (Go logs an error too)."""
 
+T = TypeVar("T")
+
 ErrorHandler: TypeAlias = Callable[[TaskContext, Task, BaseException], object]
 """Called for every failure (sync, or async returning an awaitable), as Go's ErrorHandler."""
+
+
+class HandlerThreads(ThreadPoolExecutor):
+    """Thread pool of sync handlers; counts, across pools, the handlers still running."""
+
+    _running = 0
+    _lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        def counted() -> T:
+            with HandlerThreads._lock:
+                HandlerThreads._running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with HandlerThreads._lock:
+                    HandlerThreads._running -= 1
+
+        return super().submit(counted)
+
+    @classmethod
+    def running(cls) -> int:
+        return cls._running
+
+
+def exit_if_sync_handlers_stuck() -> None:
+    """After shutdown: exit now if sync handlers ignored their cancellation (Go would not wait).
+
+    Their tasks were already requeued or failed; Python would otherwise block at exit joining
+    the threads until the handlers return.
+    """
+    stuck = HandlerThreads.running()
+    if stuck:
+        log.warning("exiting with sync handlers still running count=%d", stuck)
+        logging.shutdown()
+        os._exit(0)
 
 
 class ShutdownAbort(Exception):  # a stop reason, not an error raised to users
@@ -151,7 +191,7 @@ class Processor:
         self._metrics = metrics
         self._wakeup = wakeup
         self._queue_order = queue_order_function(config.queues, config.strict_priority)
-        self._executor = ThreadPoolExecutor(
+        self._executor = HandlerThreads(
             max_workers=2 * config.concurrency, thread_name_prefix="kasynq-handler"
         )
         self._free_slots = config.concurrency

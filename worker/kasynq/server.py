@@ -37,7 +37,12 @@ from kasynq.httpserver import HTTPServer, Probes
 from kasynq.keys import DEFAULT_QUEUE
 from kasynq.metrics import ServerMetrics
 from kasynq.periodic import Periodic
-from kasynq.processor import ErrorHandler, Processor, ProcessorConfig
+from kasynq.processor import (
+    ErrorHandler,
+    Processor,
+    ProcessorConfig,
+    exit_if_sync_handlers_stuck,
+)
 from kasynq.retry import IsFailureFunc, RetryDelayFunc, default_is_failure, default_retry_delay
 from kasynq.servemux import Handler, as_async
 from kasynq.subscriber import Subscriber
@@ -303,3 +308,4 @@ class Server:
     def run(self, handler: Handler) -> None:
         """Blocking `serve` on a new event loop (Go: Server.Run)."""
         asyncio.run(self.serve(handler))
+        exit_if_sync_handlers_stuck()

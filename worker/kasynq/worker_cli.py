@@ -21,6 +21,7 @@ from kasynq.config import (
     resolve,
 )
 from kasynq.connection import redis_from_url
+from kasynq.processor import exit_if_sync_handlers_stuck
 from kasynq.scheduler import Scheduler, register_metrics
 from kasynq.servemux import Handler
 from kasynq.server import Server
@@ -55,6 +56,7 @@ def run_worker(settings: WorkerSettings, handler: Handler, config_file: Path | N
     Raises `ConfigError` when Redis refuses the credentials.
     """
     asyncio.run(_serve(settings, handler, config_file))
+    exit_if_sync_handlers_stuck()
 
 
 async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path | None) -> None:
