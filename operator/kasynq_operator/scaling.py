@@ -87,6 +87,9 @@ class ScalerState:
 
     started_at: float
     recommendations: tuple[tuple[float, int], ...] = ()
+    """(time, size) of recent recommendations, oldest first. Consecutive polls recommending the
+    same size keep only the latest entry (the window queries need one time per size inside the
+    window, and the latest is the one that stays inside longest): a steady pool keeps one."""
     last_scale_up_at: float | None = None
     last_scale_down_at: float | None = None
     down_window_damping: float = 1.0
@@ -298,7 +301,10 @@ def decide(
         policy.scale_up_stabilization_seconds,
         policy.scale_down_stabilization_seconds * MAX_DOWN_WINDOW_DAMPING,
     )
-    history = (*(item for item in state.recommendations if item[0] >= horizon), (now, bounded))
+    kept = [item for item in state.recommendations if item[0] >= horizon]
+    if kept and kept[-1][1] == bounded:
+        kept.pop()
+    history = (*kept, (now, bounded))
     up_floor = now - policy.scale_up_stabilization_seconds
     down_floor = now - window
     up_recommendation = min(size for at, size in history if at >= up_floor)

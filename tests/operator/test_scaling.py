@@ -311,6 +311,15 @@ def test_slow_oscillation_scales_down_at_most_once_per_window() -> None:
     assert all(b - a >= window for a, b in itertools.pairwise(downs))
 
 
+def test_a_steady_pool_remembers_one_recommendation() -> None:
+    """200 pools polled every 2 s would otherwise each keep 480 entries (8 down-windows)."""
+    steady = polls(0, 1800, 2, lambda t: queue(pending=80))
+    decisions = run(Policy(), 4, steady, start=-600)
+    assert set(sizes(decisions)) == {4}
+    final = decisions[-1].state
+    assert final is not None and final.recommendations == ((1800.0, 4),)
+
+
 def test_rates_are_measured_over_the_window_not_one_poll() -> None:
     """A burst of completions in one poll does not read as a sustained rate."""
     totals = {0: 0, 2: 0, 4: 0, 6: 0, 8: 200}
