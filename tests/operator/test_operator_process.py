@@ -63,8 +63,8 @@ def test_queue_samples_export_asynq_families_until_forgotten() -> None:
 
 
 def test_api_connections_cover_every_watch_stream() -> None:
-    assert api_connection_limit(()) == api_connection_limit(("team-a",)) == 8 + 16
-    assert api_connection_limit(("a", "b", "c")) == 3 * 8 + 16
+    assert api_connection_limit(()) == api_connection_limit(("team-a",)) == 8 + 4
+    assert api_connection_limit(("a", "b", "c")) == 3 * 8 + 4
     assert api_connection_limit(("team-*",)) == 0, "unknown matches: no limit"
 
 
