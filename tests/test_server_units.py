@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from kasynq.config import ConfigError, parse_queues, resolve
+from kasynq.periodic import Periodic
 from kasynq.processor import compute_deadline, queue_order_function
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.retry import (
@@ -102,3 +105,44 @@ def test_settings_file_then_flags(tmp_path: Path) -> None:
         resolve(None, {})
     with pytest.raises(ConfigError, match="concurrency"):
         resolve(None, {"handlers": "a:b", "concurrency": 0})
+
+
+async def test_stop_ends_a_component_whose_cancellation_was_swallowed() -> None:
+    """Python 3.11's wait_for (redis-py sends every command through it) can eat a cancel."""
+    swallowed = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            if swallowed.is_set():
+                raise
+            swallowed.set()  # as wait_for does when its operation completes in the same turn
+
+    periodic = Periodic("swallower", work, interval=0.01, first_delay=0)
+    periodic.start()
+    await asyncio.sleep(0.05)
+    stopping = asyncio.ensure_future(periodic.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=1)  # wait_for would cancel it again
+    assert swallowed.is_set()
+    assert done, "stop() hangs after a swallowed cancellation"
+
+
+async def test_stop_abandons_a_component_that_never_ends() -> None:
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if released.is_set():
+                    raise
+
+    periodic = Periodic("stubborn", stubborn, interval=1, first_delay=0)
+    periodic.start()
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await periodic.stop(within=0.3)
+    assert 0.3 <= time.monotonic() - started < 1
+    released.set()

@@ -2,16 +2,66 @@
 
 Each background component of the server (forwarder, janitor, recoverer, heartbeater, ...) is
 one `Periodic`; errors are logged and the loop carries on, as Go's components do.
+
+Stopping never trusts a single `cancel()`: on Python 3.11, `asyncio.wait_for` (which redis-py
+uses to send every command when a socket timeout is set, as by default since redis-py 6)
+swallows a cancellation that arrives in the loop turn its inner operation completes, and the
+loop then simply carries on. `stop` re-cancels until the task ends and gives up after a bound,
+and `finish_within` bounds any shutdown step the same way: Go abandons stuck goroutines too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 2.0
+"""How long `Background.stop` waits for its task before abandoning it."""
+RECANCEL_INTERVAL_SECONDS = 0.05
+"""How often a task that ignored its cancellation is cancelled again."""
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], name: str, within: float) -> bool:
+    """Cancel `task` (again and again) until it ends or `within` s pass; False if abandoned."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("abandoning a task that ignores cancellation name=%s", name)
+            return False
+        task.cancel()
+        await asyncio.wait({task}, timeout=min(remaining, RECANCEL_INTERVAL_SECONDS))
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("task failed while stopping name=%s error=%r", name, task.exception())
+    return True
+
+
+async def finish_within(name: str, step: Awaitable[object], within: float) -> bool:
+    """Run `step` in its own task for at most `within` s, then cancel and abandon it.
+
+    Waiting with `asyncio.wait` cannot be defeated by a swallowed cancellation, unlike
+    `asyncio.timeout`. Returns False (after logging) when the step failed or was abandoned.
+    """
+    task = asyncio.ensure_future(step)
+    await asyncio.wait({task}, timeout=max(0.0, within))
+    if not task.done():
+        task.cancel()
+        log.warning(
+            "abandoned a step that did not finish in time step=%s within=%.1fs", name, within
+        )
+        return False
+    if task.cancelled():
+        return False
+    error = task.exception()
+    if error is not None:
+        log.warning("step failed step=%s error=%r", name, error)
+        return False
+    return True
 
 
 class Background:
@@ -24,12 +74,11 @@ class Background:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"kasynq-{self.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, within: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Cancel the task and wait for it, at most `within` s (then it is abandoned)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task, self.name, within)
 
     async def _run(self) -> None:
         raise NotImplementedError

@@ -12,6 +12,9 @@ once the in-memory lease has expired. Differences from Go, all invisible on the 
   handlers run in a thread and cannot be interrupted: their `ctx.done()` turns true and the
   slot is freed at once (Go abandons the goroutine the same way), but the thread keeps running
   until the handler returns; its late result is ignored.
+* On shutdown abort, an async handler that does not end when cancelled (it swallows
+  `CancelledError`) is abandoned after `ABORT_GRACE_SECONDS`: its task is requeued and its slot
+  freed without it, as Go's worker requeues and returns without waiting for the handler.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Deadline used when a message has neither timeout nor deadline (Go logs an error too)."""
+
+ABORT_GRACE_SECONDS = 1.0
+"""After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
 
 T = TypeVar("T")
 
@@ -142,6 +148,9 @@ class Worker:
     started_at: float
     runner: asyncio.Task[None] | None = None
     handler_running: bool = False
+    abandoned: bool = False
+    """Given up on shutdown abort while its handler ignored cancellation; the processor wrote
+    the requeue and freed the slot, so the runner writes nothing when the handler ends."""
     stop_reason: BaseException | None = field(default=None, repr=False)
 
     def lease_valid(self) -> bool:
@@ -226,19 +235,37 @@ class Processor:
             await task
 
     async def shutdown(self) -> None:
-        """Stop fetching, wait up to shutdown_timeout, then requeue what still runs."""
+        """Stop fetching, wait up to shutdown_timeout, then requeue what still runs.
+
+        Returns once every task's outcome is written, which is bounded by the leases; the
+        server bounds the whole call to its shutdown budget.
+        """
         await self.stop_fetching()
-        try:
-            async with asyncio.timeout(self._config.shutdown_timeout):
-                await self._all_idle.wait()
-        except TimeoutError:
+        if not await _wait_event(self._all_idle, self._config.shutdown_timeout):
             log.warning(
                 "shutdown timeout elapsed, requeueing in-flight tasks count=%d", len(self.workers)
             )
             for worker in list(self.workers.values()):
                 worker.stop(ShutdownAbort())
-            await self._all_idle.wait()
+            if not await _wait_event(self._all_idle, ABORT_GRACE_SECONDS):
+                stuck = [worker for worker in self.workers.values() if worker.handler_running]
+                for worker in stuck:
+                    self._abandon(worker)
+                await asyncio.gather(*(self._requeue(worker) for worker in stuck))
+                await self._all_idle.wait()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _abandon(self, worker: Worker) -> None:
+        """Free the slot of a handler that ignores its cancellation (its task is requeued)."""
+        msg = worker.msg
+        log.warning(
+            "abandoning a handler that ignores cancellation id=%s queue=%s type=%s",
+            msg.id,
+            msg.queue,
+            msg.type,
+        )
+        worker.abandoned = True
+        self._finish(worker)
 
     def cancel(self, task_id: str) -> bool:
         """Cancel the running task `task_id` (asynq:cancel); False if it does not run here."""
@@ -345,11 +372,16 @@ class Processor:
             self._metrics.for_task(msg.queue, msg.type).duration.observe(
                 time.time() - worker.started_at
             )
-            await self._handle_outcome(worker, task, error)
+            if not worker.abandoned:
+                await self._handle_outcome(worker, task, error)
         finally:
-            self.workers.pop(msg.id, None)
-            self._metrics.in_flight.dec()
-            self._release_slot()
+            if not worker.abandoned:
+                self._finish(worker)
+
+    def _finish(self, worker: Worker) -> None:
+        self.workers.pop(worker.msg.id, None)
+        self._metrics.in_flight.dec()
+        self._release_slot()
 
     async def _call_handler(self, worker: Worker, task: Task) -> BaseException | None:
         """Run the handler until it returns, its deadline passes or the worker is stopped."""
@@ -382,7 +414,7 @@ class Processor:
         msg = worker.msg
         metrics = self._metrics.for_task(msg.queue, msg.type)
         if isinstance(error, ShutdownAbort):
-            await self._write(worker, "requeue", lambda: self._broker.requeue(msg))
+            await self._requeue(worker)
             return
         metrics.processed.inc()
         if error is None:
@@ -412,6 +444,9 @@ class Processor:
                 "retry",
                 lambda: self._broker.retry(msg, retry_at, text, is_failure=is_failure),
             )
+
+    async def _requeue(self, worker: Worker) -> None:
+        await self._write(worker, "requeue", lambda: self._broker.requeue(worker.msg))
 
     async def _call_error_handler(self, worker: Worker, task: Task, error: BaseException) -> None:
         if self._config.error_handler is None:
@@ -446,6 +481,14 @@ class Processor:
                 exc,
             )
             self._syncer.add(op, write, deadline=worker.lease_expiry)
+
+
+async def _wait_event(event: asyncio.Event, within: float) -> bool:
+    """Wait for `event` at most `within` s; True if it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await event.wait()
+    return event.is_set()
 
 
 _NO_OPTIONS = TaskOptions()

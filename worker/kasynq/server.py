@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
@@ -36,7 +37,7 @@ from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
 from kasynq.keys import DEFAULT_QUEUE
 from kasynq.metrics import ServerMetrics
-from kasynq.periodic import Periodic
+from kasynq.periodic import Periodic, finish_within
 from kasynq.processor import (
     ErrorHandler,
     Processor,
@@ -50,6 +51,11 @@ from kasynq.syncer import SYNC_INTERVAL_SECONDS, Syncer
 from kasynq.task import Task
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_MARGIN_SECONDS = 3.0
+"""`shutdown` returns at most this long after `shutdown_timeout`."""
+PROCESSOR_MARGIN_SECONDS = 2.0
+"""Of that margin, what the processor may use to requeue (the rest is for the later steps)."""
 
 
 @dataclass
@@ -256,37 +262,47 @@ class Server:
         log.info("server stopped fetching new tasks")
 
     async def shutdown(self) -> None:
-        """Graceful shutdown in Go's order; unfinished tasks are requeued after the timeout."""
+        """Graceful shutdown in Go's order; unfinished tasks are requeued after the timeout.
+
+        Returns within shutdown_timeout + SHUTDOWN_MARGIN_SECONDS whatever handlers, threads
+        and Redis do: a step still running at its bound is abandoned and logged (Go exits
+        without waiting for stuck goroutines). The processor gets up to shutdown_timeout +
+        PROCESSOR_MARGIN_SECONDS; the later steps share what is left.
+        """
         if self.state in ("new", "closed"):
             return
         self.state = "closed"
         log.info("server shutting down timeout=%ss", self.config.shutdown_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_timeout + SHUTDOWN_MARGIN_SECONDS
+
+        async def step(name: str, awaitable: Awaitable[object], within: float = math.inf) -> None:
+            await finish_within(name, awaitable, min(within, deadline - loop.time()))
+
         forwarder, recoverer, syncer, *others = self._components
-        await forwarder.stop()
+        await step("stop forwarder", forwarder.stop())
         if self._watcher is not None:
-            await self._watcher.stop()
+            await step("stop wakeup watcher", self._watcher.stop())
         if self.processor is not None:
-            await self.processor.shutdown()
-        await recoverer.stop()
-        await syncer.stop()
-        await self._syncer.sync()
+            processor_budget = self.config.shutdown_timeout + PROCESSOR_MARGIN_SECONDS
+            await step("stop processor", self.processor.shutdown(), processor_budget)
+        await step("stop recoverer", recoverer.stop())
+        await step("stop syncer", syncer.stop())
+        await step("final sync", self._syncer.sync())
         if self._subscriber is not None:
-            await self._subscriber.stop()
+            await step("stop subscriber", self._subscriber.stop())
         for component in others:
-            await component.stop()
+            await step(f"stop {component.name}", component.stop())
         if self._aggregator is not None:
-            await self._aggregator.wait_for_runs()
+            await step("wait for aggregator runs", self._aggregator.wait_for_runs())
         if self.http is not None:
-            await self.http.stop()
+            await step("stop http server", self.http.stop())
         if self._heartbeat is not None:
-            await self._heartbeat.stop()
-        if self._heartbeater is not None:
-            try:
-                await self._heartbeater.clear()
-            except Exception as exc:  # the keys expire within 10 s anyway
-                log.warning("cannot clear server state error=%r", exc)
+            await step("stop heartbeater", self._heartbeat.stop())
+        if self._heartbeater is not None:  # else the keys expire within 10 s
+            await step("clear server state", self._heartbeater.clear())
         if self._owns_client:
-            await self._client.aclose()
+            await step("close redis client", self._client.aclose())
         log.info("server exited")
 
     async def serve(self, handler: Handler) -> None:
