@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
 import time
 from collections import Counter
@@ -16,7 +18,7 @@ from kasynq.broker import Broker
 from kasynq.context import TaskContext
 from kasynq.retry import RevokeTask, SkipRetry
 from kasynq.servemux import ServeMux
-from kasynq.server import Server
+from kasynq.server import SHUTDOWN_MARGIN_SECONDS, Server
 from kasynq.task import Task
 
 from tests.server_helpers import FAST, enqueue, queue_sizes, task_state, wait_for
@@ -255,6 +257,53 @@ async def test_shutdown_requeues_unfinished_tasks(
 
 def _identity(server: Server) -> tuple[str, int, str]:
     return server.identity.host, server.identity.pid, server.identity.server_id
+
+
+@pytest.mark.parametrize("redis_reachable", [True, False], ids=["redis-up", "redis-frozen"])
+async def test_shutdown_is_bounded_whatever_handlers_and_redis_do(
+    redis_factory: Any, redis_reachable: bool
+) -> None:
+    """A sync handler ignoring ctx.done(), an async one swallowing CancelledError, Redis frozen."""
+    redis_server = redis_factory().start()
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    release = threading.Event()
+    mux = ServeMux()
+
+    @mux.handler("swallower")
+    async def swallower(ctx: TaskContext, task: Task) -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.02)
+
+    @mux.handler("ignorer")
+    def ignorer(ctx: TaskContext, task: Task) -> None:
+        release.wait(30)
+
+    broker = Broker(client)
+    messages = [
+        *await enqueue(broker, task_type="swallower"),
+        *await enqueue(broker, task_type="ignorer"),
+    ]
+    server = Server(client, **{**FAST, "shutdown_timeout": 0.5, "concurrency": 2})
+    try:
+        await server.start(mux)
+        assert server.processor is not None
+        processor = server.processor
+        await wait_for(lambda: len(processor.workers) == 2, what="both handlers running")
+        if not redis_reachable:
+            redis_server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        await server.shutdown()
+        elapsed = time.monotonic() - started
+        assert elapsed < 0.5 + SHUTDOWN_MARGIN_SECONDS + 0.5
+    finally:
+        if not redis_reachable:
+            redis_server.process.send_signal(signal.SIGCONT)
+        release.set()
+    if redis_reachable:
+        for msg in messages:
+            assert (await task_state(client, "default", msg.id))["state"] == "pending"
+    await client.aclose()
 
 
 async def test_stop_keeps_running_tasks_but_fetches_nothing(
