@@ -60,6 +60,30 @@ def spawn_worker(
     return process
 
 
+async def sigterm_once_active(
+    client: redis.asyncio.Redis,
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+    active: int,
+) -> int:
+    """Start a worker (shutdown timeout 0.5 s), SIGTERM it once `active` tasks run; exit code."""
+    process = spawn_worker(
+        worker_processes,
+        redis_url,
+        "--handlers",
+        "tests.server_app:mux",
+        "--shutdown-timeout",
+        "0.5",
+    )
+
+    async def all_active() -> bool:
+        return (await queue_sizes(client))["active"] == active
+
+    await wait_for(all_active, within=20, what=f"{active} active tasks")
+    process.send_signal(signal.SIGTERM)
+    return await asyncio.to_thread(process.wait, 15)
+
+
 async def counting_server(client: Any, counts: Counter[str], **options: Any) -> Server:
     async def handler(ctx: TaskContext, task: Task) -> None:
         counts[ctx.task_id] += 1
@@ -108,21 +132,7 @@ async def test_sigterm_pushes_back_unfinished_tasks_for_another_worker(
 ) -> None:
     broker = Broker(client)
     messages = await enqueue(broker, 5, task_type="hold")
-    process = spawn_worker(
-        worker_processes,
-        redis_url,
-        "--handlers",
-        "tests.server_app:mux",
-        "--shutdown-timeout",
-        "0.5",
-    )
-
-    async def all_active() -> bool:
-        return (await queue_sizes(client))["active"] == 5
-
-    await wait_for(all_active, within=20, what="5 active tasks")
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=15) == 0
+    assert await sigterm_once_active(client, redis_url, worker_processes, active=5) == 0
     sizes = await queue_sizes(client)
     assert (sizes["pending"], sizes["active"], sizes["lease"]) == (5, 0, 0)
     state = await task_state(client, "default", messages[0].id)
@@ -143,21 +153,7 @@ async def test_sigterm_does_not_wait_for_a_sync_handler_ignoring_cancellation(
     worker_processes: list[subprocess.Popen[bytes]],
 ) -> None:
     [msg] = await enqueue(Broker(client), task_type="stubborn")
-    process = spawn_worker(
-        worker_processes,
-        redis_url,
-        "--handlers",
-        "tests.server_app:mux",
-        "--shutdown-timeout",
-        "0.5",
-    )
-
-    async def active() -> bool:
-        return (await queue_sizes(client))["active"] == 1
-
-    await wait_for(active, within=20, what="the stubborn task to start")
-    process.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(process.wait, 15) == 0
+    assert await sigterm_once_active(client, redis_url, worker_processes, active=1) == 0
     state = await task_state(client, "default", msg.id)
     assert state["state"] == "pending"
 
