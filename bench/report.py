@@ -420,11 +420,15 @@ METHOD = """\
   afterwards. Producers and workers are separate processes; Python peers run from their own
   virtualenvs under `$KASYNQ_CACHE/bench-venv`, Go asynq is `tests/interop`'s program
   (`bench-produce`, `bench-worker`), kasynq runs `kasynq worker` from the project's venv.
-- The no-op task of every system does the same accounting in one non-transactional pipeline
-  on the same Redis: `INCR` a completion counter, `SETBIT` the task's index, first and last
-  completion time, and its pickup latency (`bench/peers/common.py`). A run where the counter
-  and the distinct indices disagree with the number enqueued (a lost or duplicated task) is
-  reported as **FAILED** with the reason, never as a number.
+- The no-op task of every system does the same accounting (`bench/peers/common.py`, and its
+  Go twin): it notes its index, start time and pickup latency in memory, and a thread (a
+  goroutine in Go) of the worker process flushes the notes every 50 ms in one pipeline to the
+  same Redis: `SADD` of the indices, earliest start and latest completion (`ZADD LT`/`GT`),
+  the latencies, then `INCRBY` of a completion counter. The handler itself makes no Redis
+  call, so the drain rate measures the task queue, not the Redis client library of the
+  handler's language. A run where the counter and the distinct indices disagree with the
+  number enqueued (a lost or duplicated task) is reported as **FAILED** with the reason,
+  never as a number.
 - Systems are interleaved: run *r* of every row before run *r + 1* of any. Cells show the
   median and, where given, the min and max over the runs.
 - **Enqueue**: one producer process, timed from the first call to the return of the last

@@ -17,7 +17,14 @@ from pathlib import Path
 import redis
 
 from bench import procs
-from bench.peers.common import DONE_KEY, FIRST_KEY, LAST_KEY, LATENCY_KEY, SEEN_KEY
+from bench.peers.common import (
+    DONE_KEY,
+    EDGES_KEY,
+    FIRST_MEMBER,
+    LAST_MEMBER,
+    LATENCY_KEY,
+    SEEN_KEY,
+)
 from bench.processes import ProcessGroup, run_to_end, running
 from bench.stats import Failed, percentile
 from bench.systems import ProducerCall, System, WorkerSetup
@@ -102,15 +109,14 @@ class Accounting:
 def read_accounting(conn: redis.Redis) -> Accounting:
     pipe = conn.pipeline(transaction=False)
     pipe.get(DONE_KEY)
-    pipe.bitcount(SEEN_KEY)
-    pipe.get(FIRST_KEY)
-    pipe.get(LAST_KEY)
-    done, distinct, first, last = pipe.execute()
+    pipe.scard(SEEN_KEY)
+    pipe.zmscore(EDGES_KEY, [FIRST_MEMBER, LAST_MEMBER])
+    done, distinct, (first, last) = pipe.execute()
     return Accounting(
         int(done or 0),
         int(distinct or 0),
-        float(first) if first else None,
-        float(last) if last else None,
+        first,
+        last,
     )
 
 

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from bench.peers.common import producer_main_async, record_async, redis_url
+from bench.peers.common import producer_main_async, record, redis_url
 
 MAX_JOBS_ENV = "BENCH_CONCURRENCY"
 
 
 async def noop(ctx: dict[str, Any], index: int, enqueued_at: float) -> None:
-    await record_async(ctx["redis"], index, enqueued_at)
+    record(index, enqueued_at)
 
 
 class WorkerSettings:

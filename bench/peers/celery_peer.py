@@ -15,19 +15,19 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
-accounting = redis.Redis.from_url(redis_url())
+conn = redis.Redis.from_url(redis_url())
 
 
 @app.task(name="bench.noop")
 def noop(index: int, enqueued_at: float) -> None:
-    record(accounting, index, enqueued_at)
+    record(index, enqueued_at)
 
 
 def main() -> None:
     producer_main(
         lambda index, enqueued_at: noop.delay(index, enqueued_at),
         None,
-        lambda: int(accounting.llen(QUEUE)),
+        lambda: int(conn.llen(QUEUE)),
     )
 
 

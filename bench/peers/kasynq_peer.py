@@ -11,16 +11,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio
 from kasynq.client import AsyncClient
 from kasynq.task import Task
 
-from bench.peers.common import Item, producer_main_async, record_async, redis_url
+from bench.peers.common import Item, producer_main_async, record, redis_url
 
 TASK_TYPE = "bench:noop"
 PENDING_KEY = "asynq:{default}:pending"
-
-_accounting: redis.asyncio.Redis | None = None
 
 
 def _task(index: int, enqueued_at: float) -> Task:
@@ -29,11 +26,8 @@ def _task(index: int, enqueued_at: float) -> Task:
 
 async def handler(context: Any, task: Task) -> None:
     """The no-op task: accounting only."""
-    global _accounting
-    if _accounting is None:
-        _accounting = redis.asyncio.Redis.from_url(redis_url())
     index, enqueued_at = json.loads(task.payload or b"[]")
-    await record_async(_accounting, int(index), float(enqueued_at))
+    record(int(index), float(enqueued_at))
 
 
 async def produce() -> None:

@@ -9,13 +9,12 @@ from rq import Queue
 
 from bench.peers.common import Item, producer_main, record, redis_url
 
-accounting = redis.Redis.from_url(redis_url())
 # By import path: run as a script, this module is __main__, which RQ refuses to enqueue.
 NOOP_PATH = "bench.peers.rq_peer.noop"
 
 
 def noop(index: int, enqueued_at: float) -> None:
-    record(accounting, index, enqueued_at)
+    record(index, enqueued_at)
 
 
 def main() -> None:
