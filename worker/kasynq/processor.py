@@ -8,6 +8,9 @@ once the in-memory lease has expired. Differences from Go, all invisible on the 
 * Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq issues one dequeue per
   free slot concurrently (each one the same atomic script as Go's) and, when idle, waits for a
   wake-up from `Wakeup` (Redis key-change notifications) with a `task_check_interval` fallback.
+* A slot is freed once its task's outcome write is issued, not when Redis answers it: the next
+  dequeue then rides in the same pipeline, behind that write, so Redis never holds more than
+  `concurrency` of our tasks active (Go frees the slot after the write returns).
 * Async handlers are cancelled at the deadline / on cancellation / on shutdown abort. Sync
   handlers run in a thread and cannot be interrupted: their `ctx.done()` turns true and the
   slot is freed at once (Go abandons the goroutine the same way), but the thread keeps running
@@ -148,6 +151,8 @@ class Worker:
     started_at: float
     runner: asyncio.Task[None] | None = None
     handler_running: bool = False
+    holds_slot: bool = True
+    """Counts against `concurrency` until its outcome write is issued (or it finishes)."""
     abandoned: bool = False
     """Given up on shutdown abort while its handler ignored cancellation; the processor wrote
     the requeue and freed the slot, so the runner writes nothing when the handler ends."""
@@ -340,7 +345,16 @@ class Processor:
     def _release_slot(self) -> None:
         self._free_slots += 1
         self._slot_freed.set()
-        if self._free_slots == self._config.concurrency:
+        self._set_idle_if_idle()
+
+    def _free_slot(self, worker: Worker) -> None:
+        if worker.holds_slot:
+            worker.holds_slot = False
+            self._release_slot()
+
+    def _set_idle_if_idle(self) -> None:
+        """Idle: no dequeue in flight, no handler running, no outcome write pending."""
+        if self._free_slots == self._config.concurrency and not self.workers:
             self._all_idle.set()
 
     # -- running -----------------------------------------------------------------------------
@@ -381,7 +395,8 @@ class Processor:
     def _finish(self, worker: Worker) -> None:
         self.workers.pop(worker.msg.id, None)
         self._metrics.in_flight.dec()
-        self._release_slot()
+        self._free_slot(worker)
+        self._set_idle_if_idle()
 
     async def _call_handler(self, worker: Worker, task: Task) -> BaseException | None:
         """Run the handler until it returns, its deadline passes or the worker is stopped."""
@@ -469,6 +484,7 @@ class Processor:
                 msg.queue,
             )
             return
+        self._free_slot(worker)  # the next dequeue can now go out right behind this write
         try:
             async with asyncio.timeout(max(0.0, worker.lease_expiry - time.time())):
                 await write()

@@ -13,6 +13,7 @@ forwarded to the wrapped client unchanged.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import redis.asyncio
@@ -84,19 +85,22 @@ class BatchingClient:
         """One connection, all commands packed by hiredis in one write, replies read in order.
 
         Cheaper than redis-py's pipeline (Python-level packing and bookkeeping): this runs for
-        every dequeue and outcome write. Error replies are returned in place, not raised.
+        every dequeue and outcome write. The connection's socket timeout bounds the whole
+        batch, not each reply (a timer per reply cost more than the rest of the read). Error
+        replies are returned in place, not raised.
         """
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(
-                b"".join(pack_command(command) for command in commands), check_health=False
-            )
-            results: list[Any] = []
-            for _ in commands:
-                try:
-                    results.append(await connection.read_response())
-                except ResponseError as exc:
-                    results.append(exc)
+            async with asyncio.timeout(connection.socket_timeout):
+                await connection.send_packed_command(
+                    b"".join(pack_command(command) for command in commands), check_health=False
+                )
+                results: list[Any] = []
+                for _ in commands:
+                    try:
+                        results.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:
+                        results.append(exc)
             return results
         except BaseException:
             await connection.disconnect(nowait=True)
