@@ -22,6 +22,7 @@ from kasynq.retry import (
 )
 from kasynq.server import ServerConfig
 from kasynq.task import Task
+from kasynq.worker_cli import loop_factory
 
 
 @pytest.mark.parametrize("retried", [0, 1, 5])
@@ -105,6 +106,18 @@ def test_settings_file_then_flags(tmp_path: Path) -> None:
         resolve(None, {})
     with pytest.raises(ConfigError, match="concurrency"):
         resolve(None, {"handlers": "a:b", "concurrency": 0})
+
+
+def test_event_loop_setting_picks_uvloop_unless_told_otherwise() -> None:
+    import uvloop
+
+    assert resolve(None, {"handlers": "a:b"}).event_loop == "auto"
+    assert loop_factory("auto") is uvloop.new_event_loop
+    assert loop_factory("uvloop") is uvloop.new_event_loop
+    assert loop_factory("asyncio") is None
+    with pytest.raises(ConfigError, match="event_loop must be one of auto, uvloop, asyncio: "
+                       "event_loop='trio'"):  # fmt: skip
+        resolve(None, {"handlers": "a:b", "event_loop": "trio"})
 
 
 async def test_stop_ends_a_component_whose_cancellation_was_swallowed() -> None:

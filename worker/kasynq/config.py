@@ -12,6 +12,7 @@ The YAML file uses the flag names with underscores:
     strict: false
     shutdown_timeout: 25
     http_port: 8080
+    event_loop: auto                      # auto (uvloop when installed), uvloop or asyncio
     schedules: [...]                      # read by the scheduler, passed through untouched
 """
 
@@ -29,6 +30,7 @@ REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
 REDIS_CA_FILE_ENV = "KASYNQ_REDIS_CA_FILE"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,7 @@ class WorkerSettings:
     strict: bool = False
     shutdown_timeout: float = 8.0
     http_port: int | None = None
+    event_loop: str = "auto"
     schedules: list[Any] = field(default_factory=list)
 
     def redis_options(self) -> dict[str, Any]:
@@ -112,6 +115,7 @@ def _typed(name: str, value: object) -> object:
         "shutdown_timeout": float,
         "http_port": int,
         "strict": _boolean,
+        "event_loop": _event_loop,
     }
     if name == "schedules":
         if not isinstance(value, list):
@@ -126,6 +130,13 @@ def _typed(name: str, value: object) -> object:
     if name == "concurrency" and isinstance(converted, int) and converted < 1:
         raise ConfigError(f"concurrency must be >= 1: concurrency={value!r}")
     return converted
+
+
+def _event_loop(value: object) -> str:
+    if value not in EVENT_LOOPS:
+        choices = ", ".join(EVENT_LOOPS)
+        raise ConfigError(f"event_loop must be one of {choices}: event_loop={value!r}")
+    return str(value)
 
 
 def _boolean(value: object) -> bool:
