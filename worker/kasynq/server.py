@@ -142,6 +142,7 @@ class Server:
         self._aggregator: aggregator_module.Aggregator | None = None
         self._watcher: PendingWatcher | None = None
         self._syncer = Syncer()
+        self._batching: BatchingClient | None = None
 
     @property
     def fetching(self) -> bool:
@@ -155,8 +156,9 @@ class Server:
         config = self.config
         queue_names = list(config.queues)
         wakeup = asyncio.Event()
+        self._batching = BatchingClient(self._client)
         self.processor = Processor(
-            Broker(cast(AsyncRedis, BatchingClient(self._client))),
+            Broker(cast(AsyncRedis, self._batching)),
             as_async(handler),
             ProcessorConfig(
                 concurrency=config.concurrency,
@@ -289,6 +291,8 @@ class Server:
         await step("stop recoverer", recoverer.stop())
         await step("stop syncer", syncer.stop())
         await step("final sync", self._syncer.sync())
+        if self._batching is not None:
+            await step("close processor connection", self._batching.close_connection())
         if self._subscriber is not None:
             await step("stop subscriber", self._subscriber.stop())
         for component in others:

@@ -1,13 +1,15 @@
-"""A Redis client view that pipelines concurrent script calls into one round trip.
+"""A Redis client view that pipelines concurrent script calls.
 
 The processor issues many independent `EVALSHA`s at once (one dequeue per free slot, one
 outcome write per finished task). `BatchingClient.evalsha` / `.eval` queue each call and await
-its own result; all calls queued while the event loop runs other work, or while the previous
-batch is in flight, go out together as one non-transactional pipeline. Every call is still
-one atomic script with Go's KEYS and ARGV, so Redis sees exactly the state transitions of
-Go's server, just fewer network round trips. Errors (including NOSCRIPT, which `LuaScript.run`
-answers with an `EVAL`) are raised to the caller that issued the call. Every other command is
-forwarded to the wrapped client unchanged.
+its own result; the calls queued in one event-loop turn go out together. On a standalone
+Redis they go on one `PipelinedConnection`, written at once even while earlier batches'
+replies are outstanding; with Sentinel, one redis-py pipeline at a time; on Cluster, redis-py's
+cluster pipeline. Every call is still one atomic script with Go's KEYS and ARGV, executed in
+the order issued, so Redis sees exactly the state transitions of Go's server, just fewer
+network round trips. Errors (including NOSCRIPT, which `LuaScript.run` answers with an
+`EVAL`) are raised to the caller that issued the call. Every other command is forwarded to
+the wrapped client unchanged.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from typing import Any
 
 import redis.asyncio
 from hiredis import pack_command
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from kasynq.broker.pipelined import ConnectionSettings, PipelinedConnection, settings_from_pool
 from kasynq.connection import AsyncRedis
 
 MAX_BATCH = 512
-"""Upper bound of commands per pipeline, to keep single replies and latency small."""
+"""Upper bound of commands per redis-py pipeline, to keep single replies and latency small."""
+
+Queued = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
 class BatchingClient:
@@ -31,31 +37,75 @@ class BatchingClient:
 
     def __init__(self, client: AsyncRedis) -> None:
         self.client = client
-        self._queued: list[tuple[str, tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._queued: list[Queued] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._settings: ConnectionSettings | None = None
+        if isinstance(client, redis.asyncio.Redis):
+            self._settings = settings_from_pool(client.connection_pool)
+        self._connection: PipelinedConnection | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._send_scheduled = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
-        return self._queue("evalsha", (sha, numkeys, *keys_and_args))
+        return self._queue(("EVALSHA", sha, numkeys, *keys_and_args))
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
-        return self._queue("eval", (script, numkeys, *keys_and_args))
+        return self._queue(("EVAL", script, numkeys, *keys_and_args))
 
-    def _queue(self, method: str, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    async def close_connection(self) -> None:
+        """Close the pipelined connection (the wrapped client stays open); fail queued calls."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self._connection is not None:
+            self._connection.close()
+        _fail(self._take_queued(), RedisConnectionError("the server's Redis connection is closed"))
+
+    def _queue(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queued.append((method, args, future))
-        if self._flusher is None or self._flusher.done():
+        self._queued.append((command, future))
+        if self._settings is not None:
+            if not self._send_scheduled:
+                self._send_scheduled = True
+                loop.call_soon(self._send_queued)
+        elif self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         return future
+
+    def _take_queued(self) -> list[Queued]:
+        queued, self._queued = self._queued, []
+        return queued
+
+    def _send_queued(self) -> None:
+        # Runs one loop turn after the first call: every call of that turn is queued by now.
+        self._send_scheduled = False
+        if self._connection is not None and self._connection.is_open:
+            queued = self._take_queued()
+            if queued:
+                self._connection.send(
+                    [command for command, _ in queued], [future for _, future in queued]
+                )
+        elif self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        assert self._settings is not None
+        try:
+            self._connection = await PipelinedConnection.open(self._settings)
+        except Exception as exc:  # every waiting call fails with it; the next call retries
+            _fail(self._take_queued(), exc)
+        finally:
+            self._connecting = None
+        self._send_queued()
 
     async def _flush(self) -> None:
         # Starts one loop turn after the first call: every call of that turn is queued by now.
         while self._queued:
             batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
-            commands = [(method.upper(), *args) for method, args, _ in batch]
+            commands = [command for command, _ in batch]
             try:
                 if isinstance(self.client, redis.asyncio.Redis):
                     results = await self._send_raw(self.client.connection_pool, commands)
@@ -63,7 +113,7 @@ class BatchingClient:
                     results = await self._send_pipeline(commands)
             except Exception as exc:
                 results = [exc] * len(batch)
-            for (_, _, future), result in zip(batch, results, strict=True):
+            for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
                 if isinstance(result, Exception):
@@ -107,3 +157,9 @@ class BatchingClient:
             raise
         finally:
             await pool.release(connection)
+
+
+def _fail(queued: list[Queued], error: Exception) -> None:
+    for _, future in queued:
+        if not future.done():
+            future.set_exception(error)

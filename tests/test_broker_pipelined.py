@@ -1,0 +1,105 @@
+"""The server's pipelined Redis connection, against real redis-server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+import redis
+import redis.asyncio
+from kasynq.broker.batching import BatchingClient
+from kasynq.broker.pipelined import ConnectionSettings, PipelinedConnection, settings_from_pool
+from kasynq.connection import sentinel_redis
+from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tests.fixtures.redis import running_redis
+
+
+def _settings(url: str, **options: object) -> ConnectionSettings:
+    settings = settings_from_pool(redis.asyncio.Redis.from_url(url, **options).connection_pool)
+    assert settings is not None
+    return settings
+
+
+async def test_batches_sent_before_replies_arrive_keep_their_order(redis_url: str) -> None:
+    connection = await PipelinedConnection.open(_settings(redis_url))
+    try:
+        first = connection.send([("INCR", "n")] * 3)
+        second = connection.send([("INCR", "n"), ("GET", "n"), ("LPUSH", "n", "x")])
+        replies = await asyncio.gather(*first, *second, return_exceptions=True)
+        assert replies[:5] == [1, 2, 3, 4, b"4"]
+        assert isinstance(replies[5], ResponseError) and "WRONGTYPE" in str(replies[5])
+        [missing] = connection.send([("EVALSHA", "0" * 40, 0)])
+        with pytest.raises(NoScriptError):
+            await missing
+    finally:
+        connection.close()
+
+
+async def test_session_is_set_up_like_redis_pys() -> None:
+    with running_redis() as server:
+        with server.client() as conn:
+            conn.config_set("requirepass", "s3cret")
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/3?client_name=kasynq-test"
+        settings = _settings(url)
+        assert settings.handshake() == [
+            ("AUTH", "s3cret"),
+            ("SELECT", 3),
+            ("CLIENT", "SETNAME", "kasynq-test"),
+        ]
+        connection = await PipelinedConnection.open(settings)
+        try:
+            await connection.send([("SET", "where", "db3")])[0]
+        finally:
+            connection.close()
+        check = redis.Redis(port=server.port, password="s3cret", db=3)
+        assert check.get("where") == b"db3"
+        wrong = _settings(f"redis://:wrong@127.0.0.1:{server.port}/0")
+        with pytest.raises(AuthenticationError):
+            await PipelinedConnection.open(wrong)
+
+
+async def test_an_overdue_reply_fails_every_waiting_call_and_closes() -> None:
+    with running_redis() as server:
+        assert server.process is not None
+        connection = await PipelinedConnection.open(_settings(server.url, socket_timeout=0.5))
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            futures = connection.send([("PING",), ("PING",)])
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            assert all(isinstance(result, RedisTimeoutError) for result in results)
+            assert 0.4 < time.monotonic() - started < 2.0
+            assert not connection.is_open
+            [late] = connection.send([("PING",)])
+            with pytest.raises(RedisConnectionError):
+                await late
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+
+
+async def test_batching_client_reconnects_after_redis_restarts() -> None:
+    with running_redis(persistent=True) as server:
+        client = BatchingClient(redis.asyncio.Redis.from_url(server.url))
+        incr = "return redis.call('INCR', KEYS[1])"
+        assert await client.eval(incr, 1, "k") == 1
+        server.restart()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert await client.eval(incr, 1, "k") == 2
+                break
+            except RedisConnectionError:  # the call that met the restart, at most
+                assert time.monotonic() < deadline, "no reconnection within 5 s"
+                await asyncio.sleep(0.05)
+        await client.close_connection()
+        await client.client.aclose()
+
+
+def test_pools_it_cannot_mirror_keep_redis_py() -> None:
+    client = sentinel_redis("mymaster", [("127.0.0.1", 1)])
+    assert settings_from_pool(client.connection_pool) is None
