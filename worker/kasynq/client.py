@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Self, TypeAlias, Unpack
+from typing import Self, TypeAlias, Unpack, cast
 
 import redis
 import redis.cluster
 
 from kasynq import keys
+from kasynq.broker.batching import BatchingClient
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
 from kasynq.facade import AsyncFacade, BlockingFacade
@@ -97,8 +98,20 @@ class AsyncClient(AsyncFacade, RedisConstructors):
     def __init__(
         self, client: AsyncRedis, *, clock: Clock | None = None, owns_client: bool = False
     ) -> None:
-        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns."""
-        super().__init__(Broker(client, clock=clock), owns_client=owns_client)
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns.
+
+        On a standalone Redis, enqueues go on one pipelined connection of the client's own
+        (see `BatchingClient`): a lone call is written at once, and calls made while others
+        await their replies share one write.
+        """
+        self._pipelined = BatchingClient.for_standalone(client)
+        broker_client = cast(AsyncRedis, self._pipelined) if self._pipelined else client
+        super().__init__(Broker(broker_client, clock=clock), owns_client=owns_client)
+
+    async def close(self) -> None:
+        if self._pipelined is not None:
+            await self._pipelined.close_connection()
+        await super().close()
 
     @classmethod
     def owning(cls, client: AsyncRedis) -> Self:

@@ -288,7 +288,7 @@ class TaskInfo:
             queue=msg.queue,
             type=msg.type,
             payload=msg.payload,
-            headers=dict(msg.headers),
+            headers=dict(msg.headers) if msg.headers else {},  # converting an empty map is slow
             state=state,
             max_retry=msg.retry,
             retried=msg.retried,

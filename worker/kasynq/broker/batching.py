@@ -15,6 +15,7 @@ the wrapped client unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from typing import Any
 
@@ -46,6 +47,13 @@ class BatchingClient:
         self._connecting: asyncio.Task[None] | None = None
         self._send_scheduled = False
 
+    @classmethod
+    def for_standalone(cls, client: AsyncRedis) -> BatchingClient | None:
+        """A BatchingClient when `client` talks to a standalone Redis we can pipeline to."""
+        if isinstance(client, redis.asyncio.Redis) and settings_from_pool(client.connection_pool):
+            return cls(client)
+        return None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
@@ -54,6 +62,11 @@ class BatchingClient:
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
         return self._queue(("EVAL", script, numkeys, *keys_and_args))
+
+    async def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send `commands` together; each one's reply, or its error as an exception, in order."""
+        futures = [self._queue(command) for command in commands]
+        return list(await asyncio.gather(*futures, return_exceptions=True))
 
     async def close_connection(self) -> None:
         """Close the pipelined connection (the wrapped client stays open); fail queued calls."""
@@ -66,14 +79,31 @@ class BatchingClient:
     def _queue(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if self._settings is None:
+            self._queued.append((command, future))
+            if self._flusher is None or self._flusher.done():
+                self._flusher = loop.create_task(self._flush())
+            return future
+        connection = self._usable_connection(loop)
+        if connection is not None and connection.idle and not self._queued:
+            connection.send([command], [future])  # nothing to wait behind: no extra loop turn
+            return future
         self._queued.append((command, future))
-        if self._settings is not None:
-            if not self._send_scheduled:
-                self._send_scheduled = True
-                loop.call_soon(self._send_queued)
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        if not self._send_scheduled:
+            self._send_scheduled = True
+            loop.call_soon(self._send_queued)
         return future
+
+    def _usable_connection(self, loop: asyncio.AbstractEventLoop) -> PipelinedConnection | None:
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return None
+        if connection.loop is not loop:  # used from another event loop than it was opened in
+            with contextlib.suppress(RuntimeError):
+                connection.close()
+            self._connection = None
+            return None
+        return connection
 
     def _take_queued(self) -> list[Queued]:
         queued, self._queued = self._queued, []
@@ -82,10 +112,11 @@ class BatchingClient:
     def _send_queued(self) -> None:
         # Runs one loop turn after the first call: every call of that turn is queued by now.
         self._send_scheduled = False
-        if self._connection is not None and self._connection.is_open:
+        connection = self._usable_connection(asyncio.get_running_loop())
+        if connection is not None:
             queued = self._take_queued()
             if queued:
-                self._connection.send(
+                connection.send(
                     [command for command, _ in queued], [future for _, future in queued]
                 )
         elif self._connecting is None:

@@ -113,25 +113,43 @@ class PipelinedConnection(asyncio.Protocol):
         def protocol() -> PipelinedConnection:
             return cls(settings.reply_timeout)
 
-        async with asyncio.timeout(settings.connect_timeout):
-            if settings.path:
-                _, connection = await loop.create_unix_connection(protocol, settings.path)
-            else:
-                _, connection = await loop.create_connection(
-                    protocol, settings.host, settings.port, ssl=settings.ssl_context
-                )
-            try:
+        address = settings.path or f"{settings.host}:{settings.port}"
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                if settings.path:
+                    _, connection = await loop.create_unix_connection(protocol, settings.path)
+                else:
+                    _, connection = await loop.create_connection(
+                        protocol, settings.host, settings.port, ssl=settings.ssl_context
+                    )
+        except TimeoutError:  # the errors redis-py raises for the same failures
+            raise RedisTimeoutError(f"Timeout connecting to {address}") from None
+        except OSError as exc:
+            raise RedisConnectionError(f"Error connecting to {address}: {exc}") from exc
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
                 for reply in await asyncio.gather(*connection.send(settings.handshake())):
                     if isinstance(reply, Exception):
                         raise reply
-            except BaseException:
-                connection.close()
-                raise
+        except BaseException as exc:
+            connection.close()
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError(f"Timeout setting up the session on {address}") from None
+            raise
         return connection
 
     @property
     def is_open(self) -> bool:
         return self._transport is not None and not self._transport.is_closing()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def idle(self) -> bool:
+        """No reply outstanding: a call sent now is not held up behind others."""
+        return not self._waiting
 
     def send(
         self, commands: Sequence[Command], futures: Sequence[asyncio.Future[Any]] | None = None

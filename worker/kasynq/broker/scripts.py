@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 
 from redis.exceptions import NoScriptError
 
+from kasynq.broker.batching import BatchingClient
 from kasynq.connection import AsyncRedis
 
 ScriptArg: TypeAlias = bytes | str | int
@@ -90,8 +91,17 @@ async def run_pipelined(client: AsyncRedis, calls: Sequence[ScriptCall]) -> list
 async def _pipeline(client: AsyncRedis, calls: Sequence[ScriptCall], *, by_sha: bool) -> list[Any]:
     # execute_command, because redis-py's cluster pipeline blocks its `evalsha` method although
     # routing EVALSHA by its first key is exactly what these single-slot scripts need.
+    commands = [
+        ("EVALSHA", call.script.sha) if by_sha else ("EVAL", call.script.source) for call in calls
+    ]
+    if isinstance(client, BatchingClient):
+        return await client.execute_many(
+            [
+                (*command, len(call.keys), *call.keys, *call.args)
+                for command, call in zip(commands, calls, strict=True)
+            ]
+        )
     pipe = client.pipeline(transaction=False)
-    for call in calls:
-        command, script = ("EVALSHA", call.script.sha) if by_sha else ("EVAL", call.script.source)
+    for (command, script), call in zip(commands, calls, strict=True):
         pipe.execute_command(command, script, len(call.keys), *call.keys, *call.args)
     return list(await pipe.execute(raise_on_error=False))
