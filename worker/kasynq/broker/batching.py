@@ -30,6 +30,10 @@ from kasynq.connection import AsyncRedis
 MAX_BATCH = 512
 """Upper bound of commands per redis-py pipeline, to keep single replies and latency small."""
 
+SEND_EVERY = 4
+"""Calls queued in one loop turn that are written without waiting for the turn's end: Redis
+starts on them while the loop produces the rest (no-op drain at concurrency 10: +10-15%)."""
+
 Queued = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
@@ -65,7 +69,7 @@ class BatchingClient:
 
     async def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send `commands` together; each one's reply, or its error as an exception, in order."""
-        futures = [self._queue(command) for command in commands]
+        futures = [self._queue(command, send_early=False) for command in commands]
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
     async def close_connection(self) -> None:
@@ -76,7 +80,7 @@ class BatchingClient:
             self._connection.close()
         _fail(self._take_queued(), RedisConnectionError("the server's Redis connection is closed"))
 
-    def _queue(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def _queue(self, command: tuple[Any, ...], send_early: bool = True) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if self._settings is None:
@@ -89,7 +93,9 @@ class BatchingClient:
             connection.send([command], [future])  # nothing to wait behind: no extra loop turn
             return future
         self._queued.append((command, future))
-        if not self._send_scheduled:
+        if send_early and connection is not None and len(self._queued) >= SEND_EVERY:
+            self._send_queued()  # Redis starts on these while the loop produces the rest
+        elif not self._send_scheduled:
             self._send_scheduled = True
             loop.call_soon(self._send_queued)
         return future
