@@ -22,11 +22,14 @@ def _flushed(conn: redis.Redis, done: int) -> Accounting:
     raise AssertionError(f"the recorder flushed {read_accounting(conn)}, not {done} completions")
 
 
-def test_notes_reach_the_harness_and_a_duplicate_fails_the_run(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def conn(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
+    """The harness's connection to the Redis the worker processes flush to."""
     monkeypatch.setenv(URL_ENV, redis_url)
-    conn = redis.Redis.from_url(redis_url)
+    return redis.Redis.from_url(redis_url)
+
+
+def test_notes_reach_the_harness_and_a_duplicate_fails_the_run(conn: redis.Redis) -> None:
     recorder = Recorder()
     before = time.time()
     recorder.record(0, before - 0.5)
@@ -42,11 +45,7 @@ def test_notes_reach_the_harness_and_a_duplicate_fails_the_run(
         check_exactly_once(accounting, 2)
 
 
-def test_a_forked_worker_does_not_flush_its_parents_notes(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(URL_ENV, redis_url)
-    conn = redis.Redis.from_url(redis_url)
+def test_a_forked_worker_does_not_flush_its_parents_notes(conn: redis.Redis) -> None:
     recorder = Recorder()
     recorder.record(4, time.time())  # may still be unflushed when the child is forked
     child = os.fork()
