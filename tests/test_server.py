@@ -65,6 +65,21 @@ async def test_processes_each_task_exactly_once(
     assert not await client.exists(keys.task_key("default", messages[0].id))
 
 
+async def test_redis_never_holds_more_active_tasks_than_concurrency(
+    client: redis.asyncio.Redis, broker: Broker, servers: list[Server]
+) -> None:
+    """Slots are freed when the outcome write is issued; the next dequeue must run after it."""
+    active_seen: list[int] = []
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        active_seen.append(int(await client.llen(keys.active_key("default"))))
+
+    await enqueue(broker, 300)
+    await start(servers, client, handler, concurrency=3)
+    await wait_for(lambda: len(active_seen) >= 300, what="300 tasks")
+    assert max(active_seen) <= 3, Counter(active_seen)
+
+
 async def test_context_metadata_result_and_retention(
     client: redis.asyncio.Redis, broker: Broker, servers: list[Server]
 ) -> None:

@@ -54,9 +54,8 @@ class BatchingClient:
     @classmethod
     def for_standalone(cls, client: AsyncRedis) -> BatchingClient | None:
         """A BatchingClient when `client` talks to a standalone Redis we can pipeline to."""
-        if isinstance(client, redis.asyncio.Redis) and settings_from_pool(client.connection_pool):
-            return cls(client)
-        return None
+        batching = cls(client)
+        return batching if batching._settings is not None else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -116,7 +115,8 @@ class BatchingClient:
         return queued
 
     def _send_queued(self) -> None:
-        # Runs one loop turn after the first call: every call of that turn is queued by now.
+        # At the end of the loop turn of the first queued call, every SEND_EVERY calls, and
+        # once a connection is open.
         self._send_scheduled = False
         connection = self._usable_connection(asyncio.get_running_loop())
         if connection is not None:

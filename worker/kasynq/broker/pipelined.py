@@ -84,7 +84,7 @@ def settings_from_pool(pool: redis.asyncio.ConnectionPool) -> ConnectionSettings
     if isinstance(connection, redis.asyncio.SSLConnection):
         context = connection.ssl_context.get()
         return ConnectionSettings(
-            host=connection.host, port=connection.port, ssl_context=context, **common
+            host=connection.host, port=int(connection.port), ssl_context=context, **common
         )
     if type(connection) is redis.asyncio.Connection:
         return ConnectionSettings(host=connection.host, port=int(connection.port), **common)
