@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 
 import redis.asyncio
+from kasynq.periodic import cancel_and_wait
 from kasynq.scheduler import Scheduler, SchedulerStatus
 
 
@@ -52,15 +53,16 @@ async def main() -> None:
     write(scheduler.status)  # type: ignore[operator]
     runner = asyncio.create_task(scheduler.run())
     watcher = asyncio.create_task(scheduler.watch_file(args.config, interval=0.5))
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, runner.cancel)
+        loop.add_signal_handler(signum, stop.set)
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await runner
-    except asyncio.CancelledError:
-        pass
+        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
+        for task in (runner, watcher, stopping):
+            await cancel_and_wait(task, "scheduler runner", 5.0)
         await client.aclose()
 
 

@@ -53,6 +53,7 @@ from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.errors import BrokerError
 from kasynq.goformat import format_timedelta, format_unix_date, go_quote, parse_go_duration
 from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role, wait_event
+from kasynq.periodic import STOP_TIMEOUT_SECONDS, cancel_and_wait
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
 from kasynq.task import OptionArgs, Task, TaskOptions, options
 
@@ -465,13 +466,24 @@ class Scheduler:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Campaign, fire and publish until cancelled; then step down and clean up."""
+        """Campaign, fire and publish until cancelled; then step down and clean up.
+
+        The loops are stopped with `cancel_and_wait`, not a TaskGroup: a loop inside a redis-py
+        call can swallow one cancellation (Python 3.11 `wait_for`) and would then run on, and
+        SIGTERM would never end the process.
+        """
+        loops = {
+            "elector": asyncio.create_task(self.elector.run()),
+            "fire": asyncio.create_task(self._fire_loop()),
+            "heartbeat": asyncio.create_task(self._heartbeat_loop()),
+        }
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self.elector.run())
-                group.create_task(self._fire_loop())
-                group.create_task(self._heartbeat_loop())
+            done, _ = await asyncio.wait(loops.values(), return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a loop that failed ends the scheduler with its error
         finally:
+            for name, task in loops.items():
+                await cancel_and_wait(task, f"scheduler {name}", STOP_TIMEOUT_SECONDS)
             await asyncio.shield(self._shutdown())
 
     async def run_beside(self, main: Awaitable[None], config_file: Path | None = None) -> None:
@@ -485,8 +497,7 @@ class Scheduler:
             await main
         finally:
             for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+                await cancel_and_wait(task, "scheduler", 2 * STOP_TIMEOUT_SECONDS)
 
     async def _shutdown(self) -> None:
         was_leader = self.elector.is_leader
