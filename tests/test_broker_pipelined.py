@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 import redis
 import redis.asyncio
-from kasynq.broker.batching import BatchingClient
+from kasynq.broker.batching import STREAM_CHUNK, BatchingClient
 from kasynq.broker.pipelined import ConnectionSettings, PipelinedConnection, settings_from_pool
 from kasynq.connection import sentinel_redis
 from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
@@ -38,6 +39,54 @@ async def test_batches_sent_before_replies_arrive_keep_their_order(redis_url: st
             await missing
     finally:
         connection.close()
+
+
+async def test_a_batch_resolves_once_with_every_reply_in_order_errors_in_place(
+    redis_url: str,
+) -> None:
+    connection = await PipelinedConnection.open(_settings(redis_url))
+    try:
+        replies = await connection.send_batch([("INCR", "b"), ("LPUSH", "b", "x"), ("GET", "b")])
+        assert replies[0] == 1 and replies[2] == b"1"
+        assert isinstance(replies[1], ResponseError) and "WRONGTYPE" in str(replies[1])
+        assert await connection.send_batch([]) == []
+    finally:
+        connection.close()
+
+
+async def test_a_batch_cut_by_an_overdue_reply_keeps_what_arrived() -> None:
+    with running_redis() as server:
+        connection = await PipelinedConnection.open(_settings(server.url, socket_timeout=0.5))
+        replies = await connection.send_batch([("PING",), ("BLPOP", "empty", 3), ("PING",)])
+        assert replies[0] == b"PONG"
+        assert all(isinstance(reply, RedisTimeoutError) for reply in replies[1:])
+        assert not connection.is_open
+
+
+async def test_execute_many_writes_commands_while_they_are_still_being_made(
+    redis_url: str,
+) -> None:
+    client = BatchingClient(redis.asyncio.Redis.from_url(redis_url))
+    await client.eval("return 1", 0)  # opens the pipelined connection
+    observer = redis.Redis.from_url(redis_url)
+
+    def commands() -> Iterator[tuple[str, str]]:
+        for _ in range(STREAM_CHUNK):
+            yield ("INCR", "made")
+        # the first chunk must reach Redis before the caller is done making commands
+        deadline = time.monotonic() + 2
+        while int(observer.get("made") or 0) < STREAM_CHUNK:
+            assert time.monotonic() < deadline, "nothing written before the last command"
+            time.sleep(0.005)
+        yield ("INCR", "made")
+
+    try:
+        replies = await client.execute_many(commands())
+        assert replies == list(range(1, STREAM_CHUNK + 2))
+    finally:
+        observer.close()
+        await client.close_connection()
+        await client.client.aclose()
 
 
 async def test_session_is_set_up_like_redis_pys() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from kasynq.client import prepare
-from kasynq.task import Task, TaskOptions, TaskState, options
+from kasynq.task import Task, TaskOptions, TaskState, new_task_id, options
 
 NOW = datetime(2026, 2, 3, 10, 0, 0, 250_000, tzinfo=UTC)
 NOW_S = 1770112800
@@ -23,7 +23,7 @@ def test_defaults_match_go() -> None:
         0,
         0,
     )
-    assert str(uuid.UUID(msg.id, version=4)) == msg.id
+    assert uuid.UUID(msg.id).version == 4
     assert (msg.unique_key, msg.group_key, msg.retried, msg.error_msg) == ("", "", 0, "")
     assert write.process_at is None and write.group is None and write.op == "enqueue"
     assert info.state is TaskState.PENDING and info.next_process_at == NOW
@@ -34,6 +34,20 @@ def test_defaults_match_go() -> None:
         None,
     )
     assert info.timeout == timedelta(minutes=30) and info.max_retry == 25
+
+
+def test_task_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    ids = [new_task_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for task_id in ids:
+        parsed = uuid.UUID(task_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == task_id
+    # every bit outside version and variant varies across the sample
+    varied = 0
+    for task_id in ids:
+        varied |= int(task_id.replace("-", ""), 16) ^ int(ids[0].replace("-", ""), 16)
+    assert varied == (1 << 128) - 1 & ~(0xF << 76) & ~(0x3 << 62)
 
 
 def test_deadline_only_leaves_timeout_zero_and_timeout_only_leaves_no_deadline() -> None:

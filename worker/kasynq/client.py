@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Self, TypeAlias, Unpack, cast
@@ -30,6 +29,7 @@ from kasynq.task import (
     TaskInfo,
     TaskOptions,
     TaskState,
+    new_task_id,
     options,
     unix_seconds,
     whole_seconds,
@@ -65,10 +65,10 @@ def prepare(task: Task, overrides: TaskOptions, now: datetime) -> PreparedTask:
         timeout_seconds = DEFAULT_TIMEOUT_SECONDS
     unique = opts.unique
     msg = TaskMessage(
-        id=opts.task_id if opts.task_id is not None else str(uuid.uuid4()),
+        id=opts.task_id if opts.task_id is not None else new_task_id(),
         type=task.type,
         payload=task.payload or b"",
-        headers=task.headers,
+        headers=task.headers or None,  # an empty map costs as much as the rest of the message
         queue=queue,
         retry=opts.max_retry if opts.max_retry is not None else DEFAULT_MAX_RETRY,
         deadline=deadline,
@@ -147,13 +147,18 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         overrides = options(**opts)
         now = self._now()
         prepared: list[PreparedTask | Exception] = []
-        for task in tasks:
-            try:
-                prepared.append(prepare(task, overrides, now))
-            except ValueError as exc:
-                prepared.append(exc)
-        ready = [item for item in prepared if isinstance(item, PreparedTask)]
-        errors = iter(await self._broker.write_tasks([item.write for item in ready]))
+
+        def writes() -> Iterator[TaskWrite]:  # lazily: each is written while the next is made
+            for task in tasks:
+                try:
+                    item = prepare(task, overrides, now)
+                except ValueError as exc:
+                    prepared.append(exc)
+                    continue
+                prepared.append(item)
+                yield item.write
+
+        errors = iter(await self._broker.write_tasks(writes()))
         return [
             item if isinstance(item, Exception) else next(errors) or item.info for item in prepared
         ]

@@ -9,6 +9,7 @@ no string that is not valid UTF-8 ever reaches a message (Go could not decode it
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,21 @@ Duration: TypeAlias = int | float | timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_SECOND = timedelta(seconds=1)
+NO_DURATION = timedelta(0)
 DEFAULT_MAX_RETRY = 25
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Timeout used when neither a timeout nor a deadline is given (Go: defaultTimeout)."""
+
+
+def new_task_id() -> str:
+    """A random (version 4) UUID string, as Go's `uuid.NewString()` gives every task.
+
+    Formatted straight from `os.urandom` (fork- and thread-safe, nothing pooled): under half
+    the cost of `str(uuid.uuid4())`, paid by every enqueue.
+    """
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]  # RFC 4122 variant: the nibble's top bits are 10
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 class TaskState(StrEnum):
@@ -89,6 +102,10 @@ def whole_seconds(duration: timedelta) -> int:
     return int(duration.total_seconds())
 
 
+def _seconds(seconds: int) -> timedelta:
+    return NO_DURATION if seconds == 0 else timedelta(seconds=seconds)
+
+
 def from_unix_or_none(seconds: int) -> datetime | None:
     """A Unix-seconds message field as a UTC datetime; 0 means unset."""
     return None if seconds == 0 else EPOCH + timedelta(seconds=seconds)
@@ -138,7 +155,7 @@ class TaskOptions:
         `process_at` and `process_in` are one option (as Go's ProcessAt/ProcessIn): giving
         either in `overrides` drops both of ours.
         """
-        if overrides == NO_OPTIONS:
+        if overrides is NO_OPTIONS or overrides == NO_OPTIONS:  # `is`: the common case, fast
             return self
         given = {
             option.name: getattr(overrides, option.name)
@@ -283,23 +300,23 @@ class TaskInfo:
         is_orphaned: bool = False,
     ) -> TaskInfo:
         """Go's `newTaskInfo`: message fields plus state, next process time and result."""
-        return cls(
-            id=msg.id,
-            queue=msg.queue,
-            type=msg.type,
-            payload=msg.payload,
-            headers=dict(msg.headers) if msg.headers else {},  # converting an empty map is slow
-            state=state,
-            max_retry=msg.retry,
-            retried=msg.retried,
-            last_err=msg.error_msg,
-            last_failed_at=from_unix_or_none(msg.last_failed_at),
-            timeout=timedelta(seconds=msg.timeout),
-            deadline=from_unix_or_none(msg.deadline),
-            group=msg.group_key,
-            next_process_at=next_process_at,
-            is_orphaned=is_orphaned,
-            retention=timedelta(seconds=msg.retention),
-            completed_at=from_unix_or_none(msg.completed_at),
-            result=result,
+        return cls(  # positional, in field order: this runs for every enqueued task
+            msg.id,
+            msg.queue,
+            msg.type,
+            msg.payload,
+            dict(msg.headers) if msg.headers else {},  # converting an empty map is slow
+            state,
+            msg.retry,
+            msg.retried,
+            msg.error_msg,
+            from_unix_or_none(msg.last_failed_at),
+            _seconds(msg.timeout),
+            from_unix_or_none(msg.deadline),
+            msg.group_key,
+            next_process_at,
+            is_orphaned,
+            _seconds(msg.retention),
+            from_unix_or_none(msg.completed_at),
+            result,
         )

@@ -91,6 +91,35 @@ def settings_from_pool(pool: redis.asyncio.ConnectionPool) -> ConnectionSettings
     return None
 
 
+class _Batch:
+    """Collects the replies of one `send_batch` in order, error replies in place.
+
+    Queued among the connection's waiting futures, once per command, and answering the same
+    calls (`done`, `set_result`, `set_exception`): a failed connection fills the missing
+    replies with its error. One future per batch instead of one per command.
+    """
+
+    __slots__ = ("_expected", "_replies", "future")
+
+    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
+        self.future = future
+        self._expected = expected
+        self._replies: list[Any] = []
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def set_result(self, reply: Any) -> None:
+        self._replies.append(reply)
+        if len(self._replies) == self._expected:
+            self.future.set_result(self._replies)
+
+    set_exception = set_result
+
+
+Waiter = asyncio.Future[Any] | _Batch
+
+
 class PipelinedConnection(asyncio.Protocol):
     """One Redis connection; `send` writes at once and returns without waiting for replies."""
 
@@ -99,7 +128,7 @@ class PipelinedConnection(asyncio.Protocol):
         self._reader = hiredis.Reader(
             protocolError=InvalidResponse, replyError=BaseParser.parse_error
         )
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiting: collections.deque[Waiter] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._last_progress = 0.0
@@ -128,7 +157,7 @@ class PipelinedConnection(asyncio.Protocol):
             raise RedisConnectionError(f"Error connecting to {address}: {exc}") from exc
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                for reply in await asyncio.gather(*connection.send(settings.handshake())):
+                for reply in await connection.send_batch(settings.handshake()):
                     if isinstance(reply, Exception):
                         raise reply
         except BaseException as exc:
@@ -157,20 +186,32 @@ class PipelinedConnection(asyncio.Protocol):
         """Write `commands` now; each future gets its reply (an error reply as an exception)."""
         if futures is None:
             futures = [self._loop.create_future() for _ in commands]
+        self._write(commands, futures)
+        return futures
+
+    def send_batch(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
+        """Write `commands` now; the future gets every reply in order, errors as values."""
+        batch = _Batch(self._loop.create_future(), len(commands))
+        if commands:
+            self._write(commands, [batch] * len(commands))
+        else:
+            batch.future.set_result([])
+        return batch.future
+
+    def _write(self, commands: Sequence[Command], waiters: Sequence[Waiter]) -> None:
         if not self.is_open:
             error = RedisConnectionError("pipelined connection to Redis is closed")
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-            return futures
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
         assert self._transport is not None
         if not self._waiting:
             self._last_progress = self._loop.time()
-        self._waiting.extend(futures)
+        self._waiting.extend(waiters)
         self._transport.write(b"".join(hiredis.pack_command(command) for command in commands))
         if self._watchdog is None and self._reply_timeout is not None:
             self._watchdog = self._loop.call_later(self._reply_timeout, self._check_overdue)
-        return futures
 
     def close(self) -> None:
         if self._transport is not None:
@@ -185,13 +226,13 @@ class PipelinedConnection(asyncio.Protocol):
         self._reader.feed(data)
         self._last_progress = self._loop.time()
         while (reply := self._reader.gets()) is not False:
-            future = self._waiting.popleft()
-            if future.done():  # its caller gave up (cancelled)
+            waiter = self._waiting.popleft()
+            if waiter.done():  # its caller gave up (cancelled)
                 continue
             if isinstance(reply, Exception):
-                future.set_exception(reply)
+                waiter.set_exception(reply)
             else:
-                future.set_result(reply)
+                waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_waiting(RedisConnectionError(f"connection to Redis lost: {exc!r}"))
@@ -203,9 +244,9 @@ class PipelinedConnection(asyncio.Protocol):
             self._watchdog.cancel()
             self._watchdog = None
         while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _check_overdue(self) -> None:
         self._watchdog = None

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from redis.exceptions import NoScriptError
 
 from kasynq.broker.batching import BatchingClient
 from kasynq.connection import AsyncRedis
+
+T = TypeVar("T")
 
 ScriptArg: TypeAlias = bytes | str | int
 """What scripts accept: bytes, text and integers only (no floats, no bools; spec 0.2)."""
@@ -73,35 +75,46 @@ def load_script(name: str) -> LuaScript:
     return LuaScript(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())
 
 
-async def run_pipelined(client: AsyncRedis, calls: Sequence[ScriptCall]) -> list[Any]:
+async def run_pipelined(client: AsyncRedis, calls: Iterable[ScriptCall]) -> list[Any]:
     """Run many script calls in one pipeline (one round trip per Cluster node).
 
     Returns one entry per call, in order: the script's result or the exception it raised.
-    Calls refused with NOSCRIPT never ran, so they are resent as EVAL in a second pipeline.
+    `calls` may be lazy: on the pipelined connection they are written as they are made, so
+    Redis runs the first while the rest are built. Calls refused with NOSCRIPT never ran, so
+    they are resent as EVAL in a second pipeline.
     """
-    results = await _pipeline(client, calls, by_sha=True)
+    made: list[ScriptCall] = []
+    results = await _pipeline(client, kept(calls, made), by_sha=True)
     missing = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
     if missing:
-        retried = await _pipeline(client, [calls[index] for index in missing], by_sha=False)
+        retried = await _pipeline(client, [made[index] for index in missing], by_sha=False)
         for index, result in zip(missing, retried, strict=True):
             results[index] = result
     return results
 
 
-async def _pipeline(client: AsyncRedis, calls: Sequence[ScriptCall], *, by_sha: bool) -> list[Any]:
+def kept(items: Iterable[T], taken: list[T]) -> Iterator[T]:
+    """`items`, each also appended to `taken` as it is taken: a lazy input's record."""
+    for item in items:
+        taken.append(item)
+        yield item
+
+
+async def _pipeline(client: AsyncRedis, calls: Iterable[ScriptCall], *, by_sha: bool) -> list[Any]:
     # execute_command, because redis-py's cluster pipeline blocks its `evalsha` method although
     # routing EVALSHA by its first key is exactly what these single-slot scripts need.
-    commands = [
-        ("EVALSHA", call.script.sha) if by_sha else ("EVAL", call.script.source) for call in calls
-    ]
-    if isinstance(client, BatchingClient):
-        return await client.execute_many(
-            [
-                (*command, len(call.keys), *call.keys, *call.args)
-                for command, call in zip(commands, calls, strict=True)
-            ]
+    commands = (
+        (
+            *(("EVALSHA", call.script.sha) if by_sha else ("EVAL", call.script.source)),
+            len(call.keys),
+            *call.keys,
+            *call.args,
         )
+        for call in calls
+    )
+    if isinstance(client, BatchingClient):
+        return await client.execute_many(commands)
     pipe = client.pipeline(transaction=False)
-    for (command, script), call in zip(commands, calls, strict=True):
-        pipe.execute_command(command, script, len(call.keys), *call.keys, *call.args)
+    for command in commands:
+        pipe.execute_command(*command)
     return list(await pipe.execute(raise_on_error=False))
