@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import redis
@@ -144,6 +145,16 @@ async def test_enqueue_many_returns_one_result_per_task(
     ]
     assert await async_redis.smembers(keys.ALL_QUEUES) == {b"default", b"q1", b"q2", b"q3"}
     assert await async_redis.llen(keys.pending_key("q1")) == 1
+
+
+async def test_enqueue_many_keeps_a_task_it_cannot_build_out_and_writes_the_others(
+    client: AsyncClient, async_redis: redis.asyncio.Redis
+) -> None:
+    tasks = [Task("a"), Task("b", process_in=timedelta.max), Task("c")]
+    results = await client.enqueue_many(tasks)
+    assert isinstance(results[1], ValueError) and "process_in" in str(results[1])
+    assert [getattr(result, "type", None) for result in results] == ["a", None, "c"]
+    assert await async_redis.llen(keys.pending_key("default")) == 2
 
 
 async def test_enqueue_after_script_flush(

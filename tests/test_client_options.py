@@ -121,6 +121,8 @@ def test_headers_and_retention_reach_the_message() -> None:
         (lambda: options(queue="q\udc80"), "queue"),
         (lambda: options(max_retry=-1), "max_retry"),
         (lambda: options(max_retry=True), "max_retry"),
+        (lambda: options(max_retry=2**31), "max_retry"),
+        (lambda: options(timeout=2**70), "timeout"),
         (lambda: options(timeout=-1), "timeout"),
         (lambda: options(timeout=float("nan")), "timeout"),
         (lambda: options(retention=timedelta(seconds=-1)), "retention"),

@@ -57,7 +57,11 @@ def prepare(task: Task, overrides: TaskOptions, now: datetime) -> PreparedTask:
     """
     opts = task.options.overridden_by(overrides)
     queue = opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
-    process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
+    try:
+        process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
+    except OverflowError:
+        message = f"process_in ends after year 9999: process_in={opts.process_in!r}"
+        raise ValueError(message) from None
     deadline = unix_seconds(opts.deadline) if opts.deadline is not None else 0
     timeout = opts.timeout or timedelta(0)
     timeout_seconds = whole_seconds(timeout)

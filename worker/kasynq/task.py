@@ -25,6 +25,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_SECOND = timedelta(seconds=1)
 NO_DURATION = timedelta(0)
 DEFAULT_MAX_RETRY = 25
+MAX_RETRY_LIMIT = 2**31 - 1
+"""Largest `max_retry` the message's int32 `retry` field holds (Go's int32() would wrap)."""
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Timeout used when neither a timeout nor a deadline is given (Go: defaultTimeout)."""
 
@@ -76,7 +78,10 @@ def to_timedelta(name: str, value: object) -> timedelta:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be seconds or a timedelta: {name}={value!r}")
-    return timedelta(seconds=value)
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise ValueError(f"{name} is too long for a timedelta: {name}={value!r}") from None
 
 
 def _aware(name: str, value: object) -> datetime:
@@ -180,6 +185,8 @@ def _max_retry(name: str, value: object) -> int:
         raise ValueError(f"{name} must be an int: {name}={value!r}")
     if value < 0:
         raise ValueError(f"{name} must not be negative: {name}={value!r}")
+    if value > MAX_RETRY_LIMIT:
+        raise ValueError(f"{name} must fit the message's int32 field: {name}={value!r}")
     return value
 
 
