@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import redis.asyncio
 from google.protobuf.timestamp_pb2 import Timestamp
 from kasynq import keys
 from kasynq.broker import Broker
+from kasynq.broker.batching import BatchingClient
 from kasynq.broker.core import MAX_INT64, decode_task_message
 from kasynq.client import AsyncClient
+from kasynq.connection import AsyncRedis
 from kasynq.errors import BrokerError, ScriptError
 from kasynq.proto.asynq_pb2 import (
     SchedulerEnqueueEvent,
@@ -101,6 +104,37 @@ async def test_dequeue_takes_oldest_skips_paused_and_leases(
     assert await server.dequeue("default", "paused", "empty") is None
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["redis-py", "pipelined"])
+async def test_dequeue_many_walks_each_order_and_keeps_every_outcome_in_place(
+    async_redis: redis.asyncio.Redis, clock: FakeClock, pipelined: bool
+) -> None:
+    batching = BatchingClient(async_redis) if pipelined else None
+    broker = Broker(cast(AsyncRedis, batching) if batching else async_redis, clock=clock)
+    (a1,) = await _enqueue(async_redis, clock, Task("t", queue="a"))
+    b1, b2 = await _enqueue(async_redis, clock, Task("t", queue="b"), Task("t", queue="b"))
+    await _enqueue(async_redis, clock, Task("t", queue="c"))
+    await async_redis.set(keys.paused_key("c"), T0)
+    (bad,) = await _enqueue(async_redis, clock, Task("t", queue="bad"))
+    await async_redis.hset(keys.task_key("bad", bad), "msg", b"\xff\xff\xff")
+    orders = [["c", "a"], ["a", "b"], ["b"], ["empty"], ["bad", "b"], [], ["c", "empty", "a"]]
+    try:
+        results = await broker.dequeue_many(orders)
+    finally:
+        if batching is not None:
+            await batching.close_connection()
+    assert len(results) == len(orders)
+    taken = [result[0].id if isinstance(result, tuple) else result for result in results]
+    # round 1 gives "a" to the second order (the first finds "c" paused); round 2 finds "a"
+    # empty for the first order; the last order goes on to its third queue in round 3
+    assert taken[:4] == [None, a1, b1, None] and taken[5:] == [None, None]
+    assert isinstance(results[4], BrokerError) and "cannot decode" in str(results[4])
+    first = results[1]
+    assert isinstance(first, tuple)
+    assert first[1] == T0 + 30.4 and first[2] is not None and first[2] > 0
+    assert await async_redis.lrange(keys.pending_key("b"), 0, -1) == [b2.encode()]
+    assert await async_redis.llen(keys.pending_key("c")) == 1
+
+
 async def test_done_deletes_counts_and_releases_own_lock(
     server: Broker, async_redis: redis.asyncio.Redis, clock: FakeClock
 ) -> None:
@@ -115,6 +149,22 @@ async def test_done_deletes_counts_and_releases_own_lock(
     assert await async_redis.exists(msg.unique_key) == 0
     with pytest.raises(ScriptError, match="NOT FOUND"):
         await server.done(msg)
+
+
+async def test_daily_counters_follow_the_clock_past_utc_midnight(
+    server: Broker, async_redis: redis.asyncio.Redis, clock: FakeClock
+) -> None:
+    first = await _active(async_redis, clock, server, Task("t"))
+    await server.done(first)
+    clock.advance(86400)
+    second = await _active(async_redis, clock, server, Task("t"))
+    await server.done(second)
+    today, tomorrow = DAY, DAY + timedelta(days=1)
+    assert await _ints(
+        async_redis,
+        keys.processed_key("default", today),
+        keys.processed_key("default", tomorrow),
+    ) == [1, 1]
 
 
 async def test_done_keeps_a_lock_owned_by_another_task_and_wraps_total(

@@ -6,6 +6,7 @@ Cluster. Queue names are used exactly as given: no trimming, no escaping.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, date, datetime
 
@@ -72,9 +73,14 @@ def failed_total_key(queue: str) -> str:
 
 def utc_date(day: date) -> str:
     """`YYYY-MM-DD` of `day` in UTC; naive datetimes are taken as UTC, as Go's `t.UTC()`."""
-    if isinstance(day, datetime) and day.tzinfo is not None:
-        day = day.astimezone(UTC)
-    return day.strftime("%Y-%m-%d")
+    if isinstance(day, datetime):
+        day = (day.astimezone(UTC) if day.tzinfo is not None else day).date()
+    return _date_text(day)
+
+
+@functools.lru_cache(maxsize=8)
+def _date_text(day: date) -> str:
+    return day.strftime("%Y-%m-%d")  # cached: every processed task names today's counter
 
 
 def processed_key(queue: str, day: date) -> str:

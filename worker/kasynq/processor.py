@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from kasynq.broker import Broker
+from kasynq.broker.core import Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
 from kasynq.errors import BrokerError
@@ -297,9 +298,7 @@ class Processor:
             attempts = min(self._free_slots, burst)
             self._free_slots -= attempts
             self._all_idle.clear()
-            results = await asyncio.gather(
-                *(self._dequeue_one() for _ in range(attempts)), return_exceptions=True
-            )
+            results = await self._dequeue(attempts)
             errors = [result for result in results if isinstance(result, BaseException)]
             found = 0
             for result in results:
@@ -324,8 +323,12 @@ class Processor:
             with contextlib.suppress(Exception):
                 await archive_undecodable(self._broker, list(self._config.queues), math.inf)
 
-    async def _dequeue_one(self) -> tuple[TaskMessage, float, int | None] | None:
-        return await self._broker.dequeue_with_pending_since(*self._queue_order())
+    async def _dequeue(self, attempts: int) -> list[Dequeued]:
+        """`attempts` dequeues, each with its own queue order (weighted orders are random)."""
+        try:
+            return await self._broker.dequeue_many([self._queue_order() for _ in range(attempts)])
+        except Exception as exc:  # the whole batch failed (e.g. a Cluster node is down)
+            return [exc] * attempts
 
     async def _idle_wait(self, after_error: bool) -> None:
         """Sleep until a wake-up (new pending work) or the poll interval; back off on errors."""
@@ -405,7 +408,7 @@ class Processor:
         if remaining <= 0:
             return ctx.error()
         loop = asyncio.get_running_loop()
-        timer = loop.call_at(loop.time() + remaining, worker.stop, TaskDeadlineExceeded())
+        timer = loop.call_at(loop.time() + remaining, _deadline_passed, worker)
         worker.handler_running = True
         try:
             await self._handler(ctx, task)
@@ -499,6 +502,10 @@ class Processor:
             self._syncer.add(op, write, deadline=worker.lease_expiry)
 
 
+def _deadline_passed(worker: Worker) -> None:
+    worker.stop(TaskDeadlineExceeded())  # made only when it fires: most tasks finish in time
+
+
 async def _wait_event(event: asyncio.Event, within: float) -> bool:
     """Wait for `event` at most `within` s; True if it is set."""
     with contextlib.suppress(TimeoutError):
@@ -519,6 +526,6 @@ def task_from_message(msg: TaskMessage) -> Task:
     task = Task.__new__(Task)
     task.type = msg.type
     task.payload = msg.payload
-    task.headers = dict(msg.headers)
+    task.headers = dict(msg.headers) if msg.headers else {}  # converting an empty map is slow
     task.options = _NO_OPTIONS
     return task

@@ -9,12 +9,13 @@ truncates. Messages are the generated protobuf classes; nothing here validates u
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -49,6 +50,7 @@ from kasynq.proto.asynq_pb2 import (
 log = logging.getLogger(__name__)
 
 NS_PER_SECOND = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_SECOND
 MAX_INT64 = 2**63 - 1
 LEASE_SECONDS = 30
 """Lease length given on dequeue and on every extension (Go: LeaseDuration)."""
@@ -111,6 +113,11 @@ class TaskWrite:
             else "enqueue"
         )
         return f"{kind}_unique" if self.msg.unique_key else kind
+
+
+Dequeued = tuple[TaskMessage, float, int | None] | None | Exception
+"""One dequeue attempt: (message, lease expiry Unix s, pending_since Unix ns or None), None
+when nothing was found, or the error that attempt met."""
 
 
 def decode_task_message(data: bytes) -> TaskMessage:
@@ -262,43 +269,44 @@ class Broker:
         Returns (message, lease expiry as Unix s with full precision), or None when every queue
         is paused or empty. The task is now `active` with a 30 s lease (Redis score truncated).
         """
-        found = await self._dequeue(queues, traced=False)
+        [found] = await self._dequeue_each([queues], traced=False)
+        if isinstance(found, Exception):
+            raise found
         return None if found is None else (found[0], found[1])
 
-    async def dequeue_with_pending_since(
-        self, *queues: str
-    ) -> tuple[TaskMessage, float, int | None] | None:
-        """`dequeue`, plus the task's `pending_since` (Unix ns, None if unset) before its removal.
+    async def dequeue_many(self, orders: Sequence[Sequence[str]]) -> list[Dequeued]:
+        """One `dequeue` per queue order, all pipelined, each with the task's `pending_since`.
 
-        Same Redis effects as `dequeue`; the server uses the timestamp for pickup-delay metrics.
+        For the server's free slots: every attempt still walks its own queue order, but the
+        attempts go to Redis together, one round per queue position. Returns, in order, per
+        attempt: (message, lease expiry, pending_since in Unix ns or None), None when every
+        queue of its order was paused or empty, or the error (`BrokerError` "dequeue" for a
+        message that cannot be decoded, now active for the janitor to archive).
         """
-        return await self._dequeue(queues, traced=True)
+        return await self._dequeue_each(orders, traced=True)
 
-    async def _dequeue(
-        self, queues: Sequence[str], *, traced: bool
-    ) -> tuple[TaskMessage, float, int | None] | None:
-        for queue in queues:
+    async def _dequeue_each(
+        self, orders: Sequence[Sequence[str]], *, traced: bool
+    ) -> list[Dequeued]:
+        found: list[Dequeued] = [None] * len(orders)
+        walking = [index for index, order in enumerate(orders) if order]
+        position = 0
+        while walking:
             lease_ns = self._clock() + LEASE_SECONDS * NS_PER_SECOND
-            args: list[ScriptArg] = [lease_ns // NS_PER_SECOND, keys.task_key_prefix(queue)]
-            reply = await _DEQUEUE.run(
-                self.client,
-                [
-                    keys.pending_key(queue),
-                    keys.paused_key(queue),
-                    keys.active_key(queue),
-                    keys.lease_key(queue),
-                ],
-                [*args, 1] if traced else args,
-            )
-            if reply is None:
-                continue
-            encoded, since = (reply[0], reply[1]) if traced else (reply, None)
-            try:
-                msg = decode_task_message(encoded)
-            except DecodeError as exc:
-                raise BrokerError("dequeue", f"cannot decode message: {exc}") from exc
-            return msg, lease_ns / NS_PER_SECOND, None if since is None else int(since)
-        return None
+            calls = [
+                _dequeue_call(orders[index][position], lease_ns, traced=traced) for index in walking
+            ]
+            replies = await run_pipelined(self.client, calls)
+            position += 1
+            next_walking = []
+            for index, reply in zip(walking, replies, strict=True):
+                if reply is None:
+                    if position < len(orders[index]):
+                        next_walking.append(index)
+                else:
+                    found[index] = _dequeued(reply, lease_ns, traced=traced)
+            walking = next_walking
+        return found
 
     async def done(self, msg: TaskMessage) -> None:
         """Delete a successfully processed task, count it, release its unique lock if owned.
@@ -656,6 +664,31 @@ class CancellationSubscription:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
+def _dequeue_call(queue: str, lease_ns: int, *, traced: bool) -> ScriptCall:
+    args: list[ScriptArg] = [lease_ns // NS_PER_SECOND, keys.task_key_prefix(queue)]
+    script_keys = [
+        keys.pending_key(queue),
+        keys.paused_key(queue),
+        keys.active_key(queue),
+        keys.lease_key(queue),
+    ]
+    return _DEQUEUE.call(script_keys, [*args, 1] if traced else args)
+
+
+def _dequeued(reply: Any, lease_ns: int, *, traced: bool) -> Dequeued:
+    """A dequeue script's non-nil reply as (message, lease expiry, pending_since), or the error."""
+    if isinstance(reply, Exception):
+        return reply
+    encoded, since = (reply[0], reply[1]) if traced else (reply, None)
+    try:
+        msg = decode_task_message(encoded)
+    except DecodeError as exc:
+        error = BrokerError("dequeue", f"cannot decode message: {exc}")
+        error.__cause__ = exc
+        return error
+    return msg, lease_ns / NS_PER_SECOND, None if since is None else int(since)
+
+
 def _task_write_error(write: TaskWrite, result: object, registration: object) -> Exception | None:
     if isinstance(registration, Exception):
         return BrokerError(write.op, f"redis command error: SADD failed: {registration}")
@@ -677,8 +710,13 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _utc(now_ns: int) -> datetime:
-    return datetime.fromtimestamp(now_ns // NS_PER_SECOND, UTC)
+def _utc(now_ns: int) -> date:
+    return _utc_day(now_ns // NS_PER_DAY)
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_day(days_since_epoch: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=days_since_epoch)  # cached: asked for every task
 
 
 def _stats_expiry(now_ns: int) -> int:

@@ -209,7 +209,7 @@ class PipelinedConnection(asyncio.Protocol):
         if not self._waiting:
             self._last_progress = self._loop.time()
         self._waiting.extend(waiters)
-        self._transport.write(b"".join(hiredis.pack_command(command) for command in commands))
+        self._transport.write(b"".join(map(hiredis.pack_command, commands)))
         if self._watchdog is None and self._reply_timeout is not None:
             self._watchdog = self._loop.call_later(self._reply_timeout, self._check_overdue)
 
