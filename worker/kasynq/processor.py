@@ -5,9 +5,10 @@ per task extended by the heartbeater, the handler bounded by the task's deadline
 Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome write skipped
 once the in-memory lease has expired. Differences from Go, all invisible on the wire:
 
-* Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq issues one dequeue per
-  free slot concurrently (each one the same atomic script as Go's) and, when idle, waits for a
-  wake-up from `Wakeup` (Redis key-change notifications) with a `task_check_interval` fallback.
+* Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq sends one dequeue per
+  free slot in one pipelined batch (each one the same atomic script as Go's, each attempt
+  walking its own queue order) and, when idle, waits for a wake-up from `Wakeup` (Redis
+  key-change notifications) with a `task_check_interval` fallback.
 * A slot is freed once its task's outcome write is issued, not when Redis answers it: the next
   dequeue then rides in the same pipeline, behind that write, so Redis never holds more than
   `concurrency` of our tasks active (Go frees the slot after the write returns).
