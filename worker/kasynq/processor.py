@@ -56,7 +56,7 @@ from kasynq.retry import (
 )
 from kasynq.servemux import AsyncHandler, handler_executor
 from kasynq.syncer import Syncer
-from kasynq.task import Task, TaskOptions
+from kasynq.task import Task, TaskOptions, message_headers
 
 log = logging.getLogger(__name__)
 
@@ -527,6 +527,6 @@ def task_from_message(msg: TaskMessage) -> Task:
     task = Task.__new__(Task)
     task.type = msg.type
     task.payload = msg.payload
-    task.headers = dict(msg.headers) if msg.headers else {}  # converting an empty map is slow
+    task.headers = message_headers(msg)
     task.options = _NO_OPTIONS
     return task

@@ -107,6 +107,11 @@ def whole_seconds(duration: timedelta) -> int:
     return int(duration.total_seconds())
 
 
+def message_headers(msg: TaskMessage) -> dict[str, str]:
+    """The message's headers as a plain dict (skipping the slow conversion of an empty map)."""
+    return dict(msg.headers) if msg.headers else {}
+
+
 def _seconds(seconds: int) -> timedelta:
     return NO_DURATION if seconds == 0 else timedelta(seconds=seconds)
 
@@ -312,7 +317,7 @@ class TaskInfo:
             msg.queue,
             msg.type,
             msg.payload,
-            dict(msg.headers) if msg.headers else {},  # converting an empty map is slow
+            message_headers(msg),
             state,
             msg.retry,
             msg.retried,
