@@ -4,22 +4,31 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export KASYNQ_CACHE ?= $(HOME)/.cache/kasynq
-DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
+LOCK := requirements/dev.lock
+# Reinstall only when the lock or the project metadata changes.
+DEPS_STAMP := $(VENV)/.deps-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help test lint typecheck pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
+.PHONY: help lock test lint typecheck pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
 
 help:
 	@echo "make demo   - the whole autoscaling loop on one machine"
 	@echo "make test   - set up, then ruff, mypy and the full pytest suite"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
+	@echo "make lock   - recompile requirements/*.lock after changing dependencies"
 	@echo "make proto  - regenerate worker/kasynq/proto from asynq.proto"
 	@echo "make k8s-bins - build the local Kubernetes control plane (etcd, apiserver, kubectl, helm)"
 
-$(DEPS_STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+# Everything comes from the lock (hashes checked), then the project itself with --no-deps.
+$(DEPS_STAMP): $(LOCK) pyproject.toml
+	@test -x $(PY) || { echo "venv: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "venv: installing $(LOCK) (about 30 s on a fresh machine)"
+	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.deps-* && touch $@
+
+# Recompile requirements/*.lock from pyproject.toml with uv (see README, "Dependencies").
+lock: venv
+	bash hack/lock.sh
 
 venv: $(DEPS_STAMP)
 

@@ -1,7 +1,8 @@
 """Virtualenvs for the peer task queues, kept under the cache and never in the project's deps.
 
 arq pins `redis<6` while kombu's Redis transport needs a newer redis-py, so the peers live in
-two virtualenvs: `peers` (Celery, RQ, Dramatiq, and matplotlib for the charts) and `arq`.
+two virtualenvs: `peers` (Celery, RQ, Dramatiq, and matplotlib for the charts) and `arq`. Each
+installs from its lock, requirements/bench-<name>.lock (`make lock` recompiles them).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PEER_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "peers": ("celery[redis]", "rq", "dramatiq[redis]", "hiredis", "matplotlib"),
-    "arq": ("arq", "hiredis"),
-}
+REQUIREMENTS_DIR = Path(__file__).resolve().parent.parent / "requirements"
 
 
 def cache_dir() -> Path:
@@ -34,7 +32,10 @@ class Venv:
     """One virtualenv under `$KASYNQ_CACHE/bench-venv/<name>`."""
 
     name: str
-    requirements: tuple[str, ...]
+
+    @property
+    def lock(self) -> Path:
+        return REQUIREMENTS_DIR / f"bench-{self.name}.lock"
 
     @property
     def root(self) -> Path:
@@ -49,18 +50,17 @@ class Venv:
 
     @property
     def _stamp(self) -> Path:
-        digest = hashlib.sha1("\n".join(self.requirements).encode()).hexdigest()[:12]
+        digest = hashlib.sha1(self.lock.read_bytes()).hexdigest()[:12]
         return self.root / f".installed-{digest}"
 
     def ensure(self) -> None:
         """Create the venv and install its requirements once; a second call does nothing."""
         if self._stamp.exists():
             return
-        log.info("installing bench venv=%s requirements=%s", self.name, " ".join(self.requirements))
+        log.info("installing bench venv=%s lock=%s", self.name, self.lock.name)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(self.root)], check=True)
         pip = [str(self.python), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, *self.requirements], check=True)
+        subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(self.lock)], check=True)
         self._stamp.touch()
 
     def versions(self) -> dict[str, str]:
@@ -74,6 +74,6 @@ class Venv:
         return {item["name"].lower(): item["version"] for item in json.loads(listing)}
 
 
-PEERS_VENV = Venv("peers", PEER_REQUIREMENTS["peers"])
-ARQ_VENV = Venv("arq", PEER_REQUIREMENTS["arq"])
+PEERS_VENV = Venv("peers")
+ARQ_VENV = Venv("arq")
 ALL_VENVS = (PEERS_VENV, ARQ_VENV)

@@ -96,7 +96,7 @@ def sentinel_redis(
     Fails over with the master; `sentinel_*` credentials authenticate to the sentinels.
     """
     tls = _given(ssl=True, ssl_ca_certs=ssl_ca_certs) if ssl_ca_certs else {}
-    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = redis.asyncio.sentinel.Sentinel(
         list(sentinels),
         sentinel_kwargs=_given(username=sentinel_username, password=sentinel_password),
         **_given(username=username, password=password, db=db),

@@ -531,7 +531,7 @@ class Broker:
             if confirmation is None or confirmation["type"] != "subscribe":
                 raise BrokerError("subscribe_cancellations", f"no confirmation: {confirmation}")
         except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
             raise
         return CancellationSubscription(pubsub)
 
@@ -661,7 +661,7 @@ class CancellationSubscription:
                 yield _text(message["data"])
 
     async def close(self) -> None:
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
 
 
 def _dequeue_call(queue: str, lease_ns: int, *, traced: bool) -> ScriptCall:

@@ -97,6 +97,6 @@ class PendingWatcher(Background):
                         return  # redis-py reconnected: tracking is gone, set it up again
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await watcher.aclose()
