@@ -36,8 +36,8 @@ system-deps:
 	@bash hack/system-deps.sh
 
 lint: venv
-	$(VENV)/bin/ruff check worker operator tests bench
-	$(VENV)/bin/ruff format --check worker operator tests bench
+	$(VENV)/bin/ruff check worker operator devenv tests bench
+	$(VENV)/bin/ruff format --check worker operator devenv tests bench
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -58,7 +58,7 @@ crd-reference: venv
 
 # DEMO_ARGS: e.g. "--tasks 20000 --task-ms 20 --max-replicas 20" (see --help)
 demo: venv system-deps
-	$(PY) -m kasynq_operator.demo $(DEMO_ARGS)
+	$(PY) -m devenv.demo $(DEMO_ARGS)
 
 bench: venv system-deps
 	$(PY) -m bench $(BENCH_ARGS)

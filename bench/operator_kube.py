@@ -41,7 +41,7 @@ def unavailable_reason(may_build: bool) -> str | None:
     """Why the operator benchmark cannot run here, or None; builds the control plane if
     allowed (a cold build takes about 5 minutes on 2 cores, too long for --quick)."""
     try:
-        from kasynq_operator.devcluster import DevClusterError, binaries_built, build_binaries
+        from devenv.devcluster import DevClusterError, binaries_built, build_binaries
     except ImportError as exc:
         return f"the operator has not landed: {exc}"
     if binaries_built():
@@ -59,7 +59,7 @@ def versions() -> dict[str, str]:
     """kopf, the Kubernetes client and the control plane the operator benchmark runs on."""
     from importlib.metadata import version
 
-    from kasynq_operator.devcluster import build_binaries
+    from devenv.devcluster import build_binaries
 
     apiserver = subprocess.run(
         [str(build_binaries() / "kube-apiserver"), "--version"],
@@ -78,8 +78,9 @@ class Cluster:
     """A DevCluster with the project's CRDs applied, and API handles."""
 
     def __init__(self) -> None:
-        from kasynq_operator.devcluster import DevCluster, build_binaries
         from kubernetes import client, config
+
+        from devenv.devcluster import DevCluster, build_binaries
 
         self.devcluster = DevCluster(build_binaries()).start()
         try:

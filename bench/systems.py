@@ -244,7 +244,7 @@ class GoAsynqSystem(System):
     def prepare(self) -> None:
         if shutil.which("go") is None:
             raise RuntimeError("the Go toolchain is not on PATH")
-        from tests.interop import goasynq
+        from devenv import goasynq
 
         self._binary = goasynq.build()
 
@@ -292,7 +292,7 @@ class KasynqSystem(System):
     module = "bench.peers.kasynq_peer"
 
     def prepare(self) -> None:
-        for needed in ("kasynq.client", "kasynq.server", "kasynq.worker_cli"):
+        for needed in ("kasynq.client", "kasynq.server", "kasynq.cli.worker"):
             if importlib.util.find_spec(needed) is None:
                 raise RuntimeError(f"not yet available: {needed} has not landed")
 

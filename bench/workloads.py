@@ -28,7 +28,7 @@ from bench.peers.common import (
 from bench.processes import ProcessGroup, run_to_end, running
 from bench.stats import Failed, percentile
 from bench.systems import ProducerCall, System, WorkerSetup
-from tests.fixtures.redis import RedisServer
+from devenv.redis_servers import RedisServer
 
 log = logging.getLogger(__name__)
 

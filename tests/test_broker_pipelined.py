@@ -17,7 +17,7 @@ from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tests.fixtures.redis import running_redis
+from devenv.redis_servers import running_redis
 
 
 def _settings(url: str, **options: object) -> ConnectionSettings:

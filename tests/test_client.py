@@ -16,8 +16,8 @@ from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import Task, TaskState
 from redis.asyncio.cluster import RedisCluster
 
-from tests.fixtures.redis import RedisCluster as ClusterServers
-from tests.fixtures.redis import RedisSentinel
+from devenv.redis_servers import RedisCluster as ClusterServers
+from devenv.redis_servers import RedisSentinel
 
 
 @pytest.fixture

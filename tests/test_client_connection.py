@@ -14,7 +14,8 @@ from kasynq import keys
 from kasynq.client import AsyncClient, Client
 from kasynq.task import Task
 
-from tests.fixtures.redis import RedisServer, free_port
+from devenv.processes import free_port
+from devenv.redis_servers import RedisServer
 
 USER, PASSWORD = "producer", "s3cret"
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from kasynq import cron
 
-from tests.interop import goasynq
+from devenv import goasynq
 
 NEW_YORK = ZoneInfo("America/New_York")
 REFERENCE = datetime(2026, 3, 7, 12, 0, 30, tzinfo=UTC)  # a Saturday

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from tests.fixtures.redis import RedisCluster, RedisSentinel
+from devenv.redis_servers import RedisCluster, RedisSentinel
 
 REPO = Path(__file__).resolve().parents[1]
 

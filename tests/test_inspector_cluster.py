@@ -14,7 +14,7 @@ from kasynq.errors import QueueNotEmptyError
 from kasynq.inspector import AsyncInspector, Inspector
 from kasynq.task import TaskState
 
-from tests.fixtures.redis import RedisCluster, RedisSentinel
+from devenv.redis_servers import RedisCluster, RedisSentinel
 from tests.test_inspector import Q, seed_every_state
 
 

@@ -15,7 +15,7 @@ from kasynq.errors import QueueNotFoundError
 from kasynq.inspector import AsyncInspector
 from redis.asyncio.connection import AbstractConnection
 
-from tests.fixtures.redis import RedisCluster
+from devenv.redis_servers import RedisCluster
 from tests.test_inspector import Q, client, message, seed_every_state
 
 __all__ = ["client"]  # the fixture, shared with test_inspector

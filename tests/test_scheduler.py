@@ -20,8 +20,8 @@ from kasynq.leader import Role
 from kasynq.scheduler import ScheduleError, Scheduler, make_entry
 from kasynq.task import Task, options
 
-from tests.fixtures.redis import RedisCluster, RedisServer
-from tests.interop import goasynq
+from devenv import goasynq
+from devenv.redis_servers import RedisCluster, RedisServer
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 import redis
 from kasynq import keys
 
-from tests.fixtures.redis import free_port
+from devenv.processes import free_port
 
 LOCK_TTL = 3.0
 REPO = Path(__file__).resolve().parent.parent

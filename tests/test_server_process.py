@@ -23,7 +23,7 @@ from kasynq.context import TaskContext
 from kasynq.server import Server
 from kasynq.task import Task
 
-from tests.fixtures.redis import RedisServer
+from devenv.redis_servers import RedisServer
 from tests.server_helpers import FAST, enqueue, queue_sizes, task_state, wait_for
 
 REPO = Path(__file__).resolve().parent.parent

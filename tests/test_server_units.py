@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kasynq.cli.worker import loop_factory
 from kasynq.config import ConfigError, parse_queues, resolve
 from kasynq.periodic import Periodic
 from kasynq.processor import compute_deadline, queue_order_function
@@ -22,7 +23,6 @@ from kasynq.retry import (
 )
 from kasynq.server import ServerConfig
 from kasynq.task import Task
-from kasynq.worker_cli import loop_factory
 
 
 @pytest.mark.parametrize("retried", [0, 1, 5])

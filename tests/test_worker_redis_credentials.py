@@ -12,7 +12,8 @@ import redis.asyncio
 from kasynq.broker import Broker
 from kasynq.config import ConfigError, masked_url, resolve
 
-from tests.fixtures.redis import RedisServer, free_port
+from devenv.processes import free_port
+from devenv.redis_servers import RedisServer
 from tests.server_helpers import enqueue, queue_sizes, wait_for
 from tests.test_server_process import spawn_worker, worker_processes
 

@@ -25,6 +25,21 @@ fi
 
 log() { echo "k8s-bins: $*" >&2; }
 
+# progress <what> <command...>: run it, saying every 30 s that it is still at work (a cold
+# `go build` of kube-apiserver is minutes of silence otherwise), then how long it took.
+progress() {
+    local what="$1" started rc=0 ticker
+    shift
+    started=$(date +%s)
+    (while sleep 30; do log "$what: still at work, $(($(date +%s) - started))s"; done) &
+    ticker=$!
+    "$@" || rc=$?
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
+    log "$what: $([[ $rc -eq 0 ]] && echo done || echo "failed ($rc)") in $(($(date +%s) - started))s"
+    return "$rc"
+}
+
 # Each binary's version line must match exactly. (No `| grep -q`: with pipefail, grep
 # exiting early can kill the writer with SIGPIPE and fail the check at random.)
 expect_line() {
@@ -64,12 +79,14 @@ build_into() {
         ver_ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION") -X $pkg.gitTreeState=clean"
         ver_ldflags+=" -X $pkg.buildDate=$date"
     done
-    log "building kube-apiserver, kube-controller-manager, kubectl v$K8S_VERSION"
-    (cd "$here/kube" && nice -n 10 go build -o "$out/" -ldflags "-s -w$ver_ldflags" \
+    log "building kube-apiserver, kube-controller-manager, kubectl v$K8S_VERSION (cold: ~5 min)"
+    (cd "$here/kube" && progress "kube-apiserver, kube-controller-manager, kubectl" \
+        nice -n 10 go build -o "$out/" -ldflags "-s -w$ver_ldflags" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
         k8s.io/kubernetes/cmd/kubectl)
     log "building etcd v$ETCD_VERSION"
-    (cd "$here/etcd" && nice -n 10 go build -o "$out/etcd" -ldflags "-s -w" go.etcd.io/etcd/server/v3)
+    (cd "$here/etcd" && progress etcd \
+        nice -n 10 go build -o "$out/etcd" -ldflags "-s -w" go.etcd.io/etcd/server/v3)
     log "building helm v$HELM_VERSION"
     # helm v3 defaults its Kubernetes version to 1.20 unless these are set (see its Makefile).
     local helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
@@ -77,7 +94,8 @@ build_into() {
         helm_ldflags+=" -X $pkg.k8sVersionMajor=${K8S_VERSION%%.*}"
         helm_ldflags+=" -X $pkg.k8sVersionMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
     done
-    GOBIN="$out" nice -n 10 go install -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+    GOBIN="$out" progress helm \
+        nice -n 10 go install -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
 mkdir -p "$root"

@@ -11,8 +11,9 @@ import io
 from pathlib import Path
 
 import pytest
-from kasynq_operator.demo import DemoOptions, DemoResult, run_demo
 from rich.console import Console
+
+from devenv.demo import DemoOptions, DemoResult, run_demo
 
 OPTIONS = DemoOptions(
     tasks=400,

@@ -11,7 +11,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.interop.goasynq import b64decode
+from devenv.goasynq import b64decode
 
 GO_BYTES_FIELDS = frozenset({"payload", "result", "task_payload"})
 NEXT_PROCESS_AT_TOLERANCE = 5.0

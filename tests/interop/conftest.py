@@ -16,8 +16,8 @@ import redis.cluster
 from kasynq.client import Client
 from kasynq.inspector import Inspector
 
-from tests.fixtures.redis import RedisCluster
-from tests.interop.goasynq import GoAsynq
+from devenv.goasynq import GoAsynq
+from devenv.redis_servers import RedisCluster
 
 
 @dataclass

@@ -9,7 +9,7 @@ import redis
 from kasynq.client import Client
 from kasynq.task import Task
 
-from tests.interop.goasynq import GoAsynq, JsonProcess
+from devenv.goasynq import GoAsynq, JsonProcess
 
 SERVERS = ("go", "py")
 

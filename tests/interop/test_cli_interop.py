@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from devenv.goasynq import GoAsynqError, b64decode, task_spec
+from devenv.processes import wait_until
 from tests.cli.clirun import kasynq, kasynq_json, table_rows
 from tests.interop.compare import task_info_diff
 from tests.interop.conftest import Target
-from tests.interop.goasynq import GoAsynqError, b64decode, task_spec
-from tests.interop.polling import wait_until
 from tests.interop.test_inspector_interop import (
     COUNT_FIELDS,
     QUEUE,

@@ -18,9 +18,9 @@ from kasynq.errors import DuplicateTaskError, TaskIDConflictError
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import Task
 
+from devenv.goasynq import GoAsynqError
 from tests.interop.compare import plain, task_info_diff
 from tests.interop.conftest import Target
-from tests.interop.goasynq import GoAsynqError
 
 pytestmark = pytest.mark.requires_go
 

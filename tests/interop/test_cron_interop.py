@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kasynq import cron
 
-from tests.interop.goasynq import GoAsynq
+from devenv.goasynq import GoAsynq
 
 pytestmark = pytest.mark.requires_go
 

@@ -22,10 +22,9 @@ import pytest
 from kasynq import keys
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.redis import free_port
-from tests.interop import goasynq
+from devenv import goasynq
+from devenv.processes import free_port, wait_until
 from tests.interop.conftest import Target
-from tests.interop.polling import wait_until
 from tests.interop.test_cli_interop import kasynq_connection
 from tests.interop.test_inspector_interop import QUEUE, seed_all_states
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from tests.interop.goasynq import GoAsynq, GoAsynqError, b64decode, task_spec
+from devenv.goasynq import GoAsynq, GoAsynqError, b64decode, task_spec
 
 pytestmark = pytest.mark.requires_go
 

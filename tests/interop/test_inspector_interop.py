@@ -17,10 +17,10 @@ import pytest
 from kasynq.errors import KasynqError, QueueNotEmptyError, QueueNotFoundError
 from kasynq.task import Task
 
+from devenv.goasynq import GoAsynqError
+from devenv.processes import wait_until
 from tests.interop.compare import go_plain, plain, task_info_diff
 from tests.interop.conftest import Target
-from tests.interop.goasynq import GoAsynqError
-from tests.interop.polling import wait_until
 
 pytestmark = pytest.mark.requires_go
 

@@ -10,8 +10,8 @@ import pytest
 import redis
 from kasynq.inspector import Inspector
 
-from tests.interop.goasynq import GoAsynq, b64decode, task_spec
-from tests.interop.polling import wait_until
+from devenv.goasynq import GoAsynq, b64decode, task_spec
+from devenv.processes import wait_until
 from tests.interop.servers import SERVERS, behaviour, enqueue_by, events, ok_ids, other, start
 
 pytestmark = pytest.mark.requires_go

@@ -15,9 +15,9 @@ from kasynq.inspector import Inspector
 from kasynq.scheduler import Scheduler
 from kasynq.task import Task
 
+from devenv.goasynq import GoAsynq, b64decode, task_spec
+from devenv.processes import wait_until
 from tests.interop.compare import plain
-from tests.interop.goasynq import GoAsynq, b64decode, task_spec
-from tests.interop.polling import wait_until
 
 pytestmark = pytest.mark.requires_go
 

@@ -20,15 +20,15 @@ from kasynq.client import Client
 from kasynq.inspector import Inspector
 from kasynq.task import Task
 
-from tests.fixtures.redis import RedisCluster
-from tests.interop.goasynq import (
+from devenv.goasynq import (
     GoAsynq,
     GoAsynqError,
     b64decode,
     b64encode,
     task_spec,
 )
-from tests.interop.polling import wait_until
+from devenv.processes import wait_until
+from devenv.redis_servers import RedisCluster
 from tests.interop.servers import SERVERS, behaviour, events, ok_ids, start
 
 pytestmark = pytest.mark.requires_go

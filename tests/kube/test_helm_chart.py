@@ -18,8 +18,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import REPO, Kube, project_crd_files, wait_for
-from tests.fixtures.redis import RedisServer
 
 CHART = REPO / "helm" / "kasynq"
 OPERATOR = Path(sys.executable).with_name("kasynq-operator")

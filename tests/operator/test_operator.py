@@ -16,8 +16,8 @@ from kasynq import keys
 from kopf.testing import KopfRunner
 from kubernetes import client
 
+from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import Kube, wait_for
-from tests.fixtures.redis import RedisServer
 
 GROUP, VERSION = "kasynq.io", "v1alpha1"
 logger = logging.getLogger(__name__)

@@ -18,8 +18,9 @@ from kasynq_operator.main import main
 from kasynq_operator.metrics import QueueSamples
 from kubernetes import client
 
+from devenv.processes import free_port
+from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import Kube, wait_for
-from tests.fixtures.redis import RedisServer, free_port
 from tests.operator.test_operator import push_pending
 
 

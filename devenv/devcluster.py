@@ -13,12 +13,10 @@ if the starting process dies, so an aborted test run leaves no etcd behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,9 +30,11 @@ from types import TracebackType
 
 import yaml
 
+from devenv.processes import WaitTimeout, free_port, spawn_child, wait_until
+
 log = logging.getLogger(__name__)
 
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "k8s" / "build.sh"
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "hack" / "k8s" / "build.sh"
 BIN_DIR_ENV = "KASYNQ_K8S_BIN"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -49,7 +49,6 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
 )
-_PR_SET_PDEATHSIG = 1
 
 
 class DevClusterError(RuntimeError):
@@ -79,42 +78,14 @@ def build_binaries() -> Path:
         return Path(preset)
     if shutil.which("go") is None:
         raise DevClusterError("the Go toolchain is needed to build the control plane: install Go")
+    # The script's progress lines go to stderr and reach the terminal as they come; the bin
+    # directory is its last line of stdout.
     result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
+        ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False
     )
     if result.returncode != 0:
-        raise DevClusterError(f"{BUILD_SCRIPT} failed: {result.stderr[-4000:]}")
+        raise DevClusterError(f"{BUILD_SCRIPT} failed with exit {result.returncode} (see above)")
     return Path(result.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the parent dies (Linux only)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def spawn_child(
-    command: Sequence[str], log_path: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start a child process appending its output to `log_path`, in its own session (a
-    terminal's Ctrl-C reaches only us, and we stop children in order) and killed if we die."""
-    with log_path.open("ab") as log_file:
-        return subprocess.Popen(
-            list(command),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,
-        )
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -292,21 +263,17 @@ class DevCluster:
         return process
 
     def _wait(self, name: str, process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise DevClusterError(
-                    f"{name} exited with {process.returncode}: {self._tail(name)}"
-                )
-            try:
-                if ready():
-                    return
-            except (OSError, urllib.error.URLError):
-                pass
-            time.sleep(0.1)
-        raise DevClusterError(
-            f"{name} not ready after {START_TIMEOUT_SECONDS}s: {self._tail(name)}"
-        )
+        try:
+            wait_until(
+                ready,
+                f"{name} to be ready",
+                START_TIMEOUT_SECONDS,
+                interval=0.1,
+                process=process,
+                tolerate=(OSError, urllib.error.URLError),
+            )
+        except WaitTimeout as exc:
+            raise DevClusterError(f"{exc}: {self._tail(name)}") from None
 
     def _tail(self, name: str) -> str:
         log_path = self.workdir / f"{name}.log"
@@ -393,7 +360,7 @@ class DevCluster:
 
 
 def main() -> None:
-    """Run a dev cluster until interrupted (`python -m kasynq_operator.devcluster`)."""
+    """Run a dev cluster until interrupted (`python -m devenv.devcluster`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with DevCluster(build_binaries()) as cluster:
         log.info("devcluster ready: export KUBECONFIG=%s (Ctrl-C stops it)", cluster.kubeconfig)

@@ -9,7 +9,7 @@ import click
 from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.session import Session, command_action
 from kasynq.exporter import QueueMetricsCollector
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kasynq_operator.devcluster import free_port, spawn_child
+from devenv.processes import free_port, spawn_child
 
 log = logging.getLogger(__name__)
 

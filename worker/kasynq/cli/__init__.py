@@ -3,16 +3,16 @@
 import click
 
 from kasynq import __version__
-from kasynq.commands.dash import dash
-from kasynq.commands.enqueue import enqueue
-from kasynq.commands.exporter import exporter
-from kasynq.commands.output import JSON, TABLE
-from kasynq.commands.queue import queue
-from kasynq.commands.servers import cron, group, server
-from kasynq.commands.session import DEFAULT_REDIS_URL, Session
-from kasynq.commands.stats import stats
-from kasynq.commands.task import task
-from kasynq.worker_cli import worker
+from kasynq.cli.dash import dash
+from kasynq.cli.enqueue import enqueue
+from kasynq.cli.exporter import exporter
+from kasynq.cli.output import JSON, TABLE
+from kasynq.cli.queue import queue
+from kasynq.cli.servers import cron, group, server
+from kasynq.cli.session import DEFAULT_REDIS_URL, Session
+from kasynq.cli.stats import stats
+from kasynq.cli.task import task
+from kasynq.cli.worker import worker
 
 
 @click.group()

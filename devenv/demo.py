@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -34,6 +34,7 @@ from kasynq.broker.metrics import active_tasks_by_host
 from kasynq.client import Client
 from kasynq.inspector import Inspector
 from kasynq.task import Task
+from kasynq_operator.resources import GROUP, POOL_PLURAL, VERSION, label_selector, names
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from rich import box
@@ -41,19 +42,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kasynq_operator.devcluster import (
-    DevCluster,
-    DevClusterError,
-    build_binaries,
-    free_port,
-    spawn_child,
-)
-from kasynq_operator.kubelet_standin import KubeletStandIn, PodEvent
-from kasynq_operator.resources import GROUP, POOL_PLURAL, VERSION, label_selector, names
+from devenv.devcluster import DevCluster, DevClusterError, build_binaries
+from devenv.kubelet_standin import KubeletStandIn, PodEvent
+from devenv.processes import WaitTimeout, free_port, spawn_child, stop_process, wait_until
+from devenv.redis_servers import running_redis
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 CRDS = REPO / "crds"
 NAMESPACE = "kasynq-demo"
@@ -136,56 +132,6 @@ class DemoError(RuntimeError):
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A throwaway `redis-server` on a free loopback port; yields its URL."""
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(workdir)]
-    process = spawn_child(command, workdir / "redis.log")
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        conn = redis.Redis.from_url(url)
-        _wait_until(lambda: _pings(conn), "redis-server to answer PING", process)
-        conn.close()
-        yield url
-    finally:
-        _stop_process(process)
-
-
-def _pings(conn: redis.Redis) -> bool:
-    try:
-        return bool(conn.ping())
-    except redis.ConnectionError:
-        return False
-
-
-def _wait_until(
-    ready: Callable[[], bool],
-    what: str,
-    process: subprocess.Popen[bytes] | None = None,
-    timeout: float = START_TIMEOUT_SECONDS,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise DemoError(f"{what}: the process exited with {process.returncode}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
 def operator_process(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`kasynq-operator` watching the demo namespace, logging to `operator.log`."""
     command = [str(OPERATOR), "--namespace", NAMESPACE, "--metrics-port", str(free_port())]
@@ -195,7 +141,7 @@ def operator_process(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Pop
     try:
         yield process
     finally:
-        _stop_process(process)
+        stop_process(process)
 
 
 def example_manifests(redis_url: str, options: DemoOptions) -> list[dict[str, Any]]:
@@ -275,7 +221,7 @@ class Demo:
             _, ready_replicas = self.deployment()
             return ready_replicas >= self.options.min_replicas
 
-        _wait_until(ready, f"{self.options.min_replicas} ready worker pod(s)")
+        wait_until(ready, f"{self.options.min_replicas} ready worker pod(s)", START_TIMEOUT_SECONDS)
 
     def enqueue_burst(self) -> None:
         """`tasks` short tasks then `slow_tasks` long ones, in pipelined chunks."""
@@ -427,11 +373,12 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
     Logs (operator, redis, one per worker pod) go to `workdir`.
     """
     with contextlib.ExitStack() as stack:
-        with console.status("control plane binaries: reusing, or building (first time ~5 min)"):
-            bin_dir = build_binaries()
+        # No spinner here: the build prints its own progress lines (cold: ~7 min on 2 cores).
+        console.print("control plane binaries: reusing them, or building them the first time")
+        bin_dir = build_binaries()
         with console.status("starting etcd, kube-apiserver, kube-controller-manager, redis"):
             cluster = stack.enter_context(DevCluster(bin_dir))
-            redis_url = stack.enter_context(redis_server(workdir))
+            redis_url = stack.enter_context(running_redis()).url
             _kubectl(cluster, "apply", "--server-side", "-f", str(CRDS))
             _kubectl(
                 cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all"
@@ -442,13 +389,14 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
             )
             stack.callback(api_client.close)
             core = client.CoreV1Api(api_client)
-            _wait_until(
-                lambda: bool(
+            wait_until(
+                lambda: (
                     core.list_namespaced_service_account(
                         NAMESPACE, field_selector="metadata.name=default"
                     ).items
                 ),
                 f"the default ServiceAccount of {NAMESPACE}",
+                START_TIMEOUT_SECONDS,
             )
         console.print(f"control plane {cluster.server}, redis {redis_url}")
         stack.enter_context(operator_process(cluster.kubeconfig, workdir))
@@ -584,7 +532,7 @@ def main(
     except KeyboardInterrupt:
         console.print(f"interrupted: everything was stopped; logs in {workdir}")
         sys.exit(130)
-    except (DemoError, DevClusterError) as exc:
+    except (DemoError, DevClusterError, WaitTimeout) as exc:
         raise click.ClickException(f"{exc} (logs in {workdir})") from None
     console.print()
     console.print(summary(result, options))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from kasynq.commands.output import emit
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import emit
+from kasynq.cli.session import Session, command_action
 
 
 @click.group()

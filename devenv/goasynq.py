@@ -1,6 +1,6 @@
 """Build and drive `goasynq`, our Go program around the real hibiken/asynq v0.26.0 library.
 
-The program (tests/interop/cmd/goasynq) is built once with `go build` into
+The program (tests/interop/cmd/goasynq, module tests/interop) is built once with `go build` into
 `$KASYNQ_CACHE/go/` (default ~/.cache/kasynq/go), under a name keyed by a hash of the Go
 sources, go.mod and go.sum, and reused while they are unchanged. Its subcommands read JSON
 and print JSON; `GoAsynq.run` returns the parsed answer or raises `GoAsynqError` with the
@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-MODULE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = MODULE_DIR.parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODULE_DIR = REPO_ROOT / "tests" / "interop"
 PROGRAM_PACKAGE = "./cmd/goasynq"
 BUILD_TIMEOUT_SECONDS = 600.0
 READY_TIMEOUT_SECONDS = 30.0

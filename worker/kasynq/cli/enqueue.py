@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from kasynq.commands.output import emit_record
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import emit_record
+from kasynq.cli.session import Session, command_action
 from kasynq.goformat import parse_go_duration
 from kasynq.task import Task
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from kasynq.commands.output import emit, emit_message, emit_record
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import emit, emit_message, emit_record
+from kasynq.cli.session import Session, command_action
 from kasynq.inspector import Inspector
 from kasynq.task import TaskState
 

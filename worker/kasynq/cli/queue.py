@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
-from kasynq.commands.output import emit, emit_message, emit_record
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import emit, emit_message, emit_record
+from kasynq.cli.session import Session, command_action
 
 
 @click.group()

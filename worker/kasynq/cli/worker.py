@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,24 @@ log = logging.getLogger(__name__)
 
 
 def load_handler(path: str) -> Handler:
-    """Import `package.module:attribute`; the attribute must be a ServeMux or a callable."""
+    """Import `package.module:attribute`; the attribute must be a ServeMux or a callable.
+
+    The current directory is on the import path first, as with Celery, RQ, arq and uvicorn, so
+    `kasynq worker --handlers myapp.tasks:mux` works from the project's directory.
+    """
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(f"handlers must look like package.module:attribute, got {path!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"cannot import handlers module {module_name!r}: {exc} (looked in the current "
+            f"directory {cwd} and on sys.path; set PYTHONPATH for modules elsewhere)"
+        ) from None
     except Exception as exc:
         raise ConfigError(f"cannot import handlers module {module_name!r}: {exc!r}") from None
     target: Any = module

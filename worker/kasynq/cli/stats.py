@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from kasynq.broker.inspect import QueueInfo
-from kasynq.commands.output import emit
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import emit
+from kasynq.cli.session import Session, command_action
 
 QUEUE_COLUMNS = [
     "queue", "pending", "active", "scheduled", "retry", "archived", "completed",

@@ -18,8 +18,8 @@ from rich.live import Live
 from rich.table import Table
 
 from kasynq.broker.inspect import QueueInfo
-from kasynq.commands.output import cell
-from kasynq.commands.session import Session, command_action
+from kasynq.cli.output import cell
+from kasynq.cli.session import Session, command_action
 from kasynq.inspector import Inspector, ServerInfo
 
 SPARK_LEVELS = " ▁▂▃▄▅▆▇█"

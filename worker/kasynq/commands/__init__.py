@@ -1,1 +1,0 @@
-"""Subcommands of the `kasynq` CLI, one module per command group."""
