@@ -30,8 +30,11 @@ def test_lost_or_duplicated_tasks_fail_the_run(done: int, distinct: int, message
 
 
 def test_process_tree_cpu_and_memory() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    code = "import time; print('up', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"up\n"  # the interpreter runs: its RSS is real
         tree = procs.tree(os.getpid())
         assert child.pid in tree
         assert procs.rss_bytes([child.pid]) > 1024 * 1024
