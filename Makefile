@@ -8,7 +8,7 @@ LOCK := requirements/dev.lock
 # Reinstall only when the lock or the project metadata changes.
 DEPS_STAMP := $(VENV)/.deps-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help lock test lint typecheck pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
+.PHONY: help lock test lint typecheck prebuild pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
 
 help:
 	@echo "make demo   - the whole autoscaling loop on one machine"
@@ -42,7 +42,11 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv system-deps
+# Go programs (control plane, interop) are built here, with progress, not inside pytest.
+prebuild: venv
+	@$(PY) -m devenv.prebuild
+
+pytest: venv system-deps prebuild
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -60,7 +64,7 @@ crd-reference: venv
 demo: venv system-deps
 	$(PY) -m devenv.demo $(DEMO_ARGS)
 
-bench: venv system-deps
+bench: venv system-deps prebuild
 	$(PY) -m bench $(BENCH_ARGS)
 
 bench-quick: BENCH_ARGS = --quick

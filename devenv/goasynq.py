@@ -29,6 +29,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODULE_DIR = REPO_ROOT / "tests" / "interop"
 PROGRAM_PACKAGE = "./cmd/goasynq"
+EXPORTER_MODULE_DIR = MODULE_DIR / "exporter"
+"""A second Go module: asynq's x/metrics exporter, to compare our exporter's output with."""
 BUILD_TIMEOUT_SECONDS = 600.0
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -101,6 +103,11 @@ def build(
         raise RuntimeError(f"go build of {name} failed:\n{result.stderr}")
     partial.replace(binary)
     return binary
+
+
+def build_exporter() -> Path:
+    """The Go exporter program (tests/interop/exporter), built like `build()`."""
+    return build(EXPORTER_MODULE_DIR, ".", "goexporter")
 
 
 def _seconds(value: float | timedelta) -> float:

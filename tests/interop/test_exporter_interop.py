@@ -30,7 +30,6 @@ from tests.interop.test_inspector_interop import QUEUE, seed_all_states
 
 pytestmark = pytest.mark.requires_go
 
-EXPORTER_MODULE = goasynq.MODULE_DIR / "exporter"
 READY_TIMEOUT_SECONDS = 30.0
 LATENCY_TOLERANCE_SECONDS = 2.0
 MEMORY_RELATIVE_SPREAD = 0.05
@@ -41,7 +40,7 @@ Sample = tuple[str, tuple[tuple[str, str], ...]]
 
 @pytest.fixture(scope="session")
 def go_exporter_binary() -> Path:
-    return goasynq.build(EXPORTER_MODULE, ".", "goexporter")
+    return goasynq.build_exporter()
 
 
 @pytest.fixture
