@@ -1,4 +1,4 @@
-"""Key names are byte-identical to Go's internal/base (spec section 1)."""
+"""Key names are byte-identical to Go's internal/base (wire-protocol.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Server-side broker operations on real Redis: every key they leave is Go's (spec 3.7-3.26)."""
+"""Server-side broker operations on real Redis: every key they leave is Go's.
+
+The operations: wire-protocol.md §4-5, §9.
+"""
 
 from __future__ import annotations
 

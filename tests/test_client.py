@@ -1,4 +1,4 @@
-"""AsyncClient and Client on real Redis: the keys each enqueue leaves are Go's (spec 3.1-3.6)."""
+"""AsyncClient and Client on real Redis: enqueues leave Go's keys (wire-protocol.md §4.4-4.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Option composition and validation of the client, as Go's EnqueueContext (spec 4), no Redis."""
+"""The client's option composition and validation, as Go's EnqueueContext (wire-protocol.md §7).
+
+No Redis.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Go text forms used in scheduler option strings (spec appendix B)."""
+"""Go text forms used in scheduler option strings (wire-protocol.md §9.5)."""
 
 from __future__ import annotations
 

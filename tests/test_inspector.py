@@ -1,4 +1,4 @@
-"""AsyncInspector on a real Redis: QueueInfo, history, listings and mutations (spec section 7).
+"""AsyncInspector on real Redis: QueueInfo, history, listings and mutations (wire-protocol.md §10).
 
 State is seeded through `Broker`, whose scripts write exactly what Go writes, so each test
 checks the inspector against the state Go's client and server would leave behind.
@@ -487,7 +487,7 @@ async def test_queues_lists_registered_names(broker: Broker, inspector: AsyncIns
 async def test_inspector_archive_trim_keeps_hashes_as_go(
     inspector: AsyncInspector, broker: Broker, client: redis.asyncio.Redis
 ) -> None:
-    """Spec 7.6 quirk, reproduced: the inspector's archive trim leaves trimmed hashes."""
+    """Go quirk, reproduced: the inspector's archive trim leaves hashes (wire-protocol.md §10.6)."""
     old_id, expired_id = "oldest", "expired"
     members = {f"filler-{i}": NOW_S - 100 + i % 50 for i in range(9_998)}
     members |= {old_id: NOW_S - 1000, expired_id: NOW_S - 91 * 86_400}

@@ -138,7 +138,7 @@ def redis_artefacts(target: Target, task_id: str) -> dict[str, Any]:
             content: Any = {
                 "msg": MessageToDict(msg),
                 # Same bytes, field by field, with the ID blanked to a same-length filler:
-                # zero values omitted alike (spec 8 A2-A3).
+                # zero values omitted alike (checklist A2-A3; wire-protocol.md §3.7).
                 "msg_bytes": wire_fields(
                     raw_msg.replace(task_id.encode(), b"#" * len(task_id.encode()))
                 ),
@@ -177,7 +177,7 @@ def test_python_and_go_enqueue_write_and_return_the_same(target: Target, name: s
     go_redis = redis_artefacts(target, go_info["id"])
     assert without_ttls(py_redis) == without_ttls(go_redis)
     # Go computes a unique lock's TTL as (process_at - a later now) + ttl, floored: it can be
-    # one second shorter than ours (spec 8 B16 "≈ delay + ttl").
+    # one second shorter than ours (checklist B16; wire-protocol.md §6.2).
     assert max(ttl_gaps(py_redis, go_redis).values(), default=0) <= 1
     assert task_info_diff(info, go_info, ignore=("id",), next_process_at_tolerance=5.0) == {}
     if "task_id" not in options:
@@ -230,7 +230,7 @@ def test_unique_conflict_whichever_side_first(
 
 @pytest.mark.parametrize("first", ["python", "go"])
 def test_unique_and_task_id_conflict_keeps_the_lock(target: Target, first: str) -> None:
-    """Spec 8 B18: ErrTaskIDConflict wins and the unique lock stays set (Go quirk)."""
+    """Checklist B18: ErrTaskIDConflict wins and the unique lock stays set (Go quirk)."""
     if first == "python":
         target.client.enqueue(Task("x"), task_id="dup")
         with pytest.raises(GoAsynqError) as go_error:
@@ -245,7 +245,7 @@ def test_unique_and_task_id_conflict_keeps_the_lock(target: Target, first: str) 
 
 
 def test_negative_max_retry_go_stores_zero_python_refuses(target: Target) -> None:
-    """Spec 8 B12 says Go stores MaxRetry(-3) as 0; issue 3 asks Python to refuse it instead,
+    """Checklist B12: Go stores MaxRetry(-3) as 0; issue 3 asks Python to refuse it instead,
     so a Python producer never writes a retry count it did not mean (knowing divergence)."""
     assert target.go.enqueue("a", max_retry=-3)["max_retry"] == 0
     with pytest.raises(ValueError, match="max_retry"):
@@ -253,7 +253,7 @@ def test_negative_max_retry_go_stores_zero_python_refuses(target: Target) -> Non
 
 
 def test_python_enqueue_readds_queue_after_go_delete_queue(target: Target) -> None:
-    """Spec 8 B22: after Go's DeleteQueue a Python enqueue registers the queue again."""
+    """Checklist B22: after Go's DeleteQueue a Python enqueue registers the queue again."""
     target.client.enqueue(Task("a"), queue="gone", task_id="t1")
     target.go.inspect("delete-task", "gone", "t1")
     target.go.inspect("delete-queue", "gone")

@@ -1,4 +1,4 @@
-"""Spec 8 F55 (issue 5): kasynq's cron engine gives the same fire times as Go asynq's
+"""Checklist F55 (issue 5): kasynq's cron engine gives the same fire times as Go asynq's
 Scheduler (robfig/cron v3 `ParseStandard`, the Scheduler's Location applied), for a table of
 specs, reference times and locations, including daylight-saving transitions.
 """

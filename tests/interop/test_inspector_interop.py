@@ -157,7 +157,7 @@ def test_lists_are_the_same_page_by_page(target: Target, state: str) -> None:
 
 
 def test_orphaned_active_tasks_agree(target: Target) -> None:
-    """Spec 8 G60: IsOrphaned is true exactly for active tasks whose lease score <= now."""
+    """Checklist G60: IsOrphaned is true exactly for active tasks whose lease score <= now."""
     seed_all_states(target)
     active = target.go.inspect("list", QUEUE, "active")
     assert [info["is_orphaned"] for info in active] == [False, False]

@@ -1,4 +1,4 @@
-"""Spec 8 C, D and E items beyond issue 4's list: each scenario runs once with a Go server
+"""Checklist C, D and E items beyond issue 4's list: each scenario runs once with a Go server
 and once with a kasynq server, on tasks the *other* side enqueued or left behind.
 """
 

@@ -1,4 +1,4 @@
-"""Spec 8 F52-F53 (issue 5): Go's Inspector lists kasynq's scheduler entries and their
+"""Checklist F52-F53 (issue 5): Go's Inspector lists kasynq's scheduler entries and their
 enqueue history, and kasynq's Inspector lists a Go Scheduler's the same way Go does.
 """
 

@@ -146,7 +146,7 @@ def retry_outcomes(go: GoAsynq, redis_url: str, server_kind: str) -> dict[str, A
 
 @pytest.mark.timeout(120)
 def test_retries_and_archive_match_go(go: GoAsynq, redis_url: str) -> None:
-    """Issue 4 item 4 / spec 8 C26-C33: same retry counts, error texts (SkipRetry, panic,
+    """Issue 4 item 4 / checklist C26-C33: same retry counts, error texts (SkipRetry, panic,
     timeout) and counters as a Go server; RevokeTask deletes the task."""
     by_server = {}
     for kind in SERVERS:
@@ -198,7 +198,7 @@ def test_cancellation_reaches_the_running_handler(
 
 @pytest.mark.timeout(60)
 def test_go_inspector_lists_our_server_and_workers(go: GoAsynq, redis_url: str) -> None:
-    """Issue 4 item 6 / spec 8 D44-46: Go's Servers() shows our server, workers, status."""
+    """Issue 4 item 6 / checklist D44-46: Go's Servers() shows our server, workers, status."""
     conn = redis.Redis.from_url(redis_url)
     server = go.start_py_server(
         concurrency=3,
@@ -244,7 +244,7 @@ def test_go_inspector_lists_our_server_and_workers(go: GoAsynq, redis_url: str) 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("victim", SERVERS)
 def test_mixed_pool_survives_kill_9(go: GoAsynq, redis_url: str, victim: str) -> None:
-    """Issue 4 item 3 / spec 8 C40: a Go and a Python server share the queues; one is killed
+    """Issue 4 item 3 / checklist C40: a Go and a Python server share the queues; one is killed
     with SIGKILL mid-run; every task still completes, and the survivor recovers the dead
     one's leased tasks as Go does: as a retry with "asynq: task lease expired", no earlier
     than 30 s after the lease expired and within about two minutes."""

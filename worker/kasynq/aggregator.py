@@ -1,4 +1,4 @@
-"""Flushes task groups into one aggregated task with the user's GroupAggregator (spec 5.17).
+"""Flushes task groups into one task with the user's GroupAggregator (wire-protocol.md §5.6).
 
 On every tick (min(7 s, grace period)) and for each queue and group, a due group (grace period
 passed since its newest task, max delay since its oldest, or max size reached) is staged into

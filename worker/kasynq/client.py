@@ -51,7 +51,7 @@ class PreparedTask:
 
 
 def prepare(task: Task, overrides: TaskOptions, now: datetime) -> PreparedTask:
-    """Compose options and build the message exactly as Go's `EnqueueContext` (spec 4.2-4.7).
+    """Compose options and build the message exactly as Go's `EnqueueContext` (wire-protocol.md §7).
 
     `overrides` win over the task's own options; `now` is the enqueue time (aware).
     """

@@ -1,4 +1,4 @@
-"""Moves due scheduled and retry tasks to pending (or their group) every 5 s (spec 5.11)."""
+"""Moves due scheduled and retry tasks to pending or their group, every 5 s (rdb.ForwardIfReady)."""
 
 from __future__ import annotations
 

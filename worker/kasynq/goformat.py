@@ -1,4 +1,4 @@
-"""Go's text forms that reach Redis through the scheduler (spec appendix B).
+"""Go's text forms that reach Redis through the scheduler (wire-protocol.md §9.5).
 
 Go's Inspector parses `SchedulerEntry.enqueue_options` back with Go's own parsers, so option
 strings must be written exactly as Go's `Duration.String`, the `UnixDate` layout and `%q`

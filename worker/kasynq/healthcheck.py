@@ -1,4 +1,4 @@
-"""Calls the user's health-check function with the result of a Redis PING (spec 5.16)."""
+"""Calls the user's health-check function with the result of a PING (wire-protocol.md §8.12)."""
 
 from __future__ import annotations
 

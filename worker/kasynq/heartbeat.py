@@ -1,4 +1,4 @@
-"""Publishes ServerInfo/WorkerInfo every 5 s and extends the leases of in-flight tasks (5.6, 5.14).
+"""Publishes ServerInfo/WorkerInfo every 5 s, extends in-flight tasks' leases (heartbeater.beat).
 
 What Go's Inspector, the asynq CLI and asynqmon list as servers and active workers comes from
 these writes; `host` is the hostname (the pod name on Kubernetes).

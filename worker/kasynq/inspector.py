@@ -1,7 +1,7 @@
 """Inspector: read and change queues, tasks, servers and schedulers (Go's asynq.Inspector).
 
 `AsyncInspector` (asyncio) and `Inspector` (blocking) offer Go's Inspector operations under
-snake_case names, with Go's semantics (spec section 7): the same pagination, orderings,
+snake_case names, with Go's semantics (wire-protocol.md §10): the same pagination, orderings,
 result codes and errors, on the same Redis a Go Inspector would read. All Redis access is in
 `kasynq.broker.inspect`.
 """

@@ -1,4 +1,4 @@
-"""Deletes completed tasks whose retention has expired, every 8 s (spec 5.13)."""
+"""Deletes completed tasks whose retention has expired, every 8 s (wire-protocol.md §8.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every Redis key name of asynq v0.26.0 (spec section 1), named after Go's internal/base.
+"""Every Redis key name of asynq v0.26.0 (wire-protocol.md §2), named after Go's internal/base.
 
 All per-queue keys share the hash tag `{<queue>}` so one Lua script can touch them in Redis
 Cluster. Queue names are used exactly as given: no trimming, no escaping.
@@ -137,7 +137,7 @@ def scheduler_history_key(entry_id: str) -> str:
 
 
 def semaphore_key(scope: str) -> str:
-    """Key of the optional x/rate semaphore (spec appendix D)."""
+    """Key of the optional x/rate semaphore (wire-protocol.md §2.7)."""
     return f"asynq:sema:{scope}"
 
 

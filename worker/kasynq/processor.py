@@ -1,9 +1,10 @@
 """The processor: dequeues tasks into `concurrency` slots, runs handlers, writes outcomes.
 
-Go semantics (spec 5.3-5.7): queue order per attempt (weighted shuffle or strict), a 30 s lease
-per task extended by the heartbeater, the handler bounded by the task's deadline, outcome =
-Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome write skipped
-once the in-memory lease has expired. Differences from Go, all invisible on the wire:
+Go semantics (wire-protocol.md §8.2-8.6): queue order per attempt (weighted shuffle or strict),
+a 30 s lease per task extended by the heartbeater, the handler bounded by the task's deadline,
+outcome = Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome
+write skipped once the in-memory lease has expired. Differences from Go, all invisible on the
+wire:
 
 * Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq sends one dequeue per
   free slot in one pipelined batch (each one the same atomic script as Go's, each attempt
@@ -132,7 +133,7 @@ def queue_order_function(queues: Mapping[str, int], strict: bool) -> Callable[[]
 
 
 def compute_deadline(msg: TaskMessage, now: float) -> float:
-    """The handler's deadline in Unix seconds (spec 5.5)."""
+    """The handler's deadline in Unix seconds (Go: processor.computeDeadline)."""
     if msg.timeout == 0 and msg.deadline == 0:
         log.error("task has neither timeout nor deadline id=%s queue=%s", msg.id, msg.queue)
         return now + DEFAULT_TIMEOUT_SECONDS

@@ -1,4 +1,4 @@
-"""Retries or archives tasks whose lease expired (their worker died), every minute (5.12).
+"""Retries or archives tasks whose lease expired (their worker died) every minute (Go's recoverer).
 
 A task is recovered only once its lease has been expired for `grace` seconds (30 s in Go, the
 allowance for clock skew between hosts), so live Go and Python workers are never robbed.

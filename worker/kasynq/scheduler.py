@@ -8,7 +8,7 @@ restarted one or a deposed one firing the same tick is suppressed and counted.
 Entry IDs are derived from the group and the registration (spec, type, payload, headers,
 options), so all replicas and restarts agree on them: Go's Inspector and `asynq cron
 history` see one entry with one history. The leader publishes the entries in Go's format
-(`asynq:schedulers`, spec 6.5) right away and every heartbeat; standbys publish nothing.
+(`asynq:schedulers`, wire-protocol.md §9.2) at once and every heartbeat; standbys publish nothing.
 
 Divergences from Go's Scheduler, on purpose: `@every` ticks are anchored at the Unix epoch
 (not at the start time) so replicas agree on tick instants; histories are kept on shutdown
@@ -119,7 +119,7 @@ _OPTION_STRINGS: dict[str, Callable[[Any], str]] = {
 
 
 def option_strings(given: Iterable[str], opts: TaskOptions) -> tuple[str, ...]:
-    """Go's `Option.String()` of each registration option, in the order given (appendix B)."""
+    """Go's `Option.String()` of each registration option, in order (wire-protocol.md §9.5)."""
     return tuple(_OPTION_STRINGS[name](getattr(opts, name)) for name in given)
 
 

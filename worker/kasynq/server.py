@@ -1,4 +1,4 @@
-"""`Server`: runs handlers for asynq queues, interchangeable with Go asynq servers (spec 5).
+"""`Server`: runs handlers for asynq queues, interchangeable with Go's (wire-protocol.md §8).
 
     server = Server("redis://localhost:6379/0", concurrency=10, queues={"critical": 6})
     server.run(mux)          # blocking; SIGTERM/SIGINT shut down, SIGTSTP stops fetching
@@ -60,7 +60,7 @@ PROCESSOR_MARGIN_SECONDS = 2.0
 
 @dataclass
 class ServerConfig:
-    """Go's asynq.Config in snake_case, with Go's defaults; see spec 5.1."""
+    """Go's asynq.Config in snake_case, with Go's defaults; see wire-protocol.md §8.1."""
 
     concurrency: int = 0
     """Handlers running at once; < 1 means the number of CPUs."""

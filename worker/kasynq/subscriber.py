@@ -1,4 +1,4 @@
-"""Listens on `asynq:cancel` and cancels matching running tasks (spec 5.15)."""
+"""Listens on `asynq:cancel` and cancels matching running tasks (wire-protocol.md §8.11)."""
 
 from __future__ import annotations
 

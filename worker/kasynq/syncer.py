@@ -1,4 +1,4 @@
-"""Retries outcome writes that failed (Redis unreachable) until their lease deadline (spec 5.10).
+"""Retries failed outcome writes (Redis unreachable) until their lease deadline (Go's syncer).
 
 Go re-arms its 5 s timer on every new request; kasynq retries on a plain 5 s period, which
 only changes when a retry happens, not what is written.

@@ -1,4 +1,4 @@
-"""Tasks, their options and TaskInfo, with Go asynq's defaults and validation (spec section 4).
+"""Tasks, their options and TaskInfo, with Go asynq's defaults and checks (wire-protocol.md §7).
 
 Options are keyword arguments accepted both by `Task(...)` (defaults carried by the task) and
 by `enqueue(...)` (overrides). Durations are seconds (int/float) or `timedelta`; times are
@@ -236,7 +236,7 @@ def options(**given: Unpack[OptionArgs]) -> TaskOptions:
 class Task:
     """A unit of work: a type name, an opaque payload, optional headers and default options.
 
-    `payload=None` (Go's nil) and `b""` differ only in the unique-lock key (spec 4.5).
+    `payload=None` (Go's nil) and `b""` differ only in the unique-lock key (wire-protocol.md §6.1).
     """
 
     __slots__ = ("headers", "options", "payload", "type")

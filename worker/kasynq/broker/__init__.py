@@ -1,4 +1,4 @@
-"""All Redis access of kasynq: atomic Lua operations (spec section 3) behind `Broker`."""
+"""All Redis access of kasynq: atomic Lua operations (wire-protocol.md §4) behind `Broker`."""
 
 from kasynq.broker.core import Broker
 

@@ -1,4 +1,4 @@
-"""`Broker`: every atomic Redis operation of asynq v0.26.0 (spec section 3), client and server.
+"""`Broker`: every atomic Redis operation of asynq v0.26.0, client and server (wire-protocol.md §4).
 
 Method names are Go's RDB methods in snake_case; each runs the Lua script of the same name
 under `broker/lua/` with Go's KEYS and ARGV, so Go and Python see identical state. Times come
@@ -92,7 +92,7 @@ _RECORD_SCHEDULER_ENQUEUE_EVENT = load_script("record_scheduler_enqueue_event")
 
 @dataclass(frozen=True, slots=True)
 class TaskWrite:
-    """One task to create, routed as Go's client does (spec 4.6).
+    """One task to create, routed as Go's client does (wire-protocol.md §7.3).
 
     `process_at` (Unix s) set: scheduled; else `group` set: aggregating; else pending.
     A non-empty `msg.unique_key` selects the unique script with lock TTL `unique_ttl` (s).

@@ -1,4 +1,4 @@
-"""All Redis access of the Inspector (spec section 7; Go's internal/rdb/inspect.go).
+"""All Redis access of the Inspector (wire-protocol.md §10; Go's internal/rdb/inspect.go).
 
 `InspectBroker` runs one Lua script per Go script, with the same KEYS and ARGV, so its reads
 and mutations are indistinguishable from Go's on the same Redis. It returns raw records
@@ -85,7 +85,7 @@ CLUSTER_INFO_FIELDS = ("cluster_state", "cluster_known_nodes", "cluster_size")
 
 @dataclass(frozen=True)
 class QueueInfo:
-    """State of one queue at `timestamp` (Go's QueueInfo, spec 7.1).
+    """State of one queue at `timestamp` (Go's QueueInfo, wire-protocol.md §10.1).
 
     `size` counts every state including completed; `processed`/`failed` are today's (UTC)
     counters; `memory_usage` is sampled, in bytes; `latency` is the age of the next task to run.
@@ -218,7 +218,7 @@ def _current_stats_call(queue: str, now_ns: int) -> ScriptCall:
 
 
 def _memory_usage_call(queue: str) -> ScriptCall:
-    """The memory-usage sampling script of one queue (spec 7.3)."""
+    """The memory-usage sampling script of one queue (wire-protocol.md §10.3)."""
     usage_keys = [
         keys.active_key(queue),
         keys.pending_key(queue),
@@ -344,7 +344,7 @@ class InspectBroker:
         ]
 
     async def memory_usage(self, queue: str) -> int:
-        """Sampled memory usage of a queue's tasks and lists in bytes (spec 7.3)."""
+        """Sampled memory usage of a queue's tasks and lists in bytes (wire-protocol.md §10.3)."""
         call = _memory_usage_call(queue)
         return await self._run_count("rdb.memoryUsage", call.script.name, call.keys, call.args)
 

@@ -23,7 +23,7 @@ from kasynq.connection import AsyncRedis
 T = TypeVar("T")
 
 ScriptArg: TypeAlias = bytes | str | int
-"""What scripts accept: bytes, text and integers only (no floats, no bools; spec 0.2)."""
+"""What scripts accept: bytes, text and ints only (no floats, no bools; wire-protocol.md §1.2)."""
 
 
 @dataclass(frozen=True)

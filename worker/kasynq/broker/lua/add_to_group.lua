@@ -1,4 +1,4 @@
--- Add a task to an aggregation group (spec 3.5).
+-- Add a task to an aggregation group (rdb.AddToGroup).
 -- KEYS: task key, group zset, groups set. ARGV: encoded message, task ID, now Unix s, group.
 -- Returns 1 when added, 0 when the task ID already exists in the queue.
 -- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.

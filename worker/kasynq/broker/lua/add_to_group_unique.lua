@@ -1,4 +1,4 @@
--- Add a task holding a unique lock to an aggregation group (spec 3.6).
+-- Add a task holding a unique lock to an aggregation group (rdb.AddToGroupUnique).
 -- The hash gets no unique_key field, as in Go: the lock is released only by its TTL.
 -- KEYS: task key, group zset, groups set, unique key.
 -- ARGV: encoded message, task ID, now Unix s, group, lock TTL s.

@@ -1,4 +1,4 @@
--- Stage a group's tasks into a new aggregation set when the group is due (spec 3.18).
+-- Stage a group's tasks into a new aggregation set when the group is due (rdb.AggregationCheck).
 -- KEYS: group zset, new set key, aggregation_sets, groups.
 -- ARGV: max size, max delay s, grace period s, set deadline Unix s, check time Unix s, group.
 -- Returns 1 when a set was created, 0 otherwise.

@@ -1,4 +1,4 @@
--- Archive a failed active task and trim the archive (spec 3.12).
+-- Archive a failed active task and trim the archive (rdb.Archive).
 -- KEYS: task key, active, lease, archived, processed:<date>, failed:<date>, processed, failed,
 -- task key prefix.
 -- ARGV: task ID, encoded message, now Unix s, age cutoff Unix s, max archive size,

@@ -1,4 +1,5 @@
--- Delete an aggregated set: its tasks' hashes, the set and its index entry (spec 3.20).
+-- Delete an aggregated set: its tasks' hashes, the set and its index entry
+-- (rdb.DeleteAggregationSet).
 -- KEYS: set key, aggregation_sets. ARGV: task key prefix.
 for _, id in ipairs(redis.call("ZRANGE", KEYS[1], 0, -1)) do
   redis.call("DEL", ARGV[1] .. id)

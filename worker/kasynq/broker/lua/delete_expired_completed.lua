@@ -1,4 +1,4 @@
--- Delete up to a batch of completed tasks whose retention expired (spec 3.16).
+-- Delete up to a batch of completed tasks whose retention expired (wire-protocol.md §4.19).
 -- KEYS: completed. ARGV: now Unix s, task key prefix, batch size. Returns the count deleted.
 local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do

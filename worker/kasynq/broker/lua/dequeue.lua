@@ -1,4 +1,4 @@
--- Move the oldest pending task of one queue to active with a lease (spec 3.7).
+-- Move the oldest pending task of one queue to active with a lease (rdb.Dequeue).
 -- KEYS: pending, paused, active, lease. ARGV: lease expiry Unix s, task key prefix,
 -- [optional "1": also return pending_since, read before it is deleted (kasynq metrics)].
 -- Returns the encoded message (or {message, pending_since} with ARGV[3] = "1"), or nil when

@@ -1,4 +1,4 @@
--- Delete a successfully processed task (spec 3.8).
+-- Delete a successfully processed task (rdb.Done).
 -- KEYS: active, lease, task key, processed:<date>, processed, [unique key].
 -- ARGV: task ID, stats expiry Unix s, max int64.
 -- #include stats

@@ -1,4 +1,4 @@
--- Enqueue a pending task (spec 3.1).
+-- Enqueue a pending task (rdb.Enqueue).
 -- KEYS: task key, pending list. ARGV: encoded message, task ID, now in Unix ns.
 -- Returns 1 when enqueued, 0 when the task ID already exists in the queue.
 -- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.

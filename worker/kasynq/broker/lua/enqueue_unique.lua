@@ -1,4 +1,4 @@
--- Enqueue a pending task holding a unique lock (spec 3.2).
+-- Enqueue a pending task holding a unique lock (rdb.EnqueueUnique).
 -- KEYS: unique key, task key, pending list. ARGV: task ID, lock TTL s, encoded message, now ns.
 -- Returns 1 when enqueued, 0 on a task ID conflict (the lock stays set, as in Go),
 -- -1 when the lock is held by another task.

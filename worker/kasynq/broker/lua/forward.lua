@@ -1,4 +1,4 @@
--- Move up to 100 due tasks of a scheduled or retry zset on (spec 3.13).
+-- Move up to 100 due tasks of a scheduled or retry zset on (rdb.ForwardIfReady).
 -- Tasks whose hash has a group go to the group zset (aggregating, no SADD to the groups set,
 -- as in Go); the others to pending with a fresh pending_since.
 -- KEYS: source zset, pending. ARGV: now Unix s, task key prefix, now Unix ns, group prefix.

@@ -1,5 +1,5 @@
--- Archive one task (asynq v0.26.0 archiveTaskCmd, spec 7.6). The message is not modified
--- and the archive trim leaves trimmed tasks' hashes in place, as in Go.
+-- Archive one task (asynq v0.26.0 archiveTaskCmd, wire-protocol.md §10.6). The message is not
+-- modified and the archive trim leaves trimmed tasks' hashes in place, as in Go.
 -- KEYS[1] task key, KEYS[2] archived, KEYS[3] groups
 -- ARGV[1] task id, ARGV[2] now (Unix s), ARGV[3] cutoff (Unix s, 90 days ago),
 -- ARGV[4] max archive size, ARGV[5] queue key prefix, ARGV[6] group key prefix

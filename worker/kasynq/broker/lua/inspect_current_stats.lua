@@ -1,4 +1,5 @@
--- Queue statistics for Inspector.GetQueueInfo (asynq v0.26.0 currentStatsCmd, spec 7.1).
+-- Queue statistics for Inspector.GetQueueInfo (asynq v0.26.0 currentStatsCmd,
+-- wire-protocol.md §10.1).
 -- KEYS[1] pending, KEYS[2] active, KEYS[3] scheduled, KEYS[4] retry, KEYS[5] archived,
 -- KEYS[6] completed, KEYS[7] processed:<date>, KEYS[8] failed:<date>, KEYS[9] processed,
 -- KEYS[10] failed, KEYS[11] paused, KEYS[12] groups

@@ -1,5 +1,5 @@
 -- Delete one task, releasing its unique lock if it still owns it (asynq v0.26.0
--- deleteTaskCmd, spec 7.6).
+-- deleteTaskCmd, wire-protocol.md §10.6).
 -- KEYS[1] task key, KEYS[2] groups
 -- ARGV[1] task id, ARGV[2] queue key prefix, ARGV[3] group key prefix
 -- Returns 1 deleted, 0 not found, -1 active.

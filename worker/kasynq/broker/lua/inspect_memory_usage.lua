@@ -1,4 +1,5 @@
--- Approximate memory usage of a queue by sampling (asynq v0.26.0 memoryUsageCmd, spec 7.3).
+-- Approximate memory usage of a queue by sampling (asynq v0.26.0 memoryUsageCmd,
+-- wire-protocol.md §10.3).
 -- KEYS[1] active, KEYS[2] pending, KEYS[3] scheduled, KEYS[4] retry, KEYS[5] archived,
 -- KEYS[6] completed, KEYS[7] groups
 -- ARGV[1] task key prefix, ARGV[2] task sample size per list/zset, ARGV[3] group sample

@@ -1,4 +1,5 @@
--- Move one task to pending (asynq v0.26.0 runTaskCmd, spec 7.6); no pending_since is set.
+-- Move one task to pending (asynq v0.26.0 runTaskCmd, wire-protocol.md §10.6); no pending_since
+-- is set.
 -- KEYS[1] task key, KEYS[2] pending, KEYS[3] groups
 -- ARGV[1] task id, ARGV[2] queue key prefix, ARGV[3] group key prefix
 -- Returns 1 moved, 0 not found, -1 active, -2 already pending.

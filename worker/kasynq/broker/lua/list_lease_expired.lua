@@ -1,4 +1,4 @@
--- Messages of active tasks whose lease expired at or before a cutoff (spec 3.15).
+-- Messages of active tasks whose lease expired at or before a cutoff (rdb.ListLeaseExpired).
 -- KEYS: lease. ARGV: cutoff Unix s, task key prefix.
 local messages = {}
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])) do

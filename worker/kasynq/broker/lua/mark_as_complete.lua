@@ -1,4 +1,4 @@
--- Keep a successfully processed task as completed until its retention expires (spec 3.9).
+-- Keep a successfully processed task as completed until its retention expires (rdb.MarkAsComplete).
 -- KEYS: active, lease, completed, task key, processed:<date>, processed, [unique key].
 -- ARGV: task ID, stats expiry Unix s, completed expiry Unix s, encoded message, max int64.
 -- #include stats

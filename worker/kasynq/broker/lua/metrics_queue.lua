@@ -6,7 +6,8 @@
 -- Returns: pending, active, scheduled, retry, archived, completed, processed total, failed
 -- total, paused (0/1), scheduled due soon, retry due soon, aggregating, and pending_since
 -- (Unix ns, as a string) of the oldest pending task that has one, or 0. A task requeued at
--- shutdown sits at the tail without pending_since (spec 1.3), so the next ones are tried.
+-- shutdown sits at the tail without pending_since (wire-protocol.md §2.4), so the next ones are
+-- tried.
 local res = {
   redis.call("LLEN", KEYS[1]),
   redis.call("LLEN", KEYS[2]),

@@ -1,4 +1,4 @@
--- Messages of an aggregation set's tasks, by ascending group score (spec 3.19).
+-- Messages of an aggregation set's tasks, by ascending group score (rdb.ReadAggregationSet).
 -- KEYS: set key. ARGV: task key prefix.
 local messages = {}
 for _, id in ipairs(redis.call("ZRANGE", KEYS[1], 0, -1)) do

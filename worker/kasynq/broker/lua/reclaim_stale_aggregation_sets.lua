@@ -1,4 +1,5 @@
--- Return the tasks of aggregation sets past their deadline to their groups (spec 3.21).
+-- Return the tasks of aggregation sets past their deadline to their groups
+-- (rdb.ReclaimStaleAggregationSets).
 -- The group name is not re-added to the groups set, as in Go.
 -- KEYS: aggregation_sets. ARGV: now Unix s.
 for _, set_key in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])) do

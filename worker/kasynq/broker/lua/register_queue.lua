@@ -1,3 +1,4 @@
--- Register a queue name so inspectors list it (spec 3.0); pipelined before enqueue scripts.
+-- Register a queue name so inspectors list it; pipelined before enqueue scripts on Cluster
+-- (wire-protocol.md §12.5).
 -- KEYS: asynq:queues. ARGV: queue name.
 return redis.call("SADD", KEYS[1], ARGV[1])

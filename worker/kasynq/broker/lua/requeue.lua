@@ -1,4 +1,4 @@
--- Put an active task back at the dequeue end of pending (shutdown abort, spec 3.10).
+-- Put an active task back at the dequeue end of pending (shutdown abort, rdb.Requeue).
 -- KEYS: active, lease, pending, task key. ARGV: task ID.
 -- #include stats
 if not leave_active(KEYS[1], KEYS[2], ARGV[1]) then

@@ -1,4 +1,4 @@
--- Move a failed active task to the retry zset (spec 3.11).
+-- Move a failed active task to the retry zset (rdb.Retry).
 -- KEYS: task key, active, lease, retry, processed:<date>, failed:<date>, processed, failed.
 -- ARGV: task ID, encoded message, retry-at Unix s, stats expiry Unix s, is failure (1/0),
 -- max int64.

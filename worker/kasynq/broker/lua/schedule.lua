@@ -1,4 +1,4 @@
--- Schedule a task for later (spec 3.3); no pending_since and no group field, as in Go.
+-- Schedule a task for later (rdb.Schedule); no pending_since and no group field, as in Go.
 -- KEYS: task key, scheduled zset. ARGV: encoded message, process-at Unix s, task ID.
 -- Returns 1 when scheduled, 0 when the task ID already exists in the queue.
 -- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.

@@ -1,4 +1,4 @@
--- Schedule a task holding a unique lock (spec 3.4).
+-- Schedule a task holding a unique lock (rdb.ScheduleUnique).
 -- KEYS: unique key, task key, scheduled zset.
 -- ARGV: task ID, lock TTL s, process-at Unix s, encoded message.
 -- Returns 1 when scheduled, 0 on a task ID conflict (lock kept), -1 when the lock is held.

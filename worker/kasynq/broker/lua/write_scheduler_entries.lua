@@ -1,4 +1,4 @@
--- Rewrite a scheduler's entry list, expiring after ttl (spec 3.23).
+-- Rewrite a scheduler's entry list, expiring after ttl (rdb.WriteSchedulerEntries).
 -- KEYS: entries key. ARGV: ttl s, then SchedulerEntry bytes (LPUSHed in argument order).
 redis.call("DEL", KEYS[1])
 for i = 2, #ARGV do

@@ -1,4 +1,5 @@
--- Write a server's info and rewrite its workers hash, both expiring after ttl (spec 3.22).
+-- Write a server's info and rewrite its workers hash, both expiring after ttl
+-- (rdb.WriteServerState).
 -- KEYS: server info key, workers key. ARGV: ttl s, ServerInfo bytes, then task ID and
 -- WorkerInfo bytes pairs.
 redis.call("SETEX", KEYS[1], ARGV[1], ARGV[2])

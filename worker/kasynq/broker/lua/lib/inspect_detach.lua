@@ -1,4 +1,4 @@
--- Shared by the inspector's single-task scripts (run, archive, delete; spec 7.6).
+-- Shared by the inspector's single-task scripts (run, archive, delete; wire-protocol.md §10.6).
 -- Removes task `id` from the list or zset its `state` keeps it in: `pending` by LREM with
 -- `lrem_count`, `aggregating` from its group zset (an emptied group leaves `groups_key`),
 -- any other state from the queue's zset of that name. Returns an error reply when the ID is

@@ -1,4 +1,4 @@
--- Counter updates shared by the completion scripts (spec 3, "stats bump").
+-- Counter updates shared by the completion scripts (wire-protocol.md §4.2).
 -- Daily keys expire 90 days after the day's first increment; totals wrap to 1 at the
 -- maximum int64, compared as Lua numbers exactly as Go's scripts do.
 local function count_daily(key, expire_at)
