@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -69,12 +71,21 @@ def test_core_lock_has_no_operator_packages() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """The wheel `pip wheel .` builds from this tree, and what the build printed."""
+    """The wheel `pip wheel .` builds, and what the build printed.
+
+    Built from a copy of what the Dockerfiles copy (setuptools leaves build/ and egg-info
+    behind in the tree it builds), which also shows nothing else is needed.
+    """
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    for tree in ("worker", "operator"):
+        shutil.copytree(REPO / tree, source / tree, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
         [
             *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"),
-            *("--disable-pip-version-check", "-v", "-w", str(out), str(REPO)),
+            *("--disable-pip-version-check", "-v", "-w", str(out), str(source)),
         ],
         capture_output=True,
         text=True,
@@ -120,16 +131,22 @@ def test_core_install_runs_the_worker_without_operator_packages(
 ) -> None:
     """A fresh venv with requirements/core.lock and the wheel: `kasynq worker --help` works."""
     venv = tmp_path / "venv"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     lock = REPO / "requirements" / "core.lock"
-    subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], check=True)
-    subprocess.run([*pip, "--no-deps", str(wheel[0])], check=True)
-    subprocess.run([python, "-m", "pip", "check"], check=True, capture_output=True)
+    subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], check=True, env=env)
+    subprocess.run([*pip, "--no-deps", str(wheel[0])], check=True, env=env)
+    subprocess.run([python, "-m", "pip", "check"], check=True, capture_output=True, env=env)
     probe = "import importlib.util as u, kasynq; print([m for m in %r if u.find_spec(m)])"
     found = subprocess.run(
-        [python, "-c", probe % (OPERATOR_ONLY,)], capture_output=True, text=True, check=True
+        [python, "-c", probe % (OPERATOR_ONLY,)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
     ).stdout.strip()
     assert found == "[]"
     help_text = subprocess.run(
@@ -138,6 +155,7 @@ def test_core_install_runs_the_worker_without_operator_packages(
         text=True,
         check=True,
         cwd=tmp_path,
+        env=env,
     ).stdout
     assert "--handlers" in help_text
 
