@@ -104,3 +104,35 @@ async def test_metrics_render_off_the_event_loop() -> None:
     finally:
         release.set()
         await http.stop()
+
+
+async def test_task_type_label_is_capped(client: redis.asyncio.Redis) -> None:
+    seen: list[str] = []
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        seen.append(task.type)
+
+    server = Server(client, http_host="127.0.0.1", http_port=0, metrics_max_task_types=3, **FAST)
+    await server.start(handler)
+    try:
+        assert server.http is not None
+        for index in range(6):
+            await enqueue(Broker(client), task_type=f"report:{index}")
+            # One at a time, so that the first three types are the labelled ones.
+            await wait_for(functools.partial(lambda count: len(seen) == count, index + 1))
+        status, metrics = await asyncio.to_thread(_get, "127.0.0.1", server.http.port, "/metrics")
+    finally:
+        await server.shutdown()
+    assert status == 200
+    processed = [
+        line for line in metrics.splitlines() if line.startswith("kasynq_tasks_processed_total{")
+    ]
+    assert sorted(processed) == [
+        'kasynq_tasks_processed_total{queue="default",task_type="other"} 3.0',
+        'kasynq_tasks_processed_total{queue="default",task_type="report:0"} 1.0',
+        'kasynq_tasks_processed_total{queue="default",task_type="report:1"} 1.0',
+        'kasynq_tasks_processed_total{queue="default",task_type="report:2"} 1.0',
+    ]
+    assert 'kasynq_handler_duration_seconds_count{task_type="other"} 3.0' in metrics
+    with pytest.raises(ValueError, match="metrics_max_task_types must be >= 1, got 0"):
+        Server(client, metrics_max_task_types=0)

@@ -36,7 +36,7 @@ from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
 from kasynq.keys import DEFAULT_QUEUE
-from kasynq.metrics import ServerMetrics
+from kasynq.metrics import DEFAULT_MAX_TASK_TYPES, ServerMetrics
 from kasynq.periodic import Periodic, finish_within
 from kasynq.processor import (
     ErrorHandler,
@@ -89,6 +89,8 @@ class ServerConfig:
     http_port: int | None = None
     """Port of the /healthz, /readyz, /metrics endpoint; None = no endpoint, 0 = any port."""
     http_host: str = "0.0.0.0"
+    metrics_max_task_types: int = DEFAULT_MAX_TASK_TYPES
+    """Distinct `task_type` label values in the metrics; later types are counted as `other`."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -104,6 +106,10 @@ class ServerConfig:
                 setattr(self, name, getattr(ServerConfig, name))
         if self.group_grace_period < 1:
             raise ValueError(f"group_grace_period must be >= 1 s, got {self.group_grace_period!r}")
+        if self.metrics_max_task_types < 1:
+            raise ValueError(
+                f"metrics_max_task_types must be >= 1, got {self.metrics_max_task_types!r}"
+            )
         if self.janitor_batch_size > 100:
             log.warning("janitor_batch_size above 100 value=%d", self.janitor_batch_size)
 
@@ -129,7 +135,7 @@ class Server:
         )
         self.broker = Broker(self._client)
         self.identity = ServerIdentity()
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(max_task_types=self.config.metrics_max_task_types)
         self.state = "new"
         self.processor: Processor | None = None
         self.http: HTTPServer | None = None
