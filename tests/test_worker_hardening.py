@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import signal
 import subprocess
@@ -16,11 +17,14 @@ import redis.asyncio
 from kasynq.broker import Broker
 from kasynq.context import TaskContext
 from kasynq.httpserver import HTTPServer, Probes
+from kasynq.retry import SkipRetry
+from kasynq.servemux import ServeMux
 from kasynq.server import Server
 from kasynq.task import Task
 from kasynq_operator.resources import configmap_manifest, deployment_manifest, resolve_pool
 
 from devenv.redis_servers import RedisServer
+from tests import hardening_app
 from tests.operator.test_resources import QUEUES, pool_spec
 from tests.server_helpers import FAST, enqueue, queue_sizes, task_state, wait_for
 from tests.test_server_process import spawn_worker
@@ -30,6 +34,76 @@ from tests.test_server_process import worker_processes as worker_processes  # th
 @pytest.fixture
 def client(async_redis: redis.asyncio.Redis) -> redis.asyncio.Redis:
     return async_redis
+
+
+async def stop_worker(process: subprocess.Popen[bytes]) -> str:
+    """SIGTERM the worker, wait for it, return its output (logs)."""
+    process.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.to_thread(process.communicate, timeout=20)
+    return output.decode()
+
+
+def log_records(output: str) -> list[str]:
+    """The worker's log split into records (a record starts with its timestamp)."""
+    return [record for record in re.split(r"\n(?=\d{4}-\d\d-\d\d )", output) if record]
+
+
+async def test_handlers_raising_base_exceptions_fail_their_task_and_the_worker_goes_on(
+    client: redis.asyncio.Redis,
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    broker = Broker(client)
+    bad = {
+        task_type: (await enqueue(broker, task_type=task_type, payload=payload, retry=0))[0]
+        for task_type, payload in [
+            ("exit", b""),
+            ("argparse", b"--count x"),
+            ("interrupt", b""),
+            ("cancel-self", b""),
+        ]
+    }
+    retried = (await enqueue(broker, task_type="exit", retry=3))[0]
+    process = spawn_worker(
+        worker_processes, redis_url, "--handlers", "tests.hardening_app:mux", "--concurrency", "2"
+    )
+
+    async def all_failed() -> bool:
+        assert process.poll() is None, "the worker died"
+        sizes = await queue_sizes(client)
+        return sizes["archived"] == len(bad) and sizes["retry"] + sizes["pending"] == 1
+
+    await wait_for(all_failed, within=20, what="every bad task failed")
+    ok = (await enqueue(broker, task_type="ok"))[0]
+
+    async def ok_done() -> bool:
+        return await task_state(client, "default", ok.id) == {}
+
+    await wait_for(ok_done, what="a later task done")
+
+    async def texts() -> dict[str, str]:
+        return {
+            task_type: (await task_state(client, "default", msg.id))["msg"].error_msg
+            for task_type, msg in bad.items()
+        }
+
+    errors = await texts()
+    assert errors["exit"].startswith("panic [") and errors["exit"].endswith("]: SystemExit: 3")
+    assert errors["argparse"].endswith(": SystemExit: 2")
+    assert errors["interrupt"].endswith(": KeyboardInterrupt: stop here")
+    assert errors["cancel-self"].endswith(": CancelledError: library gave up")
+    assert "hardening_app.py:" in errors["exit"]
+    state = await task_state(client, "default", retried.id)
+    assert state["msg"].retried == 1
+    output = await stop_worker(process)
+    logged = log_records(output)
+    for msg in [*bad.values(), retried]:
+        [record] = [record for record in logged if f"id={msg.id}" in record]
+        assert f"WARNING kasynq.processor task failed id={msg.id} type={msg.type}" in record
+        assert "queue=default" in record
+        assert "Traceback" in record  # archived, or a panic
+    assert "retried=0/3 outcome=retry error=panic [" in output
+    assert "retried=0/0 outcome=archived error=panic [" in output
 
 
 def _get(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -136,3 +210,88 @@ async def test_task_type_label_is_capped(client: redis.asyncio.Redis) -> None:
     assert 'kasynq_handler_duration_seconds_count{task_type="other"} 3.0' in metrics
     with pytest.raises(ValueError, match="metrics_max_task_types must be >= 1, got 0"):
         Server(client, metrics_max_task_types=0)
+
+
+async def test_every_failure_is_logged_once_at_the_configured_level(
+    client: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    mux = ServeMux()
+
+    @mux.handler("fails")
+    async def fails(ctx: TaskContext, task: Task) -> None:
+        raise RuntimeError(f"boom {task.payload.decode()}")
+
+    @mux.handler("skips")
+    async def skips(ctx: TaskContext, task: Task) -> None:
+        raise SkipRetry("bad payload")
+
+    broker = Broker(client)
+    retried = await enqueue(broker, 3, task_type="fails", payload=b"r", retry=5)
+    [exhausted] = await enqueue(broker, task_type="fails", payload=b"x", retry=2, retried=2)
+    [skipped] = await enqueue(broker, task_type="skips")
+    [missing] = await enqueue(broker, task_type="nobody:home", retry=0)
+    retry_delay = {"retry_delay_func": lambda retried, error, task: 60}
+    server = Server(client, failure_log_level="error", **{**FAST, **retry_delay})
+    caplog.set_level(logging.INFO, logger="kasynq.processor")
+    await server.start(mux)
+    try:
+
+        async def all_failed() -> bool:
+            sizes = await queue_sizes(client)
+            return (sizes["retry"], sizes["archived"]) == (3, 3)
+
+        await wait_for(all_failed, what="every task failed")
+    finally:
+        await server.shutdown()
+    failures = [record for record in caplog.records if record.getMessage().startswith("task")]
+    assert {record.levelname for record in failures} == {"ERROR"}
+    by_id = {
+        msg.id: [r for r in failures if f"id={msg.id} " in r.getMessage()]
+        for msg in [*retried, exhausted, skipped, missing]
+    }
+    assert all(len(records) == 1 for records in by_id.values()), by_id
+    [line] = by_id[retried[0].id]
+    assert line.getMessage() == (
+        f"task failed id={retried[0].id} type=fails queue=default retried=0/5 outcome=retry "
+        "error=boom r"
+    )
+    assert line.exc_info is None
+    [line] = by_id[exhausted.id]
+    assert "retried=2/2 outcome=archived error=boom x" in line.getMessage()
+    assert line.exc_info is not None and isinstance(line.exc_info[1], RuntimeError)
+    [line] = by_id[skipped.id]
+    assert "outcome=archived error=bad payload: skip retry for the task" in line.getMessage()
+    [line] = by_id[missing.id]
+    assert "type=nobody:home" in line.getMessage()
+    assert 'error=handler not found for task "nobody:home"' in line.getMessage()
+    with pytest.raises(ValueError, match=r"failure_log_level must be a logging level.*'LOUD'"):
+        Server(client, failure_log_level="LOUD")
+
+
+async def test_an_async_handler_blocking_the_loop_is_named_once(
+    client: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    mux = ServeMux()
+    mux.handle("block-loop", hardening_app.blocks_the_loop)
+    messages = await enqueue(Broker(client), 2, task_type="block-loop")
+    server = Server(client, concurrency=1, **FAST)
+    caplog.set_level(logging.WARNING, logger="kasynq")
+    await server.start(mux)
+    try:
+
+        async def both_done() -> bool:
+            states = [await task_state(client, "default", msg.id) for msg in messages]
+            return states == [{}, {}]
+
+        await wait_for(both_done, within=15, what="both tasks done")
+    finally:
+        await server.shutdown()
+    warnings = [
+        r.getMessage() for r in caplog.records if "blocked the event loop" in r.getMessage()
+    ]
+    assert len(warnings) == 1, warnings
+    assert re.fullmatch(
+        r"handler blocked the event loop for over 1s; use await or a sync handler "
+        r"handler=tests\.hardening_app\.blocks_the_loop type=block-loop seconds=1\.\d",
+        warnings[0],
+    )

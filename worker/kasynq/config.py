@@ -18,6 +18,7 @@ The YAML file uses the flag names with underscores:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -130,6 +131,17 @@ def _typed(name: str, value: object) -> object:
     if name == "concurrency" and isinstance(converted, int) and converted < 1:
         raise ConfigError(f"concurrency must be >= 1: concurrency={value!r}")
     return converted
+
+
+def log_level(name: str, value: object) -> int:
+    """A logging level given as a name (`warning`, any case) or a number; ConfigError else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    level = logging.getLevelName(str(value).upper())
+    if not isinstance(level, int):
+        choices = "DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        raise ConfigError(f"{name} must be a logging level ({choices}): {name}={value!r}")
+    return level
 
 
 def _event_loop(value: object) -> str:

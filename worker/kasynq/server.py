@@ -31,6 +31,7 @@ from kasynq.broker import Broker
 from kasynq.broker.batching import BatchingClient
 from kasynq.broker.wakeup import PendingWatcher
 from kasynq.client import AsyncClient
+from kasynq.config import log_level
 from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
@@ -89,6 +90,8 @@ class ServerConfig:
     http_port: int | None = None
     """Port of the /healthz, /readyz, /metrics endpoint; None = no endpoint, 0 = any port."""
     http_host: str = "0.0.0.0"
+    failure_log_level: int | str = logging.WARNING
+    """Level of the line logged for every failed attempt (a name such as "INFO", or a number)."""
     metrics_max_task_types: int = DEFAULT_MAX_TASK_TYPES
     """Distinct `task_type` label values in the metrics; later types are counted as `other`."""
 
@@ -106,6 +109,7 @@ class ServerConfig:
                 setattr(self, name, getattr(ServerConfig, name))
         if self.group_grace_period < 1:
             raise ValueError(f"group_grace_period must be >= 1 s, got {self.group_grace_period!r}")
+        self.failure_log_level = log_level("failure_log_level", self.failure_log_level)
         if self.metrics_max_task_types < 1:
             raise ValueError(
                 f"metrics_max_task_types must be >= 1, got {self.metrics_max_task_types!r}"
@@ -175,6 +179,7 @@ class Server:
                 is_failure=config.is_failure,
                 error_handler=config.error_handler,
                 shutdown_timeout=config.shutdown_timeout,
+                failure_log_level=int(config.failure_log_level),  # a number after __post_init__
             ),
             self._syncer,
             self.metrics,
@@ -255,6 +260,12 @@ class Server:
             config.concurrency,
             dict(config.queues),
         )
+
+    def set_failure_log_level(self, level: int | str) -> None:
+        """Change the level of the per-failure log line while running (worker config reload)."""
+        self.config.failure_log_level = log_level("failure_log_level", level)
+        if self.processor is not None:
+            self.processor.failure_log_level = self.config.failure_log_level
 
     async def _enqueue_aggregated(self, task: Task, queue: str) -> None:
         """Go: the aggregated task with its own options, then Queue(q), via the client path."""
