@@ -59,3 +59,9 @@ async def blocks_the_loop(ctx: TaskContext, task: Task) -> None:
 async def hold(ctx: TaskContext, task: Task) -> None:
     """Holds its slot for the number of seconds in the payload (default: a minute)."""
     await asyncio.sleep(float(task.payload or b"60"))
+
+
+@mux.handler("ignore-deadline")
+def ignores_its_deadline(ctx: TaskContext, task: Task) -> None:
+    """A sync handler that never looks at ctx.done()."""
+    time.sleep(float(task.payload or b"3"))

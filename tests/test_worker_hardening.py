@@ -295,3 +295,32 @@ async def test_an_async_handler_blocking_the_loop_is_named_once(
         r"handler=tests\.hardening_app\.blocks_the_loop type=block-loop seconds=1\.\d",
         warnings[0],
     )
+
+
+async def test_a_sync_handler_outliving_its_task_is_named_once(
+    client: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    mux = ServeMux()
+    mux.handle("ignore-deadline", hardening_app.ignores_its_deadline)
+    messages = await enqueue(Broker(client), 2, task_type="ignore-deadline", timeout=1, retry=0)
+    server = Server(client, concurrency=2, **FAST)
+    caplog.set_level(logging.WARNING, logger="kasynq")
+    await server.start(mux)
+    try:
+
+        async def warned() -> bool:
+            return any("holding a worker thread" in r.getMessage() for r in caplog.records)
+
+        await wait_for(warned, within=10, what="the stuck thread warning")
+        await asyncio.sleep(0.5)
+    finally:
+        await server.shutdown()
+    warnings = [r.getMessage() for r in caplog.records if "worker thread" in r.getMessage()]
+    assert warnings == [
+        "sync handler still running 1s after its task ended (deadline, cancellation or "
+        "shutdown) and holding a worker thread; poll ctx.done() "
+        "handler=tests.hardening_app.ignores_its_deadline type=ignore-deadline"
+    ]
+    for msg in messages:
+        state = await task_state(client, "default", msg.id)
+        assert state["msg"].error_msg == "context deadline exceeded"
