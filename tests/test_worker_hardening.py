@@ -11,10 +11,12 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 from kasynq.broker import Broker
+from kasynq.config import ConfigError, resolve
 from kasynq.context import TaskContext
 from kasynq.httpserver import HTTPServer, Probes
 from kasynq.retry import SkipRetry
@@ -23,6 +25,7 @@ from kasynq.server import Server
 from kasynq.task import Task
 from kasynq_operator.resources import configmap_manifest, deployment_manifest, resolve_pool
 
+from devenv.processes import free_port
 from devenv.redis_servers import RedisServer
 from tests import hardening_app
 from tests.operator.test_resources import QUEUES, pool_spec
@@ -324,3 +327,143 @@ async def test_a_sync_handler_outliving_its_task_is_named_once(
     for msg in messages:
         state = await task_state(client, "default", msg.id)
         assert state["msg"].error_msg == "context deadline exceeded"
+
+
+def test_worker_settings_take_http_host_levels_and_the_metrics_cap(tmp_path: Path) -> None:
+    config = tmp_path / "worker.yaml"
+    config.write_text(
+        "handlers: app:mux\nhttp_host: 127.0.0.1\nlog_level: debug\n"
+        "failure_log_level: ERROR\nmetrics_max_task_types: 50\n"
+    )
+    settings = resolve(config, {"http_host": None})
+    assert (settings.http_host, settings.log_level, settings.failure_log_level) == (
+        "127.0.0.1",
+        logging.DEBUG,
+        logging.ERROR,
+    )
+    assert settings.metrics_max_task_types == 50
+    assert resolve(config, {"http_host": "::1"}).http_host == "::1"
+    bad = {
+        "log_level": ("LOUD", "log_level must be a logging level, one of "),
+        "failure_log_level": ("nope", "failure_log_level='nope'"),
+        "metrics_max_task_types": (0, "metrics_max_task_types must be >= 1"),
+        "http_host": ("", "http_host has a bad value: http_host=''"),
+    }
+    for name, (value, message) in bad.items():
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            resolve(config, {name: value})
+
+
+async def test_http_host_binds_the_endpoint_to_that_address(
+    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    port = free_port()
+    process = spawn_worker(
+        worker_processes,
+        redis_url,
+        "--handlers",
+        "tests.hardening_app:mux",
+        "--http-host",
+        "127.0.0.2",
+        "--http-port",
+        str(port),
+    )
+
+    async def listening() -> bool:
+        assert process.poll() is None, "the worker ended"
+        try:
+            return await asyncio.to_thread(_get, "127.0.0.2", port, "/healthz") == (200, "ok\n")
+        except OSError:
+            return False
+
+    await wait_for(listening, within=20, what="the endpoint on 127.0.0.2")
+    with pytest.raises(urllib.error.URLError):
+        await asyncio.to_thread(_get, "127.0.0.1", port, "/healthz")
+    await stop_worker(process)
+
+
+async def test_sighup_reloads_levels_and_keeps_running_work(
+    client: redis.asyncio.Redis,
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "worker.yaml"
+    config.write_text("handlers: tests.hardening_app:mux\nconcurrency: 2\n")
+    broker = Broker(client)
+    [held] = await enqueue(broker, task_type="hold", payload=b"2")
+    process = spawn_worker(worker_processes, redis_url, "--config", str(config))
+
+    async def active() -> bool:
+        assert process.poll() is None, "the worker ended"
+        return (await queue_sizes(client))["active"] == 1
+
+    await wait_for(active, within=20, what="the held task active")
+    config.write_text(
+        "handlers: tests.hardening_app:mux\nconcurrency: 3\n"
+        "log_level: WARNING\nfailure_log_level: ERROR\n"
+    )
+    process.send_signal(signal.SIGHUP)
+    [failed] = await enqueue(broker, task_type="fail", retry=0)
+
+    async def settled() -> bool:
+        assert process.poll() is None, "the worker ended"
+        held_state = await task_state(client, "default", held.id)
+        return held_state == {} and (await queue_sizes(client))["archived"] == 1
+
+    await wait_for(settled, within=20, what="the held task done and the failure archived")
+    config.write_text("handlers: tests.hardening_app:mux\nfailure_log_level: LOUD\n")
+    process.send_signal(signal.SIGHUP)
+    await asyncio.sleep(0.5)
+    assert process.poll() is None
+    output = await stop_worker(process)
+    assert process.returncode == 0
+    records = log_records(output)
+    [failure] = [record for record in records if f"id={failed.id}" in record]
+    assert " ERROR kasynq.processor task failed " in failure
+    reloaded = [r for r in records if "config reloaded" in r]
+    assert len(reloaded) == 1 and "log_level=WARNING failure_log_level=ERROR" in reloaded[0]
+    assert any("config changes need a restart settings=concurrency" in r for r in records)
+    assert any("config not reloaded" in r and "failure_log_level='LOUD'" in r for r in records)
+    after = records[records.index(reloaded[0]) + 1 :]
+    assert not [r for r in after if " INFO " in r], after  # log_level WARNING applied
+
+
+async def test_sigtstp_stops_fetching_and_the_worker_keeps_running(
+    client: redis.asyncio.Redis,
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    port = free_port()
+    process = spawn_worker(
+        worker_processes,
+        redis_url,
+        "--handlers",
+        "tests.hardening_app:mux",
+        "--http-host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+    )
+
+    async def ready() -> bool:
+        assert process.poll() is None, "the worker ended"
+        try:
+            return (await asyncio.to_thread(_get, "127.0.0.1", port, "/readyz"))[0] == 200
+        except OSError:
+            return False
+
+    await wait_for(ready, within=20, what="the worker ready")
+    process.send_signal(signal.SIGTSTP)
+
+    async def not_ready() -> bool:
+        return (await asyncio.to_thread(_get, "127.0.0.1", port, "/readyz"))[0] == 503
+
+    await wait_for(not_ready, what="readiness gone after SIGTSTP")
+    await enqueue(Broker(client), task_type="ok")
+    await asyncio.sleep(1.5)
+    assert (await queue_sizes(client))["pending"] == 1
+    assert process.poll() is None
+    assert await asyncio.to_thread(_get, "127.0.0.1", port, "/healthz") == (200, "ok\n")
+    await stop_worker(process)
+    assert process.returncode == 0

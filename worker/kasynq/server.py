@@ -326,21 +326,40 @@ class Server:
             await step("close redis client", self._client.aclose())
         log.info("server exited")
 
-    async def serve(self, handler: Handler) -> None:
-        """Start, then run until SIGTERM/SIGINT (shutdown) with SIGTSTP stopping fetching."""
+    async def serve(self, handler: Handler, on_hangup: Callable[[], None] | None = None) -> None:
+        """Start, then run until SIGTERM/SIGINT (shutdown); SIGTSTP stops fetching (Go's
+        signals_unix.go); SIGHUP calls `on_hangup` (the worker reloads its config file).
+
+        SIGHUP's default action would end the process at once, dropping running tasks.
+        """
         loop = asyncio.get_running_loop()
         await self.start(handler)
         shutdown_requested = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, shutdown_requested.set)
-        loop.add_signal_handler(signal.SIGINT, shutdown_requested.set)
-        loop.add_signal_handler(signal.SIGTSTP, lambda: asyncio.ensure_future(self.stop()))
+        handlers: dict[signal.Signals, Callable[[], object]] = {
+            signal.SIGTERM: shutdown_requested.set,
+            signal.SIGINT: shutdown_requested.set,
+            signal.SIGTSTP: lambda: asyncio.ensure_future(self.stop()),
+            signal.SIGHUP: lambda: self._hangup(on_hangup),
+        }
+        for signum, callback in handlers.items():
+            loop.add_signal_handler(signum, callback)
         try:
             await shutdown_requested.wait()
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
+            for signum in handlers:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signum)
             await self.shutdown()
+
+    @staticmethod
+    def _hangup(on_hangup: Callable[[], None] | None) -> None:
+        if on_hangup is None:
+            log.info("SIGHUP received, nothing to reload: work goes on")
+            return
+        try:
+            on_hangup()
+        except Exception:  # a failed reload must not end the worker
+            log.exception("reload on SIGHUP failed, running settings kept")
 
     def run(self, handler: Handler) -> None:
         """Blocking `serve` on a new event loop (Go: Server.Run)."""
