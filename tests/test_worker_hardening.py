@@ -354,29 +354,33 @@ def test_worker_settings_take_http_host_levels_and_the_metrics_cap(tmp_path: Pat
             resolve(config, {name: value})
 
 
-async def test_http_host_binds_the_endpoint_to_that_address(
-    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
-) -> None:
+async def worker_with_endpoint(
+    processes: list[subprocess.Popen[bytes]], redis_url: str, host: str, ready_path: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A `kasynq worker` with `--http-host host`, once `ready_path` answers 200 there."""
     port = free_port()
     process = spawn_worker(
-        worker_processes,
+        processes,
         redis_url,
-        "--handlers",
-        "tests.hardening_app:mux",
-        "--http-host",
-        "127.0.0.2",
-        "--http-port",
-        str(port),
+        *("--handlers", "tests.hardening_app:mux"),
+        *("--http-host", host, "--http-port", str(port)),
     )
 
-    async def listening() -> bool:
+    async def answers() -> bool:
         assert process.poll() is None, "the worker ended"
         try:
-            return await asyncio.to_thread(_get, "127.0.0.2", port, "/healthz") == (200, "ok\n")
+            return (await asyncio.to_thread(_get, host, port, ready_path))[0] == 200
         except OSError:
             return False
 
-    await wait_for(listening, within=20, what="the endpoint on 127.0.0.2")
+    await wait_for(answers, within=20, what=f"{ready_path} on {host}:{port}")
+    return process, port
+
+
+async def test_http_host_binds_the_endpoint_to_that_address(
+    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    process, port = await worker_with_endpoint(worker_processes, redis_url, "127.0.0.2", "/healthz")
     with pytest.raises(urllib.error.URLError):
         await asyncio.to_thread(_get, "127.0.0.1", port, "/healthz")
     await stop_worker(process)
@@ -434,26 +438,7 @@ async def test_sigtstp_stops_fetching_and_the_worker_keeps_running(
     redis_url: str,
     worker_processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    port = free_port()
-    process = spawn_worker(
-        worker_processes,
-        redis_url,
-        "--handlers",
-        "tests.hardening_app:mux",
-        "--http-host",
-        "127.0.0.1",
-        "--http-port",
-        str(port),
-    )
-
-    async def ready() -> bool:
-        assert process.poll() is None, "the worker ended"
-        try:
-            return (await asyncio.to_thread(_get, "127.0.0.1", port, "/readyz"))[0] == 200
-        except OSError:
-            return False
-
-    await wait_for(ready, within=20, what="the worker ready")
+    process, port = await worker_with_endpoint(worker_processes, redis_url, "127.0.0.1", "/readyz")
     process.send_signal(signal.SIGTSTP)
 
     async def not_ready() -> bool:

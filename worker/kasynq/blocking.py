@@ -62,23 +62,19 @@ class StepTimer:
         return self.send(None)
 
     def send(self, value: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self._steps.send(value)
-        finally:
-            self._check(started)
+        return self._timed(self._steps.send, value)
 
     def throw(self, error: BaseException) -> Any:
-        started = time.perf_counter()
-        try:
-            return self._steps.throw(error)
-        finally:
-            self._check(started)
+        return self._timed(self._steps.throw, error)
 
     def close(self) -> None:
         self._steps.close()
 
-    def _check(self, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        if elapsed > BLOCK_WARN_SECONDS:
-            self._on_block(elapsed)
+    def _timed(self, step: Callable[[Any], Any], argument: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return step(argument)
+        finally:
+            elapsed = time.perf_counter() - started
+            if elapsed > BLOCK_WARN_SECONDS:
+                self._on_block(elapsed)
