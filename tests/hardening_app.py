@@ -52,7 +52,7 @@ async def succeeds(ctx: TaskContext, task: Task) -> None:
 @mux.handler("block-loop")
 async def blocks_the_loop(ctx: TaskContext, task: Task) -> None:
     """Calls blocking code from an async handler."""
-    time.sleep(1.2)  # noqa: ASYNC251 - the misbehaviour under test
+    time.sleep(2.5)  # noqa: ASYNC251 - the misbehaviour under test
 
 
 @mux.handler("hold")

@@ -295,7 +295,7 @@ async def test_an_async_handler_blocking_the_loop_is_named_once(
     assert len(warnings) == 1, warnings
     assert re.fullmatch(
         r"handler blocked the event loop for over 1s; use await or a sync handler "
-        r"handler=tests\.hardening_app\.blocks_the_loop type=block-loop seconds=1\.\d",
+        r"handler=tests\.hardening_app\.blocks_the_loop type=block-loop",
         warnings[0],
     )
 

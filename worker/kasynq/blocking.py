@@ -7,9 +7,11 @@ Neither is an error, so each is logged once per handler, naming it, with the tas
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -39,42 +41,48 @@ def warn_once(kind: str, name: str, message: str, **fields: object) -> None:
     log.warning("%s handler=%s%s", message, name, extra)
 
 
-class StepTimer:
-    """Drives a handler's awaitable, timing each step it runs on the loop (between two awaits).
+class LoopWatchdog:
+    """A thread that notices the event loop not answering and names the task holding it.
 
-    A step over BLOCK_WARN_SECONDS means the handler blocked the loop that long; `on_block`
-    is then called with the step's duration. Costs two clock reads per step.
+    The loop re-arms a tick every TICK_SECONDS; when the tick is older than BLOCK_WARN_SECONDS
+    and the same task was running at two samples in a row, `on_block(task)` is called from
+    this thread. Nothing is added to the per-task path.
     """
 
-    __slots__ = ("_on_block", "_steps")
+    TICK_SECONDS = 0.25
 
-    def __init__(self, awaitable: Awaitable[None], on_block: Callable[[float], None]) -> None:
-        self._steps = awaitable.__await__()
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, on_block: Callable[[asyncio.Task[Any]], None]
+    ) -> None:
+        self._loop = loop
         self._on_block = on_block
+        self._last_tick = time.monotonic()
+        self._stopped = threading.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._thread = threading.Thread(
+            target=self._watch, name="kasynq-loop-watchdog", daemon=True
+        )
 
-    def __await__(self) -> Generator[Any, None, None]:
-        return self  # type: ignore[return-value]  # an iterator with send/throw/close
+    def start(self) -> None:
+        self._tick()
+        self._thread.start()
 
-    def __iter__(self) -> StepTimer:
-        return self
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._timer is not None:
+            self._timer.cancel()
 
-    def __next__(self) -> Any:
-        return self.send(None)
+    def _tick(self) -> None:
+        self._last_tick = time.monotonic()
+        self._timer = self._loop.call_later(self.TICK_SECONDS, self._tick)
 
-    def send(self, value: Any) -> Any:
-        return self._timed(self._steps.send, value)
-
-    def throw(self, error: BaseException) -> Any:
-        return self._timed(self._steps.throw, error)
-
-    def close(self) -> None:
-        self._steps.close()
-
-    def _timed(self, step: Callable[[Any], Any], argument: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return step(argument)
-        finally:
-            elapsed = time.perf_counter() - started
-            if elapsed > BLOCK_WARN_SECONDS:
-                self._on_block(elapsed)
+    def _watch(self) -> None:
+        previous: asyncio.Task[Any] | None = None
+        while not self._stopped.wait(self.TICK_SECONDS):
+            if time.monotonic() - self._last_tick <= BLOCK_WARN_SECONDS + self.TICK_SECONDS:
+                previous = None
+                continue
+            running = asyncio.current_task(self._loop)  # a dict read; None if it cannot tell
+            if running is not None and running is previous:
+                self._on_block(running)
+            previous = running

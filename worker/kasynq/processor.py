@@ -41,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
-from kasynq.blocking import BLOCK_WARN_SECONDS, StepTimer, handler_name, warn_once
+from kasynq.blocking import BLOCK_WARN_SECONDS, LoopWatchdog, handler_name, warn_once
 from kasynq.broker import Broker
 from kasynq.broker.core import Dequeued
 from kasynq.broker.quarantine import archive_undecodable
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Deadline used when a message has neither timeout nor deadline (Go logs an error too)."""
+
+RUNNER_PREFIX = "kasynq-task-"
+"""Name prefix of the asyncio task running a handler; the task id follows."""
 
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
@@ -240,6 +243,7 @@ class Processor:
         self._fetch_on = False
         self.workers: dict[str, Worker] = {}
         self.failure_log_level = config.failure_log_level
+        self._watchdog: LoopWatchdog | None = None
         """Level of the per-failure log line; changed at run time by the server."""
 
     @property
@@ -251,6 +255,8 @@ class Processor:
         if self._fetch_task is None:
             self._fetch_on = True
             self._fetch_task = asyncio.create_task(self._fetch_loop(), name="kasynq-processor")
+            self._watchdog = LoopWatchdog(asyncio.get_running_loop(), self._blocked)
+            self._watchdog.start()
 
     async def stop_fetching(self) -> None:
         """Stop dequeuing; in-flight tasks continue (Go: processor.stop).
@@ -285,6 +291,8 @@ class Processor:
                 await asyncio.gather(*(self._requeue(worker) for worker in stuck))
                 await self._all_idle.wait()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     def _abandon(self, worker: Worker) -> None:
         """Free the slot of a handler that ignores its cancellation (its task is requeued)."""
@@ -404,7 +412,7 @@ class Processor:
         worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
-        worker.runner = asyncio.create_task(self._run(worker), name=f"kasynq-task-{msg.id}")
+        worker.runner = asyncio.create_task(self._run(worker), name=RUNNER_PREFIX + msg.id)
 
     async def _run(self, worker: Worker) -> None:
         msg = worker.msg
@@ -436,7 +444,7 @@ class Processor:
         timer = loop.call_at(loop.time() + remaining, _deadline_passed, worker)
         worker.handler_running = True
         try:
-            await StepTimer(self._handler(ctx, task), lambda took: self._blocked(task, took))
+            await self._handler(ctx, task)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if worker.stop_reason is not None:
@@ -457,15 +465,20 @@ class Processor:
             timer.cancel()
         return None
 
-    def _blocked(self, task: Task, took: float) -> None:
-        """An async handler held the loop for `took` s (> BLOCK_WARN_SECONDS) in one step."""
+    def _blocked(self, running: asyncio.Task[Any]) -> None:
+        """The watchdog saw `running` hold the loop over BLOCK_WARN_SECONDS (its thread)."""
+        name = running.get_name()
+        if not name.startswith(RUNNER_PREFIX):
+            return  # not a handler: nothing to name
+        worker = self.workers.get(name.removeprefix(RUNNER_PREFIX))
+        if worker is None:
+            return
         warn_once(
             "loop",
-            handler_name(self._handler, task.type),
+            handler_name(self._handler, worker.msg.type),
             f"handler blocked the event loop for over {BLOCK_WARN_SECONDS:g}s; "
             "use await or a sync handler",
-            type=task.type,
-            seconds=f"{took:.1f}",
+            type=worker.msg.type,
         )
 
     def _log_failure(self, msg: TaskMessage, error: BaseException) -> None:
