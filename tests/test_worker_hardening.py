@@ -452,3 +452,30 @@ async def test_sigtstp_stops_fetching_and_the_worker_keeps_running(
     assert await asyncio.to_thread(_get, "127.0.0.1", port, "/healthz") == (200, "ok\n")
     await stop_worker(process)
     assert process.returncode == 0
+
+
+async def test_sighup_applies_schedules_in_a_worker_running_a_scheduler(
+    redis_url: str,
+    worker_processes: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KASYNQ_SCHEDULER_GROUP", "hardening/sighup")
+    config = tmp_path / "worker.yaml"
+    entry = '  - {{name: "{0}", cron: "@every {1}h", type: "ok"}}\n'
+    config.write_text("handlers: tests.hardening_app:mux\nschedules:\n" + entry.format("one", 1))
+    process = spawn_worker(worker_processes, redis_url, "--config", str(config))
+    await asyncio.sleep(1.0)
+    assert process.poll() is None, "the worker ended"
+    config.write_text(
+        "handlers: tests.hardening_app:mux\nschedules:\n"
+        + entry.format("one", 1)
+        + entry.format("two", 2)
+    )
+    process.send_signal(signal.SIGHUP)
+    await asyncio.sleep(0.5)
+    assert process.poll() is None, "SIGHUP ended the worker"
+    output = await stop_worker(process)
+    assert process.returncode == 0
+    assert "config reloaded path=" in output and "schedules=2" in output
+    assert "schedule registered" in output.split("config reloaded")[1]
