@@ -243,8 +243,8 @@ class Processor:
         self._fetch_on = False
         self.workers: dict[str, Worker] = {}
         self.failure_log_level = config.failure_log_level
-        self._watchdog: LoopWatchdog | None = None
         """Level of the per-failure log line; changed at run time by the server."""
+        self._watchdog: LoopWatchdog | None = None
 
     @property
     def fetching(self) -> bool:
@@ -486,6 +486,7 @@ class Processor:
         "Retry exhausted") or the handler panicked."""
         archived = not is_revoke_task(error) and (msg.retried >= msg.retry or is_skip_retry(error))
         outcome = "revoked" if is_revoke_task(error) else "archived" if archived else "retry"
+        panic = isinstance(error, HandlerPanic)
         log.log(
             self.failure_log_level,
             "task failed id=%s type=%s queue=%s retried=%d/%d outcome=%s error=%s",
@@ -496,9 +497,7 @@ class Processor:
             msg.retry,
             outcome,
             error_text(error),
-            exc_info=(error.__cause__ or error)
-            if archived or isinstance(error, HandlerPanic)
-            else None,
+            exc_info=(error.__cause__ if panic else error) if archived or panic else None,
         )
 
     async def _handle_outcome(
