@@ -48,7 +48,9 @@ def worker_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 def spawn_worker(
     processes: list[subprocess.Popen[bytes]], redis_url: str, *args: str
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KASYNQ_REDIS_URL": redis_url}
+    # Keep the caller's PYTHONPATH: a worktree's code must win over the editable install.
+    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, "KASYNQ_REDIS_URL": redis_url}
     process = subprocess.Popen(
         [sys.executable, "-c", "from kasynq.cli import main; main()", "worker", *args],
         cwd=REPO,

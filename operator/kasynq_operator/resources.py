@@ -287,6 +287,9 @@ def deployment_manifest(
             {"name": "redis-ca", "secret": {"secretName": resolution.secret.name, "items": items}}
         )
         mounts.append({"name": "redis-ca", "mountPath": REDIS_CA_DIR, "readOnly": True})
+    # Liveness (/healthz) answers whatever Redis does, so its 30 s tolerance (5 s x 6) only
+    # covers a stalled event loop; Redis outages show on readiness (/readyz) alone and restart
+    # no pod (docs/worker.md "HTTP endpoint").
     probe = {"httpGet": {"port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2}
     container: dict[str, Any] = {
         "name": "worker",

@@ -12,12 +12,20 @@ The YAML file uses the flag names with underscores:
     strict: false
     shutdown_timeout: 25
     http_port: 8080
+    http_host: 0.0.0.0                    # address of /healthz, /readyz, /metrics
+    log_level: INFO                       # reloaded on SIGHUP
+    failure_log_level: WARNING            # level of the line per failed task; reloaded on SIGHUP
+    metrics_max_task_types: 1000          # task_type label values; later types count as other
     event_loop: auto                      # auto (uvloop when installed), uvloop or asyncio
     schedules: [...]                      # read by the scheduler, passed through untouched
+
+SIGHUP re-reads the file: `log_level`, `failure_log_level` and `schedules` apply at once, other
+changed settings are logged as needing a restart.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,6 +33,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+
+from kasynq.metrics import DEFAULT_MAX_TASK_TYPES
 
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
@@ -48,6 +58,10 @@ class WorkerSettings:
     strict: bool = False
     shutdown_timeout: float = 8.0
     http_port: int | None = None
+    http_host: str = "0.0.0.0"
+    log_level: int = logging.INFO
+    failure_log_level: int = logging.WARNING
+    metrics_max_task_types: int = DEFAULT_MAX_TASK_TYPES
     event_loop: str = "auto"
     schedules: list[Any] = field(default_factory=list)
 
@@ -114,6 +128,10 @@ def _typed(name: str, value: object) -> object:
         "concurrency": int,
         "shutdown_timeout": float,
         "http_port": int,
+        "http_host": _host,
+        "log_level": lambda value: log_level("log_level", value),
+        "failure_log_level": lambda value: log_level("failure_log_level", value),
+        "metrics_max_task_types": int,
         "strict": _boolean,
         "event_loop": _event_loop,
     }
@@ -127,9 +145,22 @@ def _typed(name: str, value: object) -> object:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{name} has a bad value: {name}={value!r}") from None
-    if name == "concurrency" and isinstance(converted, int) and converted < 1:
-        raise ConfigError(f"concurrency must be >= 1: concurrency={value!r}")
+    positive = name in ("concurrency", "metrics_max_task_types")
+    if positive and isinstance(converted, int) and converted < 1:
+        raise ConfigError(f"{name} must be >= 1: {name}={value!r}")
     return converted
+
+
+def log_level(name: str, value: object) -> int:
+    """A logging level given as a name (`warning`, any case) or a number; ConfigError else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    levels = logging.getLevelNamesMapping()
+    level = levels.get(str(value).upper())
+    if level is None:
+        choices = ", ".join(sorted(levels))
+        raise ConfigError(f"{name} must be a logging level, one of {choices}: {name}={value!r}")
+    return level
 
 
 def _event_loop(value: object) -> str:
@@ -137,6 +168,12 @@ def _event_loop(value: object) -> str:
         choices = ", ".join(EVENT_LOOPS)
         raise ConfigError(f"event_loop must be one of {choices}: event_loop={value!r}")
     return str(value)
+
+
+def _host(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(value)
+    return value.strip()
 
 
 def _boolean(value: object) -> bool:

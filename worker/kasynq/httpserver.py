@@ -1,9 +1,13 @@
 """The worker's small HTTP endpoint for Kubernetes probes and Prometheus.
 
-`/healthz`: 200 while the process runs and Redis answers PING, else 503; the body adds the
-`key=value` lines of `Probes.details` (e.g. the scheduler's role), which never change the code.
-`/readyz`: 200 only while the server fetches tasks (503 once stopped or draining).
-`/metrics`: Prometheus text exposition.
+`/healthz` (liveness): 200 whenever the process and its event loop answer; Redis plays no
+part, so a Redis outage never gets healthy pods restarted (they recover by themselves when
+Redis returns). The body adds the `key=value` lines of `Probes.details` (e.g. the scheduler's
+role), which never change the code.
+`/readyz` (readiness): 200 only while Redis answers PING and the server fetches tasks (503
+while Redis is down, once stopped, or draining).
+`/metrics`: Prometheus text exposition, rendered in a thread so that a large scrape does not
+hold the event loop (handlers, heartbeats and `/healthz` go on meanwhile).
 One asyncio server on the worker's own loop; no framework, GET only.
 """
 
@@ -59,25 +63,25 @@ class HTTPServer:
             await self._server.wait_closed()
             self._server = None
 
-    async def _healthy(self) -> bool:
+    async def _redis_reachable(self) -> bool:
         try:
             return await asyncio.wait_for(self._probes.redis_reachable(), HEALTH_TIMEOUT_SECONDS)
-        except Exception:  # any failure means "not healthy"
+        except Exception:  # any failure means "not reachable"
             return False
 
     async def _respond(self, path: str) -> tuple[int, str, bytes]:
         if path == "/healthz":
-            ok = await self._healthy()
             details = self._probes.details() if self._probes.details is not None else {}
             extra = "".join(f"{key}={value}\n" for key, value in details.items()).encode()
-            if ok:
-                return 200, "text/plain", b"ok\n" + extra
-            return 503, "text/plain", b"redis down\n" + extra
+            return 200, "text/plain", b"ok\n" + extra
         if path == "/readyz":
-            ready = self._probes.fetching()
-            return (200, "text/plain", b"ready\n") if ready else (503, "text/plain", b"draining\n")
+            if not self._probes.fetching():
+                return 503, "text/plain", b"draining\n"
+            if not await self._redis_reachable():
+                return 503, "text/plain", b"redis down\n"
+            return 200, "text/plain", b"ready\n"
         if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, self._probes.metrics()
+            return 200, CONTENT_TYPE_LATEST, await asyncio.to_thread(self._probes.metrics)
         return 404, "text/plain", b"not found\n"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

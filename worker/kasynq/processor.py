@@ -17,6 +17,9 @@ wire:
   handlers run in a thread and cannot be interrupted: their `ctx.done()` turns true and the
   slot is freed at once (Go abandons the goroutine the same way), but the thread keeps running
   until the handler returns; its late result is ignored.
+* A handler raising a BaseException that is not an Exception (`SystemExit`, `KeyboardInterrupt`,
+  its own `CancelledError`) fails its task with `HandlerPanic`, as Go's `processor.perform`
+  recovers panics; the worker goes on. Every failure is logged once (`failure_log_level`).
 * On shutdown abort, an async handler that does not end when cancelled (it swallows
   `CancelledError`) is abandoned after `ABORT_GRACE_SECONDS`: its task is requeued and its slot
   freed without it, as Go's worker requeues and returns without waiting for the handler.
@@ -33,11 +36,13 @@ import os
 import random
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from kasynq.blocking import BLOCK_WARN_SECONDS, LoopWatchdog, handler_name, warn_once
 from kasynq.broker import Broker
 from kasynq.broker.core import Dequeued
 from kasynq.broker.quarantine import archive_undecodable
@@ -63,6 +68,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30 * 60
 """Deadline used when a message has neither timeout nor deadline (Go logs an error too)."""
+
+RUNNER_PREFIX = "kasynq-task-"
+"""Name prefix of the asyncio task running a handler; the task id follows."""
 
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
@@ -111,6 +119,21 @@ def exit_if_sync_handlers_stuck() -> None:
 
 class ShutdownAbort(Exception):  # a stop reason, not an error raised to users
     """The shutdown timeout elapsed while the handler was running: the task is requeued."""
+
+
+class HandlerPanic(Exception):  # Go: errors.PanicError, made by processor.perform's recover
+    """A handler raised a BaseException that is not an Exception; the task fails with it.
+
+    The text follows Go's `panic [file:line]: value`, with the innermost frame of the raise
+    and `Type: text` as the value; the original exception is the `__cause__`.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        value = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" [{frames[-1].filename}:{frames[-1].lineno}]" if frames else ""
+        super().__init__(f"panic{where}: {value}")
+        self.__cause__ = error
 
 
 def queue_order_function(queues: Mapping[str, int], strict: bool) -> Callable[[], list[str]]:
@@ -187,6 +210,8 @@ class ProcessorConfig:
     is_failure: IsFailureFunc
     error_handler: ErrorHandler | None
     shutdown_timeout: float
+    failure_log_level: int = logging.WARNING
+    """Level of the one line logged per failed attempt."""
 
 
 class Processor:
@@ -218,6 +243,9 @@ class Processor:
         self._fetch_task: asyncio.Task[None] | None = None
         self._fetch_on = False
         self.workers: dict[str, Worker] = {}
+        self.failure_log_level = config.failure_log_level
+        """Level of the per-failure log line; changed at run time by the server."""
+        self._watchdog: LoopWatchdog | None = None
 
     @property
     def fetching(self) -> bool:
@@ -228,6 +256,8 @@ class Processor:
         if self._fetch_task is None:
             self._fetch_on = True
             self._fetch_task = asyncio.create_task(self._fetch_loop(), name="kasynq-processor")
+            self._watchdog = LoopWatchdog(asyncio.get_running_loop(), self._blocked)
+            self._watchdog.start()
 
     async def stop_fetching(self) -> None:
         """Stop dequeuing; in-flight tasks continue (Go: processor.stop).
@@ -262,6 +292,8 @@ class Processor:
                 await asyncio.gather(*(self._requeue(worker) for worker in stuck))
                 await self._all_idle.wait()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     def _abandon(self, worker: Worker) -> None:
         """Free the slot of a handler that ignores its cancellation (its task is requeued)."""
@@ -381,7 +413,7 @@ class Processor:
         worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
-        worker.runner = asyncio.create_task(self._run(worker), name=f"kasynq-task-{msg.id}")
+        worker.runner = asyncio.create_task(self._run(worker), name=RUNNER_PREFIX + msg.id)
 
     async def _run(self, worker: Worker) -> None:
         msg = worker.msg
@@ -414,19 +446,60 @@ class Processor:
         worker.handler_running = True
         try:
             await self._handler(ctx, task)
-        except asyncio.CancelledError:
-            if worker.stop_reason is None:
-                raise
+        except asyncio.CancelledError as exc:
             current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            return worker.stop_reason
+            if worker.stop_reason is not None:
+                if current is not None:
+                    current.uncancel()
+                return worker.stop_reason
+            if current is not None and current.cancelling():
+                raise  # the runner itself is cancelled (the loop is closing): not an outcome
+            return HandlerPanic(exc)  # the handler raised it itself
         except Exception as exc:  # any handler error is a task failure
             return exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: must not end the worker
+            return HandlerPanic(exc)
         finally:
             worker.handler_running = False
             timer.cancel()
         return None
+
+    def _blocked(self, running: asyncio.Task[Any]) -> None:
+        """The watchdog saw `running` hold the loop over BLOCK_WARN_SECONDS (its thread)."""
+        name = running.get_name()
+        if not name.startswith(RUNNER_PREFIX):
+            return  # not a handler: nothing to name
+        worker = self.workers.get(name.removeprefix(RUNNER_PREFIX))
+        if worker is None:
+            return
+        warn_once(
+            "loop",
+            handler_name(self._handler, worker.msg.type),
+            f"handler blocked the event loop for over {BLOCK_WARN_SECONDS:g}s; "
+            "use await or a sync handler",
+            type=worker.msg.type,
+        )
+
+    def _log_failure(self, msg: TaskMessage, error: BaseException) -> None:
+        """One line per failed attempt; the traceback when the task is archived (Go logs
+        "Retry exhausted") or the handler panicked."""
+        archived = not is_revoke_task(error) and (msg.retried >= msg.retry or is_skip_retry(error))
+        outcome = "revoked" if is_revoke_task(error) else "archived" if archived else "retry"
+        panic = isinstance(error, HandlerPanic)
+        log.log(
+            self.failure_log_level,
+            "task failed id=%s type=%s queue=%s retried=%d/%d outcome=%s error=%s",
+            msg.id,
+            msg.type,
+            msg.queue,
+            msg.retried,
+            msg.retry,
+            outcome,
+            error_text(error),
+            exc_info=(error.__cause__ if panic else error) if archived or panic else None,
+        )
 
     async def _handle_outcome(
         self, worker: Worker, task: Task, error: BaseException | None
@@ -446,6 +519,7 @@ class Processor:
                 await self._write(worker, "done", lambda: self._broker.done(msg))
             return
         metrics.failed.inc()
+        self._log_failure(msg, error)
         await self._call_error_handler(worker, task, error)
         if is_revoke_task(error):
             await self._write(worker, "done", lambda: self._broker.done(msg))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeAlias
 
+from kasynq.blocking import BLOCK_WARN_SECONDS, handler_name, warn_once
 from kasynq.context import TaskContext
 from kasynq.task import Task
 
@@ -53,10 +54,36 @@ def as_async(handler: Handler) -> AsyncHandler:
     @functools.wraps(sync_handler)
     async def run_in_thread(ctx: TaskContext, task: Task) -> None:
         loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, sync_handler, ctx, task)
-        await loop.run_in_executor(handler_executor.get(), call)
+        context = contextvars.copy_context()
+        running = [False, False]  # started, ended: set by the thread (plain stores, no lock)
+
+        def call() -> None:
+            running[0] = True
+            try:
+                context.run(sync_handler, ctx, task)
+            finally:
+                running[1] = True
+
+        try:
+            await loop.run_in_executor(handler_executor.get(), call)
+        except asyncio.CancelledError:  # deadline, cancellation or shutdown: the thread runs on
+            loop.call_later(BLOCK_WARN_SECONDS, _warn_if_still_running, running, sync_handler, task)
+            raise
 
     return run_in_thread
+
+
+def _warn_if_still_running(running: list[bool], handler: SyncHandler, task: Task) -> None:
+    """A sync handler that outlives its task holds a pool thread: name it once."""
+    started, ended = running
+    if started and not ended:
+        warn_once(
+            "thread",
+            handler_name(handler, task.type),
+            f"sync handler still running {BLOCK_WARN_SECONDS:g}s after its task ended "
+            "(deadline, cancellation or shutdown) and holding a worker thread; poll ctx.done()",
+            type=task.type,
+        )
 
 
 async def _not_found(ctx: TaskContext, task: Task) -> None:

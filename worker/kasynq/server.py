@@ -31,12 +31,13 @@ from kasynq.broker import Broker
 from kasynq.broker.batching import BatchingClient
 from kasynq.broker.wakeup import PendingWatcher
 from kasynq.client import AsyncClient
+from kasynq.config import log_level
 from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
 from kasynq.keys import DEFAULT_QUEUE
-from kasynq.metrics import ServerMetrics
+from kasynq.metrics import DEFAULT_MAX_TASK_TYPES, ServerMetrics
 from kasynq.periodic import Periodic, finish_within
 from kasynq.processor import (
     ErrorHandler,
@@ -89,6 +90,10 @@ class ServerConfig:
     http_port: int | None = None
     """Port of the /healthz, /readyz, /metrics endpoint; None = no endpoint, 0 = any port."""
     http_host: str = "0.0.0.0"
+    failure_log_level: int | str = logging.WARNING
+    """Level of the line logged for every failed attempt (a name such as "INFO", or a number)."""
+    metrics_max_task_types: int = DEFAULT_MAX_TASK_TYPES
+    """Distinct `task_type` label values in the metrics; later types are counted as `other`."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -104,6 +109,11 @@ class ServerConfig:
                 setattr(self, name, getattr(ServerConfig, name))
         if self.group_grace_period < 1:
             raise ValueError(f"group_grace_period must be >= 1 s, got {self.group_grace_period!r}")
+        self.failure_log_level = log_level("failure_log_level", self.failure_log_level)
+        if self.metrics_max_task_types < 1:
+            raise ValueError(
+                f"metrics_max_task_types must be >= 1, got {self.metrics_max_task_types!r}"
+            )
         if self.janitor_batch_size > 100:
             log.warning("janitor_batch_size above 100 value=%d", self.janitor_batch_size)
 
@@ -129,7 +139,7 @@ class Server:
         )
         self.broker = Broker(self._client)
         self.identity = ServerIdentity()
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(max_task_types=self.config.metrics_max_task_types)
         self.state = "new"
         self.processor: Processor | None = None
         self.http: HTTPServer | None = None
@@ -169,6 +179,7 @@ class Server:
                 is_failure=config.is_failure,
                 error_handler=config.error_handler,
                 shutdown_timeout=config.shutdown_timeout,
+                failure_log_level=int(config.failure_log_level),  # a number after __post_init__
             ),
             self._syncer,
             self.metrics,
@@ -250,6 +261,12 @@ class Server:
             dict(config.queues),
         )
 
+    def set_failure_log_level(self, level: int | str) -> None:
+        """Change the level of the per-failure log line while running (worker config reload)."""
+        self.config.failure_log_level = log_level("failure_log_level", level)
+        if self.processor is not None:
+            self.processor.failure_log_level = self.config.failure_log_level
+
     async def _enqueue_aggregated(self, task: Task, queue: str) -> None:
         """Go: the aggregated task with its own options, then Queue(q), via the client path."""
         await AsyncClient(self._client).enqueue(task, queue=queue)
@@ -309,21 +326,40 @@ class Server:
             await step("close redis client", self._client.aclose())
         log.info("server exited")
 
-    async def serve(self, handler: Handler) -> None:
-        """Start, then run until SIGTERM/SIGINT (shutdown) with SIGTSTP stopping fetching."""
+    async def serve(self, handler: Handler, on_hangup: Callable[[], None] | None = None) -> None:
+        """Start, then run until SIGTERM/SIGINT (shutdown); SIGTSTP stops fetching (Go's
+        signals_unix.go); SIGHUP calls `on_hangup` (the worker reloads its config file).
+
+        SIGHUP's default action would end the process at once, dropping running tasks.
+        """
         loop = asyncio.get_running_loop()
         await self.start(handler)
         shutdown_requested = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, shutdown_requested.set)
-        loop.add_signal_handler(signal.SIGINT, shutdown_requested.set)
-        loop.add_signal_handler(signal.SIGTSTP, lambda: asyncio.ensure_future(self.stop()))
+        handlers: dict[signal.Signals, Callable[[], object]] = {
+            signal.SIGTERM: shutdown_requested.set,
+            signal.SIGINT: shutdown_requested.set,
+            signal.SIGTSTP: lambda: asyncio.ensure_future(self.stop()),
+            signal.SIGHUP: lambda: self._hangup(on_hangup),
+        }
+        for signum, callback in handlers.items():
+            loop.add_signal_handler(signum, callback)
         try:
             await shutdown_requested.wait()
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
+            for signum in handlers:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signum)
             await self.shutdown()
+
+    @staticmethod
+    def _hangup(on_hangup: Callable[[], None] | None) -> None:
+        if on_hangup is None:
+            log.info("SIGHUP received, nothing to reload: work goes on")
+            return
+        try:
+            on_hangup()
+        except Exception:  # a failed reload must not end the worker
+            log.exception("reload on SIGHUP failed, running settings kept")
 
     def run(self, handler: Handler) -> None:
         """Blocking `serve` on a new event loop (Go: Server.Run)."""

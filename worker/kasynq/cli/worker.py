@@ -7,7 +7,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +66,20 @@ def load_handler(path: str) -> Handler:
     return handler
 
 
-def run_worker(settings: WorkerSettings, handler: Handler, config_file: Path | None = None) -> None:
+def run_worker(
+    settings: WorkerSettings,
+    handler: Handler,
+    config_file: Path | None = None,
+    flags: Mapping[str, object] | None = None,
+) -> None:
     """Build the Server from the settings and run it until SIGTERM/SIGINT.
 
     With `schedules`, a leader-elected Scheduler runs beside it (reloading `config_file`).
+    SIGHUP re-resolves `config_file` and `flags` (see `reloader`).
     Raises `ConfigError` when Redis refuses the credentials.
     """
     with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
-        runner.run(_serve(settings, handler, config_file))
+        runner.run(_serve(settings, handler, config_file, flags or {}))
     exit_if_sync_handlers_stuck()
 
 
@@ -94,7 +101,12 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | N
     return factory
 
 
-async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path | None) -> None:
+async def _serve(
+    settings: WorkerSettings,
+    handler: Handler,
+    config_file: Path | None,
+    flags: Mapping[str, object],
+) -> None:
     client = redis_from_url(settings.redis_url, **settings.redis_options())
     try:
         await check_credentials(client, settings)
@@ -105,17 +117,74 @@ async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path |
             strict_priority=settings.strict,
             shutdown_timeout=settings.shutdown_timeout,
             http_port=settings.http_port,
+            http_host=settings.http_host,
+            failure_log_level=settings.failure_log_level,
+            metrics_max_task_types=settings.metrics_max_task_types,
         )
         if not settings.schedules:
-            await server.serve(handler)
+            await server.serve(handler, reloader(settings, config_file, flags, server, None))
             return
         scheduler = Scheduler.from_url(settings.redis_url, settings.redis_options())
         scheduler.apply_schedules(settings.schedules)
         register_metrics(scheduler, server.metrics.registry)
         server.health_details = scheduler.health_details
-        await scheduler.run_beside(server.serve(handler), config_file)
+        reload = reloader(settings, config_file, flags, server, scheduler)
+        await scheduler.run_beside(server.serve(handler, reload), config_file)
     finally:
         await client.aclose()
+
+
+RELOADED_SETTINGS = frozenset({"log_level", "failure_log_level", "schedules"})
+"""What SIGHUP applies to a running worker; other settings need a restart."""
+
+
+def reloader(
+    running: WorkerSettings,
+    config_file: Path | None,
+    flags: Mapping[str, object],
+    server: Server,
+    scheduler: Scheduler | None,
+) -> Callable[[], None]:
+    """The SIGHUP action: re-read `config_file` (flags still win) and apply RELOADED_SETTINGS.
+
+    Running tasks are untouched. A file that does not resolve keeps the running settings; a
+    changed setting outside RELOADED_SETTINGS is named (never its value) as needing a restart.
+    """
+
+    def reload() -> None:
+        if config_file is None:
+            log.info("SIGHUP received without --config, nothing to reload")
+            return
+        try:
+            settings = resolve(config_file, flags)
+        except ConfigError as exc:
+            log.error(
+                "config not reloaded, running settings kept path=%s error=%s", config_file, exc
+            )
+            return
+        log.info(  # before the new level applies, so that lowering it still shows this line
+            "config reloaded path=%s log_level=%s failure_log_level=%s schedules=%d",
+            config_file,
+            logging.getLevelName(settings.log_level),
+            logging.getLevelName(settings.failure_log_level),
+            len(settings.schedules),
+        )
+        logging.getLogger().setLevel(settings.log_level)
+        server.set_failure_log_level(settings.failure_log_level)
+        if scheduler is not None:
+            scheduler.apply_schedules(settings.schedules)
+        elif settings.schedules:
+            log.warning("schedules added to a worker started without any: restart to run them")
+        unapplied = sorted(
+            item.name
+            for item in fields(WorkerSettings)
+            if item.name not in RELOADED_SETTINGS
+            and getattr(settings, item.name) != getattr(running, item.name)
+        )
+        if unapplied:
+            log.warning("config changes need a restart settings=%s", ",".join(unapplied))
+
+    return reload
 
 
 async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
@@ -149,6 +218,15 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
 @click.option("--strict", is_flag=True, default=None, help="Strict priority order of queues.")
 @click.option("--shutdown-timeout", type=float, help="Seconds to wait for tasks on shutdown.")
 @click.option("--http-port", type=int, help="Port of /healthz, /readyz and /metrics.")
+@click.option("--http-host", help="Address the HTTP endpoint binds (default 0.0.0.0).")
+@click.option(
+    "--failure-log-level", help="Level of the line logged per failed task (default WARNING)."
+)
+@click.option(
+    "--metrics-max-task-types",
+    type=int,
+    help="Distinct task_type metric labels; later types count as 'other' (default 1000).",
+)
 @click.option(
     "--event-loop",
     type=click.Choice(EVENT_LOOPS),
@@ -160,15 +238,19 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML file with the same keys (flags win).",
 )
-@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
-def worker(config_file: Path | None, log_level: str, **flags: Any) -> None:
-    """Process tasks from asynq queues, side by side with Go asynq servers."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+@click.option("--log-level", help="Python logging level (default INFO).")
+def worker(config_file: Path | None, **flags: Any) -> None:
+    """Process tasks from asynq queues, side by side with Go asynq servers.
+
+    SIGTERM/SIGINT shut down gracefully, SIGTSTP stops fetching new tasks, SIGHUP reloads the
+    config file's log_level, failure_log_level and schedules.
+    """
     try:
         settings = resolve(config_file, flags)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
         handler = load_handler(settings.handlers)
-        run_worker(settings, handler, config_file)
+        run_worker(settings, handler, config_file, flags)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
