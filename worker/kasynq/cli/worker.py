@@ -15,6 +15,7 @@ import click
 import redis
 import redis.asyncio
 
+from kasynq.cli.session import BadSetting, Session, is_db_out_of_range, with_tls
 from kasynq.config import (
     EVENT_LOOPS,
     REDIS_CA_FILE_ENV,
@@ -95,7 +96,10 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | N
 
 
 async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path | None) -> None:
-    client = redis_from_url(settings.redis_url, **settings.redis_options())
+    try:
+        client = redis_from_url(settings.redis_url, **settings.redis_options())
+    except ValueError as exc:  # an unknown scheme, a sentinel URL without ?master=
+        raise ConfigError(f"redis_url {settings.masked_redis_url}: {exc}") from None
     try:
         await check_credentials(client, settings)
         server = Server(
@@ -123,7 +127,13 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     left to the server's retries, as it may come up after the worker."""
     try:
         await client.ping()
-    except (redis.AuthenticationError, redis.ResponseError) as exc:
+    except redis.ResponseError as exc:
+        if is_db_out_of_range(exc):
+            raise ConfigError(f"redis_url {settings.masked_redis_url}: {exc}") from None
+        raise ConfigError(
+            f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
+        ) from None
+    except redis.AuthenticationError as exc:
         raise ConfigError(
             f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
         ) from None
@@ -161,14 +171,37 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     help="YAML file with the same keys (flags win).",
 )
 @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
-def worker(config_file: Path | None, log_level: str, **flags: Any) -> None:
-    """Process tasks from asynq queues, side by side with Go asynq servers."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+@click.pass_obj
+def worker(session: Session, /, config_file: Path | None, log_level: str, **flags: Any) -> None:
+    """Process tasks from asynq queues, side by side with Go asynq servers.
+
+    The global `--redis-url`, `--tls` and `--tls-ca-file` apply unless the worker's own flags
+    or its config file say otherwise.
+    """
     try:
-        settings = resolve(config_file, flags)
+        level = log_level_number(log_level)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        settings = resolve(config_file, with_globals(session, flags))
+        if session.tls:
+            settings.redis_url = with_tls(settings.redis_url)
         handler = load_handler(settings.handlers)
         run_worker(settings, handler, config_file)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadSetting(str(exc)) from None
+
+
+def log_level_number(name: str) -> int:
+    """The `logging` level called `name` (any case); `ConfigError` names a bad one."""
+    level = logging.getLevelNamesMapping().get(name.upper())
+    if level is None:
+        choices = ", ".join(sorted(logging.getLevelNamesMapping()))
+        raise ConfigError(f"log_level must be one of {choices}: log_level={name!r}")
+    return level
+
+
+def with_globals(session: Session, flags: dict[str, Any]) -> dict[str, Any]:
+    """The worker's flags, with the global options filling those not given."""
+    if session.cluster:
+        raise ConfigError("--cluster: kasynq worker does not run on Redis Cluster")
+    inherited = {"redis_url": session.redis_url, "redis_ca_file": session.tls_ca_file}
+    return {**flags, **{name: value for name, value in inherited.items() if flags[name] is None}}
