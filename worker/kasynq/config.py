@@ -14,6 +14,7 @@ The YAML file uses the flag names with underscores:
     http_port: 8080
     event_loop: auto                      # auto (uvloop when installed), uvloop or asyncio
     schedules: [...]                      # read by the scheduler, passed through untouched
+    scheduler: {misfire_grace: 30s}       # scheduler timings (docs/scheduler.md), ditto
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class WorkerSettings:
     http_port: int | None = None
     event_loop: str = "auto"
     schedules: list[Any] = field(default_factory=list)
+    scheduler: dict[str, Any] = field(default_factory=dict)
 
     def redis_options(self) -> dict[str, Any]:
         """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
@@ -120,6 +122,10 @@ def _typed(name: str, value: object) -> object:
     if name == "schedules":
         if not isinstance(value, list):
             raise ConfigError(f"schedules must be a list: schedules={value!r}")
+        return value
+    if name == "scheduler":
+        if not isinstance(value, dict):
+            raise ConfigError(f"scheduler must be a mapping: scheduler={value!r}")
         return value
     try:
         converted = converters[name](value)

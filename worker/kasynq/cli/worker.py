@@ -27,7 +27,7 @@ from kasynq.config import (
 )
 from kasynq.connection import redis_from_url
 from kasynq.processor import exit_if_sync_handlers_stuck
-from kasynq.scheduler import Scheduler, register_metrics
+from kasynq.scheduler import ScheduleError, Scheduler, register_metrics, timing_settings
 from kasynq.servemux import Handler
 from kasynq.server import Server
 
@@ -113,13 +113,23 @@ async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path |
         if not settings.schedules:
             await server.serve(handler)
             return
-        scheduler = Scheduler.from_url(settings.redis_url, settings.redis_options())
+        scheduler = Scheduler.from_url(
+            settings.redis_url, settings.redis_options(), **scheduler_timings(settings)
+        )
         scheduler.apply_schedules(settings.schedules)
         register_metrics(scheduler, server.metrics.registry)
         server.health_details = scheduler.health_details
         await scheduler.run_beside(server.serve(handler), config_file)
     finally:
         await client.aclose()
+
+
+def scheduler_timings(settings: WorkerSettings) -> dict[str, float]:
+    """The config's `scheduler:` timings as `Scheduler` arguments; `ConfigError` if bad."""
+    try:
+        return timing_settings(settings.scheduler)
+    except ScheduleError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
@@ -184,6 +194,7 @@ def worker(session: Session, /, config_file: Path | None, log_level: str, **flag
         settings = resolve(config_file, with_globals(session, flags))
         if session.tls:
             settings.redis_url = with_tls(settings.redis_url)
+        scheduler_timings(settings)  # a bad scheduler block fails before anything starts
         handler = load_handler(settings.handlers)
         run_worker(settings, handler, config_file)
     except ConfigError as exc:
