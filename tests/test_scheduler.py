@@ -15,9 +15,9 @@ from kasynq import keys
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.broker.scheduling import Created, FireStatus, LeaderLock, TickStore
 from kasynq.client import prepare
+from kasynq.config import resolve
 from kasynq.connection import cluster_redis
 from kasynq.leader import Role
-from kasynq.config import resolve
 from kasynq.scheduler import ScheduleError, Scheduler, make_entry, timing_settings
 from kasynq.task import Task, options
 

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,7 @@ def test_default_timings_lose_no_tick_across_kills_and_a_long_stop(
         leader.process.kill()
         killed_at = time.monotonic()
         survivors = [runner for runner in runners if runner.alive]
-        leader = wait_for(lambda: leader_among(survivors), 10, "a new leader")
+        leader = wait_for(partial(leader_among, survivors), 10, "a new leader")
         assert time.monotonic() - killed_at <= 3.0, "no standby took over within 3 s"
         time.sleep(2)
         runners += start_runners(1, lock_ttl=None)  # back to three, as a Deployment would

@@ -1,7 +1,8 @@
 """Lifecycle shared by the client and inspector facades, async and blocking.
 
 `AsyncFacade` owns a `Broker` (and closes its Redis client when it created it);
-`BlockingFacade` runs an async facade on a private `LoopThread` for blocking callers.
+`BlockingFacade` runs an async facade on a private `LoopThread` for blocking callers (the
+`Inspector`; the blocking `Client` needs no loop, see `broker.blocking`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ A = TypeVar("A", bound=AsyncCloseable)
 class BlockingFacade(Generic[A]):
     """The blocking face of an async object that lives on its own `LoopThread`.
 
-    Gives `Client` and `Inspector` one lifecycle: `close()` (idempotent) closes the twin's
+    Gives the `Inspector` its lifecycle: `close()` (idempotent) closes the twin's
     connections on its loop, then stops the thread; usable as a context manager.
     """
 
