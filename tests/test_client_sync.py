@@ -18,6 +18,8 @@ from kasynq._sync import LoopThread
 from kasynq.client import DEFAULT_CALL_TIMEOUT_SECONDS, Client
 from kasynq.task import Task
 
+from devenv.redis_servers import RedisServer
+
 
 def test_many_threads_share_one_client(redis_url: str) -> None:
     with Client.from_url(redis_url) as producer, ThreadPoolExecutor(8) as pool:
@@ -116,3 +118,16 @@ def test_loop_thread_refuses_calls_from_its_own_thread() -> None:
     finally:
         loop.close()
     assert loop.closed
+
+
+def test_connections_survive_a_redis_restart(redis_factory: type[RedisServer]) -> None:
+    """A thread's own connection, closed by a restart meanwhile, is reopened, not failed on."""
+    server = redis_factory().start()
+    with Client.from_url(server.url) as producer:
+        producer.enqueue(Task("t"))
+        server.stop()
+        with pytest.raises(redis.ConnectionError):
+            producer.enqueue(Task("t"))
+        server.start()
+        producer.enqueue(Task("t"))
+        assert producer.enqueue_many([Task("t"), Task("t")])[1].queue == "default"
