@@ -60,13 +60,18 @@ class PreparedTask:
     info: TaskInfo
 
 
-def prepare(task: Task, overrides: TaskOptions, now: datetime) -> PreparedTask:
+def prepare(
+    task: Task, overrides: TaskOptions, now: datetime, queue_prefix: str = ""
+) -> PreparedTask:
     """Compose options and build the message exactly as Go's `EnqueueContext` (spec 4.2-4.7).
 
-    `overrides` win over the task's own options; `now` is the enqueue time (aware).
+    `overrides` win over the task's own options; `now` is the enqueue time (aware); the
+    queue goes to Redis as `<queue_prefix>:<queue>` when a prefix is given.
     """
     opts = task.options.overridden_by(overrides)
-    queue = opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
+    queue = keys.prefixed_queue(
+        queue_prefix, opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
+    )
     try:
         process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
     except OverflowError:
@@ -110,14 +115,21 @@ class AsyncClient(AsyncFacade, RedisConstructors):
     """Enqueue tasks from asyncio code. Create with a client or a `from_*` constructor."""
 
     def __init__(
-        self, client: AsyncRedis, *, clock: Clock | None = None, owns_client: bool = False
+        self,
+        client: AsyncRedis,
+        *,
+        clock: Clock | None = None,
+        owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns.
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns;
+        `queue_prefix` puts every queue under `<queue_prefix>:` (the operator's `<namespace>:`).
 
         On a standalone Redis, enqueues go on one pipelined connection of the client's own
         (see `BatchingClient`): a lone call is written at once, and calls made while others
         await their replies share one write.
         """
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
         self._pipelined = BatchingClient.for_standalone(client)
         broker_client = cast(AsyncRedis, self._pipelined) if self._pipelined else client
         super().__init__(Broker(broker_client, clock=clock), owns_client=owns_client)
@@ -128,9 +140,9 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         await super().close()
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, closing it on `close()`."""
-        return cls(client, owns_client=True)
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
 
     @property
     def broker(self) -> Broker:
@@ -142,7 +154,8 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
         Redis error.
         """
-        prepared = prepare(task, options(**opts), moment(self._broker.now_ns()))
+        now = moment(self._broker.now_ns())
+        prepared = prepare(task, options(**opts), now, self._queue_prefix)
         await self._broker.write_task(prepared.write)
         return prepared.info
 
@@ -162,7 +175,7 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         def writes() -> Iterator[TaskWrite]:  # lazily: each is written while the next is made
             for task in tasks:
                 try:
-                    item = prepare(task, overrides, now)
+                    item = prepare(task, overrides, now, self._queue_prefix)
                 except ValueError as exc:
                     prepared.append(exc)
                     continue
@@ -200,28 +213,38 @@ class Client:
         *,
         clock: Clock | None = None,
         owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns."""
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns;
+        `queue_prefix` puts every queue under `<queue_prefix>:` (the operator's `<namespace>:`).
+        """
         if not isinstance(client, redis.Redis | redis.cluster.RedisCluster):
             raise TypeError(
                 "Client needs a blocking redis.Redis or redis.cluster.RedisCluster (AsyncClient "
                 f"takes asyncio clients): client={type(client).__name__}"
             )
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
         self._writer = BlockingWriter(client, clock=clock)
         self._owns_client = owns_client
         self._closed = False
 
     @classmethod
-    def owning(cls, client: BlockingRedis) -> Self:
+    def owning(cls, client: BlockingRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, closing it on `close()`."""
-        return cls(client, owns_client=True)
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
 
     @classmethod
     def from_url(
-        cls, url: str, *, timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS, **connection: Any
+        cls,
+        url: str,
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
+        **connection: Any,
     ) -> Self:
         """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls.owning(blocking_redis_from_url(url, **_timeouts(timeout, connection)))
+        client = blocking_redis_from_url(url, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
 
     @classmethod
     def from_sentinel(
@@ -230,11 +253,12 @@ class Client:
         sentinels: Sequence[HostPort],
         *,
         timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
         **connection: Any,
     ) -> Self:
         """Through Sentinel: follows the current master of `master_name`."""
-        options = _timeouts(timeout, connection)
-        return cls.owning(blocking_sentinel_redis(master_name, sentinels, **options))
+        client = blocking_sentinel_redis(master_name, sentinels, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
 
     @classmethod
     def from_cluster(
@@ -242,10 +266,12 @@ class Client:
         nodes: Sequence[HostPort] | str,
         *,
         timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
         **connection: Any,
     ) -> Self:
         """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls.owning(blocking_cluster_redis(nodes, **_timeouts(timeout, connection)))
+        client = blocking_cluster_redis(nodes, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
 
     def _open_writer(self) -> BlockingWriter:
         if self._closed:
@@ -259,7 +285,7 @@ class Client:
         Redis error (`redis.TimeoutError` when Redis does not answer in time).
         """
         writer = self._open_writer()
-        prepared = prepare(task, options(**opts), moment(writer.now_ns()))
+        prepared = prepare(task, options(**opts), moment(writer.now_ns()), self._queue_prefix)
         writer.write_task(prepared.write)
         return prepared.info
 
@@ -273,7 +299,7 @@ class Client:
         prepared: list[PreparedTask | Exception] = []
         for task in tasks:
             try:
-                prepared.append(prepare(task, overrides, now))
+                prepared.append(prepare(task, overrides, now, self._queue_prefix))
             except ValueError as exc:
                 prepared.append(exc)
         made = [item for item in prepared if not isinstance(item, Exception)]

@@ -8,6 +8,7 @@ The YAML file uses the flag names with underscores:
     redis_ca_file: /etc/kasynq/redis/ca.crt   # CA bundle verifying a rediss:// server
     handlers: myapp.tasks:mux
     queues: {critical: 6, default: 3}     # or "critical=6,default=3"
+    queue_prefix: acme                    # the queues are acme:critical, acme:default
     concurrency: 10
     strict: false
     shutdown_timeout: 25
@@ -27,6 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from kasynq import keys
+
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
 REDIS_CA_FILE_ENV = "KASYNQ_REDIS_CA_FILE"
@@ -45,6 +48,7 @@ class WorkerSettings:
     redis_ca_file: str = ""
     handlers: str = ""
     queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
+    queue_prefix: str = ""
     concurrency: int = 10
     strict: bool = False
     shutdown_timeout: float = 8.0
@@ -57,6 +61,11 @@ class WorkerSettings:
         """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
         options = {"password": self.redis_password, "ssl_ca_certs": self.redis_ca_file}
         return {name: value for name, value in options.items() if value}
+
+    @property
+    def redis_queues(self) -> dict[str, int]:
+        """`queues` by their Redis names: under `queue_prefix` when one is set."""
+        return {keys.prefixed_queue(self.queue_prefix, q): p for q, p in self.queues.items()}
 
     @property
     def masked_redis_url(self) -> str:
@@ -113,6 +122,7 @@ def _typed(name: str, value: object) -> object:
         "redis_ca_file": str,
         "handlers": str,
         "queues": parse_queues,
+        "queue_prefix": _queue_prefix,
         "concurrency": int,
         "shutdown_timeout": float,
         "http_port": int,
@@ -136,6 +146,13 @@ def _typed(name: str, value: object) -> object:
     if name == "concurrency" and isinstance(converted, int) and converted < 1:
         raise ConfigError(f"concurrency must be >= 1: concurrency={value!r}")
     return converted
+
+
+def _queue_prefix(value: object) -> str:
+    try:
+        return keys.checked_queue_prefix("" if value is None else str(value))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _event_loop(value: object) -> str:

@@ -230,27 +230,36 @@ def _cluster_options(client: redis.cluster.RedisCluster) -> dict[str, Any]:
 class RedisConstructors:
     """`from_url`, `from_sentinel` and `from_cluster` for classes wrapping one async client.
 
-    A subclass says how to wrap a client it will own (and close) in `owning`.
+    A subclass says how to wrap a client it will own (and close) in `owning`; `queue_prefix`
+    (see `keys.prefixed_queue`) goes to it, every other keyword to the connection.
     """
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, which the new object closes when it is closed."""
         raise NotImplementedError
 
     @classmethod
-    def from_url(cls, url: str, **connection: Any) -> Self:
+    def from_url(cls, url: str, *, queue_prefix: str = "", **connection: Any) -> Self:
         """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls.owning(redis_from_url(url, **connection))
+        return cls.owning(redis_from_url(url, **connection), queue_prefix=queue_prefix)
 
     @classmethod
     def from_sentinel(
-        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
+        cls,
+        master_name: str,
+        sentinels: Sequence[HostPort],
+        *,
+        queue_prefix: str = "",
+        **connection: Any,
     ) -> Self:
         """Through Sentinel: follows the current master of `master_name`."""
-        return cls.owning(sentinel_redis(master_name, sentinels, **connection))
+        client = sentinel_redis(master_name, sentinels, **connection)
+        return cls.owning(client, queue_prefix=queue_prefix)
 
     @classmethod
-    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
+    def from_cluster(
+        cls, nodes: Sequence[HostPort] | str, *, queue_prefix: str = "", **connection: Any
+    ) -> Self:
         """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls.owning(cluster_redis(nodes, **connection))
+        return cls.owning(cluster_redis(nodes, **connection), queue_prefix=queue_prefix)

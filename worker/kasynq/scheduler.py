@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -349,13 +349,14 @@ class Scheduler:
         lock_retry_interval: float = DEFAULT_LOCK_RETRY_SECONDS,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_SECONDS,
         misfire_grace: float | None = None,
+        queue_prefix: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Timings in seconds. `misfire_grace`: fire missed ticks this old (None = one interval,
         at least twice `lock_ttl + lock_retry_interval`; 0 = skip them). `lock_ttl`: a dead
         leader's lock expires after this long; `lock_retry_interval`: how often standbys try to
         take it. A standby leads at the latest `lock_ttl + lock_retry_interval` after the
-        leader's death."""
+        leader's death. `queue_prefix` puts the entries' queues under `<queue_prefix>:`."""
         if not group or "{" in group or "}" in group:
             raise ValueError(f"group must be a non-empty name without braces: group={group!r}")
         if misfire_grace is not None and misfire_grace < 0:
@@ -375,6 +376,7 @@ class Scheduler:
         self._listeners: list[Callable[[SchedulerStatus], None]] = []
         self._changed = asyncio.Event()
         self._loaded = _Loaded()
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
         self.elector = LeaderElector(
             LeaderLock(redis, group, self.id),
             group,
@@ -404,7 +406,16 @@ class Scheduler:
 
     def register(self, cronspec: str, task: Task, **opts: Unpack[OptionArgs]) -> str:
         """Add an entry; returns its ID (stable across replicas). Raises `ScheduleError`."""
-        return self._add(make_entry(self.group, cronspec, task, **opts))
+        return self._add(make_entry(self.group, cronspec, task, **self._scoped(task, opts)))
+
+    def _scoped(self, task: Task, opts: Mapping[str, Any]) -> OptionArgs:
+        """`opts` with the queue under the prefix (unchanged without one, so that entry IDs
+        and their option strings stay as they were)."""
+        scoped: dict[str, Any] = dict(opts)
+        if self._queue_prefix:
+            queue = scoped.get("queue") or task.options.queue or keys.DEFAULT_QUEUE
+            scoped["queue"] = keys.prefixed_queue(self._queue_prefix, str(queue))
+        return cast(OptionArgs, scoped)
 
     def _add(self, entry: Entry) -> str:
         if entry.id in self._entries:
@@ -438,9 +449,8 @@ class Scheduler:
         for index, item in enumerate(items):
             try:
                 config = parse_entry_config(index, item)
-                entry = make_entry(
-                    self.group, config.cron, config.task, config.name, **config.options
-                )
+                options = self._scoped(config.task, config.options)
+                entry = make_entry(self.group, config.cron, config.task, config.name, **options)
                 if entry.id in wanted:
                     raise ScheduleError(
                         f"schedule entry {entry.name!r}: same schedule, task and options as "

@@ -105,7 +105,7 @@ async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path |
         server = Server(
             client,
             concurrency=settings.concurrency,
-            queues=settings.queues,
+            queues=settings.redis_queues,
             strict_priority=settings.strict,
             shutdown_timeout=settings.shutdown_timeout,
             http_port=settings.http_port,
@@ -114,7 +114,10 @@ async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path |
             await server.serve(handler)
             return
         scheduler = Scheduler.from_url(
-            settings.redis_url, settings.redis_options(), **scheduler_timings(settings)
+            settings.redis_url,
+            settings.redis_options(),
+            queue_prefix=settings.queue_prefix,
+            **scheduler_timings(settings),
         )
         scheduler.apply_schedules(settings.schedules)
         register_metrics(scheduler, server.metrics.registry)
@@ -165,6 +168,10 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
 )
 @click.option("--handlers", help="Handler to run, as package.module:attribute (a ServeMux).")
 @click.option("--queues", help="Queues and priorities, e.g. critical=6,default=3.")
+@click.option(
+    "--queue-prefix",
+    help="Tenant prefix of the queues: acme makes them acme:<queue>, as the operator names them.",
+)
 @click.option("--concurrency", type=int, help="Tasks processed at once (default 10).")
 @click.option("--strict", is_flag=True, default=None, help="Strict priority order of queues.")
 @click.option("--shutdown-timeout", type=float, help="Seconds to wait for tasks on shutdown.")
