@@ -16,9 +16,9 @@ from kasynq.inspector import AsyncInspector, Inspector
 from kasynq.scheduler import Scheduler
 from kasynq.task import Task
 
-from tests.cli.test_cli_globals import run_kasynq, workers
+from tests.cli.test_cli_globals import run_kasynq, wait_processed, worker_processes
 
-__all__ = ["workers"]  # the fixture
+__all__ = ["worker_processes"]  # the fixture
 
 
 def pending(redis_url: str, queue: str) -> int:
@@ -64,21 +64,16 @@ def test_bad_prefix_names_the_field(redis_url: str) -> None:
 
 
 def test_worker_serves_the_queues_under_its_prefix(
-    redis_url: str, workers: list[subprocess.Popen[bytes]]
+    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
 ) -> None:
     process = run_kasynq(
-        workers,
+        worker_processes,
         *("--redis-url", redis_url, "worker", "--handlers", "tests.server_app:mux"),
         *("--queues", "default", "--queue-prefix", "acme"),
     )
     with Client.from_url(redis_url, queue_prefix="acme") as producer:
         producer.enqueue(Task("hold", b"0"))
-    deadline = time.monotonic() + 20
-    with redis.Redis.from_url(redis_url) as conn:
-        while conn.get(keys.processed_total_key("acme:default")) != b"1":
-            assert process.poll() is None, process.communicate()[0].decode()
-            assert time.monotonic() < deadline, "the worker never processed the task"
-            time.sleep(0.1)
+    wait_processed(redis_url, "acme:default", process)
 
 
 async def test_scheduler_fires_into_the_queues_under_the_prefix(redis_url: str) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 from click.testing import CliRunner
 from kasynq import keys
@@ -19,53 +16,43 @@ from kasynq.client import Client
 from kasynq.task import Task
 
 from tests.cli.clirun import kasynq, kasynq_json
+from tests.test_server_process import spawn_kasynq, worker_processes
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`kasynq ... worker` processes of a test, killed at its end whatever happens."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+__all__ = ["worker_processes"]  # the fixture, shared with the worker process tests
 
 
-def run_kasynq(workers: list[subprocess.Popen[bytes]], *args: str) -> subprocess.Popen[bytes]:
+def run_kasynq(processes: list[subprocess.Popen[bytes]], *args: str) -> subprocess.Popen[bytes]:
     """`kasynq ARGS` in a process, with no KASYNQ_REDIS_URL to fall back on."""
     env = {name: value for name, value in os.environ.items() if name != "KASYNQ_REDIS_URL"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from kasynq.cli import main; main()", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    workers.append(process)
-    return process
+    return spawn_kasynq(processes, env, *args)
 
 
-def test_global_redis_url_reaches_the_worker(
-    redis_url: str, workers: list[subprocess.Popen[bytes]]
-) -> None:
-    process = run_kasynq(
-        workers, "--redis-url", redis_url, "worker", "--handlers", "tests.server_app:mux"
-    )
-    with Client.from_url(redis_url) as client:
-        client.enqueue(Task("hold", b"0"))
+def wait_processed(redis_url: str, queue: str, worker: subprocess.Popen[bytes]) -> None:
+    """Wait until `worker` has processed one task of `queue` (a `hold` of 0 s)."""
     deadline = time.monotonic() + 20
     with redis.Redis.from_url(redis_url) as conn:
-        while conn.get(keys.processed_total_key("default")) != b"1":
-            assert process.poll() is None, process.communicate()[0].decode()
+        while conn.get(keys.processed_total_key(queue)) != b"1":
+            assert worker.poll() is None, worker.communicate()[0].decode()
             assert time.monotonic() < deadline, "the worker never processed the task"
             time.sleep(0.1)
 
 
+def test_global_redis_url_reaches_the_worker(
+    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    process = run_kasynq(
+        worker_processes, "--redis-url", redis_url, "worker", "--handlers", "tests.server_app:mux"
+    )
+    with Client.from_url(redis_url) as client:
+        client.enqueue(Task("hold", b"0"))
+    wait_processed(redis_url, "default", process)
+
+
 def test_worker_bad_settings_end_in_one_line_exit_2(
-    redis_url: str, workers: list[subprocess.Popen[bytes]]
+    redis_url: str, worker_processes: list[subprocess.Popen[bytes]]
 ) -> None:
     out_of_range = redis_url.rsplit("/", 1)[0] + "/99"
     cases = {
@@ -75,7 +62,7 @@ def test_worker_bad_settings_end_in_one_line_exit_2(
         ("--redis-url", redis_url, "--cluster", "worker"): "--cluster",
     }
     for args, named in cases.items():
-        process = run_kasynq(workers, *args, "--handlers", "tests.server_app:mux")
+        process = run_kasynq(worker_processes, *args, "--handlers", "tests.server_app:mux")
         output = process.communicate(timeout=30)[0].decode()
         assert process.returncode == 2, (args, output)
         assert output.count("\n") == 1 and named in output, (args, output)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Self, TypeAlias, Unpack, cast
 
 import redis
@@ -28,7 +27,7 @@ from kasynq.connection import (
     blocking_redis_from_url,
     blocking_sentinel_redis,
 )
-from kasynq.facade import AsyncFacade
+from kasynq.facade import AsyncFacade, BlockingCloseable
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -195,7 +194,7 @@ DEFAULT_CALL_TIMEOUT_SECONDS = 5.0
 """Socket and connect timeout of the connections a blocking `Client.from_*` opens."""
 
 
-class Client:
+class Client(BlockingCloseable):
     """Enqueue tasks from blocking code (Django, Flask, scripts, Celery tasks); thread-safe.
 
     Works on a blocking redis-py client, on the caller's thread: a prepared message and one
@@ -317,17 +316,6 @@ class Client:
             self._closed = True
             if self._owns_client:
                 self._writer.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def moment(now_ns: int) -> datetime:

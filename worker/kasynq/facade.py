@@ -47,7 +47,25 @@ class AsyncCloseable(Protocol):
 A = TypeVar("A", bound=AsyncCloseable)
 
 
-class BlockingFacade(Generic[A]):
+class BlockingCloseable:
+    """A blocking object with connections to close: `with` closes it (`Client`, `Inspector`)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BlockingFacade(BlockingCloseable, Generic[A]):
     """The blocking face of an async object that lives on its own `LoopThread`.
 
     Gives the `Inspector` its lifecycle: `close()` (idempotent) closes the twin's
@@ -63,14 +81,3 @@ class BlockingFacade(Generic[A]):
         if not self._loop.closed:
             self._loop.run(self._async.close())
             self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
