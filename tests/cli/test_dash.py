@@ -113,12 +113,14 @@ def test_dash_shows_queues_updates_and_quits_on_q(
 
 
 def start_dash(tmux: Tmux, tmp_path: Path, redis_url: str, columns: int, rows: int) -> Path:
-    """`kasynq dash --refresh 0.2` in a pane of the given size; the file its exit status goes to."""
+    """`kasynq dash --refresh 0.2` in a pane of the given size; the file its exit status goes to
+    (its stderr goes to `dash.err` beside it)."""
     kasynq = Path(sys.executable).parent / "kasynq"
     exit_file = tmp_path / "exit-status"
     command = (
         f"env -u COLUMNS -u LINES {shlex.quote(str(kasynq))} --redis-url {shlex.quote(redis_url)}"
-        f" dash --refresh 0.2; echo $? > {shlex.quote(str(exit_file))}"
+        f" dash --refresh 0.2 2> {shlex.quote(str(tmp_path / 'dash.err'))};"
+        f" echo $? > {shlex.quote(str(exit_file))}"
     )
     started = tmux("new-session", "-d", "-s", "dash", "-x", str(columns), "-y", str(rows), command)
     assert started.returncode == 0, started.stderr
@@ -161,7 +163,9 @@ def test_dash_rides_out_a_redis_outage_with_a_notice(
     server.start()  # empty: it kept nothing
     with Client.from_url(server.url) as client:
         client.enqueue_many([Task("job", b"")] * 2, queue="mail")
-    wait_for(lambda: "Reconnected" in tmux.screen(), "the reconnection notice", tmux)
+    errors = tmp_path / "dash.err"
+    wait_for(lambda: "Reconnected" in tmux.screen() or exit_file.exists(), "reconnection", tmux)
+    assert not exit_file.exists(), errors.read_text()[-3000:]
     wait_for(lambda: queue_row(tmux.screen(), "mail")[:2] == ["mail", "2"], "fresh numbers", tmux)
     tmux("send-keys", "-t", "dash", "q")
     wait_for(lambda: not tmux.session_alive(), "the dashboard to quit on q", tmux)

@@ -215,7 +215,7 @@ def dash(session: Session, /, refresh: float) -> None:
                     infos, servers = sample(inspector)
                     fresh = True
                     link.up(time.monotonic())
-                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                except (redis.RedisError, OSError) as exc:  # e.g. LOADING while Redis restarts
                     fresh = False
                     link.down(time.monotonic(), exc)
 
