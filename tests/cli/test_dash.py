@@ -7,6 +7,7 @@ notice, and quit with exit status 0 on `q`.
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 import shutil
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 import redis
 from kasynq import keys
+from kasynq.cli.dash import render
 from kasynq.client import Client
 from kasynq.task import Task
+from rich.console import Console
 
 from devenv.redis_servers import RedisServer
 from tests.cli.clirun import table_rows
@@ -170,3 +173,11 @@ def test_dash_rides_out_a_redis_outage_with_a_notice(
     tmux("send-keys", "-t", "dash", "q")
     wait_for(lambda: not tmux.session_alive(), "the dashboard to quit on q", tmux)
     assert exit_file.read_text().strip() == "0"
+
+
+def test_render_fits_any_width_also_without_queues() -> None:
+    """No queue at all (a Redis that just restarted empty) renders too, at any usual width."""
+    for width in (80, 120, 200):
+        console = Console(width=width, file=io.StringIO())
+        console.print(render([], {}, [], width, "Reconnected"))
+        assert "QUEUE" in console.file.getvalue()

@@ -92,7 +92,7 @@ def _fit(width: int, cells: Sequence[Sequence[str]]) -> _Layout:
     for short, padding in ((False, 1), (True, 1), (True, 0)):
         names = [SHORT_HEADERS.get(name, name) if short else name for name in headers]
         text = sum(
-            max(len(name), *(len(row[index]) + (index > 6) for row in cells))
+            max([len(name), *(len(row[index]) + (index > 6) for row in cells)])
             for index, name in enumerate(names)
         )
         used = text + len(names) * (1 + 2 * padding) + 1  # borders and cell padding
