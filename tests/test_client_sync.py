@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -131,3 +132,15 @@ def test_connections_survive_a_redis_restart(redis_factory: type[RedisServer]) -
         server.start()
         producer.enqueue(Task("t"))
         assert producer.enqueue_many([Task("t"), Task("t")])[1].queue == "default"
+
+
+def test_connections_of_ended_threads_are_closed(redis_url: str) -> None:
+    """One connection per thread, but not one per thread that ever was (a thread per request)."""
+    with Client.from_url(redis_url) as producer, redis.Redis.from_url(redis_url) as conn:
+        before = int(conn.info("clients")["connected_clients"])
+        for _ in range(20):
+            thread = threading.Thread(target=producer.enqueue, args=(Task("t"),))
+            thread.start()
+            thread.join()
+        gc.collect()
+        assert int(conn.info("clients")["connected_clients"]) <= before + 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
@@ -47,7 +48,8 @@ class BlockingWriter:
             client.connection_pool, redis.sentinel.SentinelConnectionPool
         )
         self._local = _ThreadConnection()
-        self._made: list[_Wire] = []
+        # weakly: a thread that ends drops its connection, which redis-py closes when collected
+        self._made: weakref.WeakSet[_Wire] = weakref.WeakSet()
         self._made_lock = threading.Lock()
 
     def now_ns(self) -> int:
@@ -127,7 +129,7 @@ class BlockingWriter:
             connection = cast(_Wire, self.client.connection_pool.make_connection())
             local.connection, local.pid = connection, os.getpid()
             with self._made_lock:
-                self._made.append(connection)
+                self._made.add(connection)
             return connection
         try:
             stale = connection.can_read()  # only a closed socket or stray data is readable now
@@ -143,7 +145,7 @@ class BlockingWriter:
     def close(self) -> None:
         """Close the connections made in this process, then the client's own."""
         with self._made_lock:
-            made, self._made = self._made, []
+            made, self._made = list(self._made), weakref.WeakSet()
         if self._local.pid == os.getpid():
             for connection in made:
                 connection.disconnect()
