@@ -140,16 +140,13 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     left to the server's retries, as it may come up after the worker."""
     try:
         await client.ping()
-    except redis.ResponseError as exc:
-        if is_db_out_of_range(exc):
-            raise ConfigError(f"redis_url {settings.masked_redis_url}: {exc}") from None
-        raise ConfigError(
-            f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
-        ) from None
-    except redis.AuthenticationError as exc:
-        raise ConfigError(
-            f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
-        ) from None
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        where = settings.masked_redis_url
+        db_missing = isinstance(exc, redis.ResponseError) and is_db_out_of_range(exc)
+        problem = (
+            f"redis_url {where}" if db_missing else f"Redis at {where} refused the credentials"
+        )
+        raise ConfigError(f"{problem}: {exc}") from None
     except (redis.ConnectionError, OSError) as exc:
         log.warning("redis not reachable at start url=%s error=%r", settings.masked_redis_url, exc)
 
