@@ -144,3 +144,14 @@ def test_connections_of_ended_threads_are_closed(redis_url: str) -> None:
             thread.join()
         gc.collect()
         assert int(conn.info("clients")["connected_clients"]) <= before + 2
+
+
+def test_close_drops_the_threads_connections_of_a_client_it_does_not_own(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as conn:
+        before = int(conn.info("clients")["connected_clients"])
+        producer = Client(conn)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: producer.enqueue(Task("t")), range(40)))
+        producer.close()
+        assert int(conn.info("clients")["connected_clients"]) == before
+        assert conn.ping()  # the client given stays open

@@ -311,11 +311,12 @@ class Client(BlockingCloseable):
         return self._open_writer().ping()
 
     def close(self) -> None:
-        """Close the Redis client if this object created it; idempotent."""
+        """Close this client's connections, and the Redis client if it created it; idempotent."""
         if not self._closed:
             self._closed = True
+            self._writer.close()
             if self._owns_client:
-                self._writer.close()
+                self._writer.client.close()
 
 
 def moment(now_ns: int) -> datetime:

@@ -143,13 +143,12 @@ class BlockingWriter:
         return bool(self.client.ping())
 
     def close(self) -> None:
-        """Close the connections made in this process, then the client's own."""
+        """Close the connections this writer made (not the client's own pool). In a forked
+        child redis-py only closes the inherited sockets, leaving the parent's connections up."""
         with self._made_lock:
             made, self._made = list(self._made), weakref.WeakSet()
-        if self._local.pid == os.getpid():
-            for connection in made:
-                connection.disconnect()
-        self.client.close()
+        for connection in made:
+            connection.disconnect()
 
 
 class _Wire(Protocol):
