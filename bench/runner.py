@@ -54,13 +54,10 @@ def prepare(systems: Sequence[System], results: Results) -> list[System]:
 
 def _enqueue_round(systems: Sequence[System], params: Params, results: Results) -> None:
     for system in systems:
-        modes = [(False, system.single_api)]
-        if system.supports_batch:
-            modes.append((True, system.batch_api))
-        for batch, api in modes:
-            row = results.row(ENQUEUE, system.key, api, batch=batch)
+        for mode in system.enqueue_modes():
+            row = results.row(ENQUEUE, system.key, mode.api, batch=mode.batch)
             outcome = run_guarded(
-                f"enqueue {system.key} {api}", partial(enqueue_run, system, params, batch)
+                f"enqueue {system.key} {mode.api}", partial(enqueue_run, system, params, mode)
             )
             row.add_run(outcome, ("rate",))
 

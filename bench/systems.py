@@ -45,11 +45,22 @@ class WorkerSetup:
 
 
 @dataclass(frozen=True)
+class EnqueueMode:
+    """One row of the enqueue workload: the API measured, batched or not, which producer."""
+
+    api: str
+    batch: bool = False
+    variant: str = ""
+
+
+@dataclass(frozen=True)
 class ProducerCall:
     count: int
     start: int = 0
     batch: bool = False
     rate: float = 0.0
+    variant: str = ""
+    """A system's second producer for the same API kind (kasynq: the blocking `Client`)."""
 
     def argv(self) -> list[str]:
         flags = ["--count", str(self.count), "--start", str(self.start), "--rate", str(self.rate)]
@@ -70,6 +81,13 @@ class System:
 
     def prepare(self) -> None:
         """Install or build what the system needs; raise with a reason if it cannot run."""
+
+    def enqueue_modes(self) -> list[EnqueueMode]:
+        """The enqueue rows: one call per task, then the batch API if there is one."""
+        modes = [EnqueueMode(self.single_api)]
+        if self.supports_batch:
+            modes.append(EnqueueMode(self.batch_api, batch=True))
+        return modes
 
     def producer(self, url: str, call: ProducerCall) -> Command:
         raise NotImplementedError
@@ -280,8 +298,13 @@ def _go_module_version(module: str) -> str:
     return "?"
 
 
+BLOCKING_CLIENT = "blocking"
+"""kasynq's producer variant measuring the blocking `Client` (bench.peers.kasynq_peer)."""
+
+
 class KasynqSystem(System):
-    """kasynq itself: AsyncClient for producing, the `kasynq worker` command for working."""
+    """kasynq itself: AsyncClient (and the blocking Client) for producing, the `kasynq worker`
+    command for working."""
 
     key = "kasynq"
     title = "kasynq"
@@ -296,8 +319,14 @@ class KasynqSystem(System):
             if importlib.util.find_spec(needed) is None:
                 raise RuntimeError(f"not yet available: {needed} has not landed")
 
+    def enqueue_modes(self) -> list[EnqueueMode]:
+        single, *batch = super().enqueue_modes()
+        return [single, EnqueueMode("Client.enqueue (blocking)", variant=BLOCKING_CLIENT), *batch]
+
     def producer(self, url: str, call: ProducerCall) -> Command:
-        return Command([sys.executable, "-m", self.module, *call.argv()], _python_env(url))
+        variant = [call.variant] if call.variant else []
+        argv = [sys.executable, "-m", self.module, *variant, *call.argv()]
+        return Command(argv, _python_env(url))
 
     def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
         argv = [

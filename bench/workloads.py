@@ -27,7 +27,7 @@ from bench.peers.common import (
 )
 from bench.processes import ProcessGroup, run_to_end, running
 from bench.stats import Failed, percentile
-from bench.systems import ProducerCall, System, WorkerSetup
+from bench.systems import EnqueueMode, ProducerCall, System, WorkerSetup
 from devenv.redis_servers import RedisServer
 
 log = logging.getLogger(__name__)
@@ -148,12 +148,11 @@ def wait_for_done(conn: redis.Redis, workers: ProcessGroup, expected: int) -> Ac
         time.sleep(POLL_SECONDS)
 
 
-def enqueue_run(system: System, params: Params, batch: bool) -> dict[str, float]:
+def enqueue_run(system: System, params: Params, mode: EnqueueMode) -> dict[str, float]:
     """Tasks/s of one producer process: one call per task, or the batch API."""
+    call = ProducerCall(params.enqueue_count, batch=mode.batch, variant=mode.variant)
     with fresh_redis() as server:
-        seconds, pending = produce(
-            system, server.url, ProducerCall(params.enqueue_count, batch=batch)
-        )
+        seconds, pending = produce(system, server.url, call)
     if pending != params.enqueue_count:
         raise RunFailed(f"{pending} pending after enqueueing {params.enqueue_count}")
     return {"rate": params.enqueue_count / seconds}

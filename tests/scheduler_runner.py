@@ -35,18 +35,19 @@ async def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--status-file", type=Path, required=True)
     parser.add_argument("--group", default="default")
-    parser.add_argument("--lock-ttl", type=float, default=3.0)
+    parser.add_argument("--lock-ttl", type=float, default=None, help="default: Scheduler's")
     parser.add_argument("--misfire-grace", type=float, default=None)
     parser.add_argument("--heartbeat", type=float, default=1.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     client = redis.asyncio.Redis.from_url(args.redis_url, socket_timeout=2)
+    timings = {} if args.lock_ttl is None else {"lock_ttl": args.lock_ttl}
     scheduler = Scheduler(
         client,
         group=args.group,
-        lock_ttl=args.lock_ttl,
         misfire_grace=args.misfire_grace,
         heartbeat_interval=args.heartbeat,
+        **timings,
     )
     write = _writer(args.status_file)
     scheduler.add_listener(write)  # type: ignore[arg-type]

@@ -1,16 +1,25 @@
-"""The blocking Client: thread-safe, refuses use after close, never deadlocks its own loop."""
+"""The blocking Client: thread-safe, fork-safe, bounded in time, refuses use after close."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from kasynq import keys
 from kasynq._sync import LoopThread
-from kasynq.client import Client
+from kasynq.client import DEFAULT_CALL_TIMEOUT_SECONDS, Client
 from kasynq.task import Task
+
+from devenv.redis_servers import RedisServer
 
 
 def test_many_threads_share_one_client(redis_url: str) -> None:
@@ -29,6 +38,72 @@ def test_closed_client_refuses_work(redis_url: str) -> None:
         producer.enqueue(Task("t"))
 
 
+def test_enqueue_runs_on_the_callers_thread(redis_url: str) -> None:
+    """No event-loop thread: nothing that a fork could leave behind."""
+    before = threading.active_count()
+    with Client.from_url(redis_url) as producer:
+        producer.enqueue(Task("t"))
+        assert threading.active_count() == before
+
+
+def test_client_made_before_fork_works_in_the_child(redis_url: str) -> None:
+    """gunicorn --preload, Celery prefork, multiprocessing: the child enqueues at once."""
+    producer = Client.from_url(redis_url)
+    producer.enqueue(Task("t", b"parent"))  # the parent's connection is open when it forks
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only when its enqueue went through
+        status = 1
+        try:
+            producer.enqueue(Task("t", b"child"))
+            status = 0
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 10
+    while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child's enqueue hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
+    producer.enqueue(Task("t", b"parent again"))
+    producer.close()
+    with redis.Redis.from_url(redis_url) as conn:
+        assert conn.llen(keys.pending_key("default")) == 3
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A URL whose server accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
+
+
+def test_every_call_has_a_timeout(silent_server: str) -> None:
+    outcome: list[BaseException] = []
+
+    def enqueue() -> None:
+        try:
+            Client.from_url(silent_server).enqueue(Task("t"))
+        except BaseException as exc:  # the test looks at whatever it was
+            outcome.append(exc)
+
+    started = time.monotonic()
+    caller = threading.Thread(target=enqueue, daemon=True)
+    caller.start()
+    caller.join(DEFAULT_CALL_TIMEOUT_SECONDS + 5)
+    assert not caller.is_alive(), "the enqueue never returned"
+    assert isinstance(outcome[0], redis.TimeoutError)
+    assert time.monotonic() - started < DEFAULT_CALL_TIMEOUT_SECONDS + 2
+    with Client.from_url(silent_server, timeout=0.2) as quick, pytest.raises(redis.TimeoutError):
+        quick.enqueue(Task("t"))
+    with pytest.raises(ValueError, match="timeout"):
+        Client.from_url(silent_server, timeout=0)
+
+
 def test_loop_thread_refuses_calls_from_its_own_thread() -> None:
     loop = LoopThread()
     try:
@@ -44,3 +119,39 @@ def test_loop_thread_refuses_calls_from_its_own_thread() -> None:
     finally:
         loop.close()
     assert loop.closed
+
+
+def test_connections_survive_a_redis_restart(redis_factory: type[RedisServer]) -> None:
+    """A thread's own connection, closed by a restart meanwhile, is reopened, not failed on."""
+    server = redis_factory().start()
+    with Client.from_url(server.url) as producer:
+        producer.enqueue(Task("t"))
+        server.stop()
+        with pytest.raises(redis.ConnectionError):
+            producer.enqueue(Task("t"))
+        server.start()
+        producer.enqueue(Task("t"))
+        assert producer.enqueue_many([Task("t"), Task("t")])[1].queue == "default"
+
+
+def test_connections_of_ended_threads_are_closed(redis_url: str) -> None:
+    """One connection per thread, but not one per thread that ever was (a thread per request)."""
+    with Client.from_url(redis_url) as producer, redis.Redis.from_url(redis_url) as conn:
+        before = int(conn.info("clients")["connected_clients"])
+        for _ in range(20):
+            thread = threading.Thread(target=producer.enqueue, args=(Task("t"),))
+            thread.start()
+            thread.join()
+        gc.collect()
+        assert int(conn.info("clients")["connected_clients"]) <= before + 2
+
+
+def test_close_drops_the_threads_connections_of_a_client_it_does_not_own(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as conn:
+        before = int(conn.info("clients")["connected_clients"])
+        producer = Client(conn)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: producer.enqueue(Task("t")), range(40)))
+        producer.close()
+        assert int(conn.info("clients")["connected_clients"]) == before
+        assert conn.ping()  # the client given stays open

@@ -15,9 +15,10 @@ from kasynq import keys
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.broker.scheduling import Created, FireStatus, LeaderLock, TickStore
 from kasynq.client import prepare
+from kasynq.config import resolve
 from kasynq.connection import cluster_redis
 from kasynq.leader import Role
-from kasynq.scheduler import ScheduleError, Scheduler, make_entry
+from kasynq.scheduler import ScheduleError, Scheduler, make_entry, timing_settings
 from kasynq.task import Task, options
 
 from devenv import goasynq
@@ -325,3 +326,40 @@ async def test_runs_on_redis_cluster(redis_cluster: RedisCluster) -> None:
         assert await client.smembers(keys.ALL_QUEUES) == {b"cluster-q", b"other-q"}
     finally:
         await client.aclose()
+
+
+async def test_default_grace_fires_the_ticks_a_failover_missed(
+    client: redis.asyncio.Redis,
+) -> None:
+    """A leader died 4 s ago (its last tick is recorded): the default grace covers twice the
+    takeover time (2 x 2.5 s), so the new leader fires the 1 s entry's missed ticks late."""
+    scheduler = Scheduler(client, group="pool")
+    entry_id = scheduler.register("@every 1s", Task("ping"))
+    last = int(time.time()) - 4
+    await client.hset(keys.scheduler_ticks_key("default", "pool"), f"tick:{entry_id}", last)
+    async with running(scheduler):
+        await eventually(lambda: _count_at_least(client, "default", 4), 5, "the missed ticks")
+    fired = [int(task_id.rsplit(":", 1)[1]) for task_id in await pending_ids(client)]
+    assert fired[:4] == [last + 1, last + 2, last + 3, last + 4]
+    assert scheduler.status.ticks_skipped == 0
+
+
+def test_timing_settings_of_the_worker_config(tmp_path: Path) -> None:
+    """The worker YAML's `scheduler:` block sets the timings; bad ones name the key."""
+    config = tmp_path / "worker.yaml"
+    config.write_text(
+        "handlers: tests.server_app:mux\n"
+        "scheduler: {misfire_grace: 1m30s, lock_ttl: 4, lock_retry_interval: 0.25}\n"
+    )
+    settings = resolve(config, {})
+    timings = timing_settings(settings.scheduler)
+    assert timings == {"misfire_grace": 90.0, "lock_ttl": 4.0, "lock_retry_interval": 0.25}
+    scheduler = Scheduler.from_url("redis://127.0.0.1:1/0", **timings)
+    assert scheduler.elector.ttl == 4.0 and scheduler.elector.takeover_seconds == 4.25
+    for block, named in [
+        ({"lock_ttl": "soon"}, "scheduler.lock_ttl"),
+        ({"grace": 1}, "grace"),
+        ({"misfire_grace": -1}, "scheduler.misfire_grace"),
+    ]:
+        with pytest.raises(ScheduleError, match=named):
+            timing_settings(block)

@@ -2,8 +2,8 @@
 
 The steady-state test runs real `kasynq worker` processes (status from /healthz). The
 failover tests run `tests/scheduler_runner.py` (a Scheduler with the same config, writing its
-status to a file, readable also while the process is stopped) with the lock TTL shortened to
-3 s so that failovers take seconds. Ticks are read back from the task IDs, which carry them.
+status to a file, readable also while the process is stopped), most with a lock TTL of 3 s,
+one with the defaults. Ticks are read back from the task IDs, which carry them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,11 @@ def start_runners(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., list
     config = tmp_path / "worker.yaml"
     config.write_text(SCHEDULES)
 
-    def start(count: int, *extra: str, worker: bool = False) -> list[Runner]:
-        """`count` scheduler runners, or with `worker` real `kasynq worker` processes."""
+    def start(
+        count: int, *extra: str, worker: bool = False, lock_ttl: float | None = LOCK_TTL
+    ) -> list[Runner]:
+        """`count` scheduler runners (`lock_ttl` None: the default), or with `worker` real
+        `kasynq worker` processes."""
         runners = []
         for _ in range(count):
             index = len(started)
@@ -88,7 +92,8 @@ def start_runners(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., list
                 else [
                     *(sys.executable, "-m", "tests.scheduler_runner", "--redis-url", redis_url),
                     *("--config", str(config), "--status-file", str(status_file)),
-                    *("--group", "pool", "--lock-ttl", str(LOCK_TTL), *extra),
+                    *("--group", "pool", *extra),
+                    *(() if lock_ttl is None else ("--lock-ttl", str(lock_ttl))),
                 ]
             )
             with log_file.open("wb") as log:
@@ -232,3 +237,39 @@ def test_paused_leader_is_fenced_off_and_steps_down(
     assert_once_per_tick(found)
     assert found == list(range(found[0], found[-1] + 1))
     assert "stepped down" in leader.log()
+
+
+def test_default_timings_lose_no_tick_across_kills_and_a_long_stop(
+    redis_url: str, start_runners: Callable[..., list[Runner]]
+) -> None:
+    """The issue's run: the leader killed with -9 twice and stopped 10 s once, default timings.
+
+    Each time a standby leads within 3 s, and every tick fires exactly once (the gap's ticks
+    late, within the default misfire grace), none twice.
+    """
+    runners = start_runners(3, lock_ttl=None)
+    leader = wait_for(lambda: leader_among(runners), 10, "a leader")
+    wait_for(lambda: len(ticks(redis_url, "default")) >= 2, 5, "two ticks")
+    for _ in range(2):
+        leader.process.kill()
+        killed_at = time.monotonic()
+        survivors = [runner for runner in runners if runner.alive]
+        leader = wait_for(partial(leader_among, survivors), 10, "a new leader")
+        assert time.monotonic() - killed_at <= 3.0, "no standby took over within 3 s"
+        time.sleep(2)
+        runners += start_runners(1, lock_ttl=None)  # back to three, as a Deployment would
+    os.kill(leader.process.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    others = [runner for runner in runners if runner.alive and runner is not leader]
+    successor = wait_for(lambda: leader_among(others), 10, "a leader while one is stopped")
+    assert time.monotonic() - stopped_at <= 3.0, "no standby took over within 3 s"
+    time.sleep(10 - (time.monotonic() - stopped_at))
+    os.kill(leader.process.pid, signal.SIGCONT)
+    wait_for(lambda: leader.status.get("role") == "standby", 5, "the stopped one to step down")
+    time.sleep(2)
+    assert successor.status["role"] == "leader"
+    stop_all(runners)
+    for queue in ("default", "other"):
+        found = ticks(redis_url, queue)
+        assert_once_per_tick(found)
+        assert found == list(range(found[0], found[-1] + 1)), f"ticks were lost: {found}"

@@ -51,8 +51,15 @@ def spawn_worker(
     # Keep the caller's PYTHONPATH: a worktree's code must win over the editable install.
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": python_path, "KASYNQ_REDIS_URL": redis_url}
+    return spawn_kasynq(processes, env, "worker", *args)
+
+
+def spawn_kasynq(
+    processes: list[subprocess.Popen[bytes]], env: dict[str, str], *args: str
+) -> subprocess.Popen[bytes]:
+    """`kasynq ARGS` in a process of its own (stdout and stderr together), noted in `processes`."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from kasynq.cli import main; main()", "worker", *args],
+        [sys.executable, "-c", "from kasynq.cli import main; main()", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

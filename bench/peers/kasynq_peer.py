@@ -1,4 +1,5 @@
-"""kasynq: producer (AsyncClient) and the no-op handler for `kasynq worker`.
+"""kasynq: producers (AsyncClient; `blocking` first: the blocking Client) and the no-op
+handler for `kasynq worker`.
 
 Worker: `kasynq worker --handlers bench.peers.kasynq_peer:handler`. The payload is the JSON
 array [index, enqueued_at], as in the Go program's bench subcommands.
@@ -8,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from kasynq.client import AsyncClient
+import redis
+from kasynq.client import AsyncClient, Client, EnqueueResult
 from kasynq.task import Task
 
-from bench.peers.common import Item, producer_main_async, record, redis_url
+from bench.peers.common import Item, producer_main, producer_main_async, record, redis_url
+from bench.systems import BLOCKING_CLIENT
 
 TASK_TYPE = "bench:noop"
 PENDING_KEY = "asynq:{default}:pending"
@@ -37,10 +41,7 @@ async def produce() -> None:
             await client.enqueue(_task(index, enqueued_at))
 
         async def enqueue_batch(items: Sequence[Item]) -> None:
-            results = await client.enqueue_many([_task(*item) for item in items])
-            failures = [result for result in results if isinstance(result, Exception)]
-            if failures:
-                raise RuntimeError(f"enqueue_many: {len(failures)} failed, first: {failures[0]}")
+            _check(await client.enqueue_many([_task(*item) for item in items]))
 
         async def pending() -> int:
             return int(await client.broker.client.llen(PENDING_KEY))
@@ -48,5 +49,28 @@ async def produce() -> None:
         await producer_main_async(enqueue_one, enqueue_batch, pending)
 
 
+def produce_blocking() -> None:
+    """The same producer on the blocking `Client` (one EVALSHA per call, no event loop)."""
+    with Client.from_url(redis_url()) as client, redis.Redis.from_url(redis_url()) as conn:
+
+        def enqueue_one(index: int, enqueued_at: float) -> None:
+            client.enqueue(_task(index, enqueued_at))
+
+        def enqueue_batch(items: Sequence[Item]) -> None:
+            _check(client.enqueue_many([_task(*item) for item in items]))
+
+        producer_main(enqueue_one, enqueue_batch, lambda: int(conn.llen(PENDING_KEY)))
+
+
+def _check(results: Sequence[EnqueueResult]) -> None:
+    failures = [result for result in results if isinstance(result, Exception)]
+    if failures:
+        raise RuntimeError(f"enqueue_many: {len(failures)} failed, first: {failures[0]}")
+
+
 if __name__ == "__main__":
-    asyncio.run(produce())
+    if sys.argv[1:2] == [BLOCKING_CLIENT]:
+        del sys.argv[1]
+        produce_blocking()
+    else:
+        asyncio.run(produce())

@@ -1,4 +1,4 @@
-"""Running asyncio code from blocking APIs (`Client`, `Inspector`).
+"""Running asyncio code from a blocking API (`Inspector`).
 
 Each blocking facade owns one `LoopThread`: an event loop on a daemon thread where its async
 twin and the twin's Redis connections live. Calls hop onto that loop and wait for the result,

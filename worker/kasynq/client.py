@@ -1,7 +1,8 @@
 """Producers: `AsyncClient` (asyncio) and `Client` (blocking), enqueueing as Go's asynq.Client.
 
-`enqueue` is one round trip (queue registration and the enqueue script pipelined);
-`enqueue_many` sends a whole batch in one pipeline, one round trip per Redis node.
+`enqueue` is one round trip (one script registers the queue and creates the task);
+`enqueue_many` sends a whole batch in one pipeline, one round trip per Redis node. `Client`
+runs the same scripts on a blocking redis-py client, with no event loop in between.
 """
 
 from __future__ import annotations
@@ -9,16 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Self, TypeAlias, Unpack, cast
+from typing import Any, Self, TypeAlias, Unpack, cast
 
 import redis
 import redis.cluster
 
 from kasynq import keys
 from kasynq.broker.batching import BatchingClient
+from kasynq.broker.blocking import BlockingRedis, BlockingWriter
 from kasynq.broker.core import Broker, TaskWrite
-from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
-from kasynq.facade import AsyncFacade, BlockingFacade
+from kasynq.connection import (
+    AsyncRedis,
+    HostPort,
+    RedisConstructors,
+    blocking_cluster_redis,
+    blocking_redis_from_url,
+    blocking_sentinel_redis,
+)
+from kasynq.facade import AsyncFacade, BlockingCloseable
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -50,13 +59,18 @@ class PreparedTask:
     info: TaskInfo
 
 
-def prepare(task: Task, overrides: TaskOptions, now: datetime) -> PreparedTask:
+def prepare(
+    task: Task, overrides: TaskOptions, now: datetime, queue_prefix: str = ""
+) -> PreparedTask:
     """Compose options and build the message exactly as Go's `EnqueueContext` (wire-protocol.md §7).
 
-    `overrides` win over the task's own options; `now` is the enqueue time (aware).
+    `overrides` win over the task's own options; `now` is the enqueue time (aware); the
+    queue goes to Redis as `<queue_prefix>:<queue>` when a prefix is given.
     """
     opts = task.options.overridden_by(overrides)
-    queue = opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
+    queue = keys.prefixed_queue(
+        queue_prefix, opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
+    )
     try:
         process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
     except OverflowError:
@@ -100,14 +114,21 @@ class AsyncClient(AsyncFacade, RedisConstructors):
     """Enqueue tasks from asyncio code. Create with a client or a `from_*` constructor."""
 
     def __init__(
-        self, client: AsyncRedis, *, clock: Clock | None = None, owns_client: bool = False
+        self,
+        client: AsyncRedis,
+        *,
+        clock: Clock | None = None,
+        owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns.
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns;
+        `queue_prefix` puts every queue under `<queue_prefix>:` (the operator's `<namespace>:`).
 
         On a standalone Redis, enqueues go on one pipelined connection of the client's own
         (see `BatchingClient`): a lone call is written at once, and calls made while others
         await their replies share one write.
         """
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
         self._pipelined = BatchingClient.for_standalone(client)
         broker_client = cast(AsyncRedis, self._pipelined) if self._pipelined else client
         super().__init__(Broker(broker_client, clock=clock), owns_client=owns_client)
@@ -118,16 +139,13 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         await super().close()
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, closing it on `close()`."""
-        return cls(client, owns_client=True)
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
 
     @property
     def broker(self) -> Broker:
         return self._broker
-
-    def _now(self) -> datetime:
-        return EPOCH + timedelta(microseconds=self._broker.now_ns() // 1000)
 
     async def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> TaskInfo:
         """Enqueue `task`; keyword options override the task's own.
@@ -135,7 +153,8 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
         Redis error.
         """
-        prepared = prepare(task, options(**opts), self._now())
+        now = moment(self._broker.now_ns())
+        prepared = prepare(task, options(**opts), now, self._queue_prefix)
         await self._broker.write_task(prepared.write)
         return prepared.info
 
@@ -149,13 +168,13 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         others.
         """
         overrides = options(**opts)
-        now = self._now()
+        now = moment(self._broker.now_ns())
         prepared: list[PreparedTask | Exception] = []
 
         def writes() -> Iterator[TaskWrite]:  # lazily: each is written while the next is made
             for task in tasks:
                 try:
-                    item = prepare(task, overrides, now)
+                    item = prepare(task, overrides, now, self._queue_prefix)
                 except ValueError as exc:
                     prepared.append(exc)
                     continue
@@ -171,39 +190,142 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         return await self._broker.ping()
 
 
-class Client(BlockingFacade[AsyncClient], RedisConstructors):
-    """Enqueue tasks from blocking code (Django, Flask, scripts); thread-safe.
+DEFAULT_CALL_TIMEOUT_SECONDS = 5.0
+"""Socket and connect timeout of the connections a blocking `Client.from_*` opens."""
 
-    Runs an `AsyncClient` on a private event-loop thread. Create it from an existing blocking
-    `redis.Redis`/`redis.cluster.RedisCluster`, or with a `from_*` constructor.
+
+class Client(BlockingCloseable):
+    """Enqueue tasks from blocking code (Django, Flask, scripts, Celery tasks); thread-safe.
+
+    Works on a blocking redis-py client, on the caller's thread: a prepared message and one
+    `EVALSHA` per `enqueue` (standalone or Sentinel; Cluster: plus the queue's registration).
+    No event loop or thread of its own, so it is fork-safe: one made before `fork()`
+    (gunicorn `--preload`, Celery prefork, multiprocessing) works in the child, where redis-py
+    opens new connections. Create it from a blocking `redis.Redis` or
+    `redis.cluster.RedisCluster` (it keeps that client's socket timeout: set one) or with a
+    `from_*` constructor, whose connections time out after `timeout` seconds.
     """
 
     def __init__(
         self,
-        client: redis.Redis | redis.cluster.RedisCluster | AsyncRedis,
+        client: BlockingRedis,
         *,
         clock: Clock | None = None,
         owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client`: a blocking one is mirrored by an asyncio twin (closed with us)."""
-        if isinstance(client, redis.Redis | redis.cluster.RedisCluster):
-            client, owns_client = async_twin(client), True
-        super().__init__("kasynq-client", AsyncClient(client, clock=clock, owns_client=owns_client))
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns;
+        `queue_prefix` puts every queue under `<queue_prefix>:` (the operator's `<namespace>:`).
+        """
+        if not isinstance(client, redis.Redis | redis.cluster.RedisCluster):
+            raise TypeError(
+                "Client needs a blocking redis.Redis or redis.cluster.RedisCluster (AsyncClient "
+                f"takes asyncio clients): client={type(client).__name__}"
+            )
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
+        self._writer = BlockingWriter(client, clock=clock)
+        self._owns_client = owns_client
+        self._closed = False
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: BlockingRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, closing it on `close()`."""
-        return cls(client, owns_client=True)
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
+        **connection: Any,
+    ) -> Self:
+        """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
+        client = blocking_redis_from_url(url, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
+
+    @classmethod
+    def from_sentinel(
+        cls,
+        master_name: str,
+        sentinels: Sequence[HostPort],
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
+        **connection: Any,
+    ) -> Self:
+        """Through Sentinel: follows the current master of `master_name`."""
+        client = blocking_sentinel_redis(master_name, sentinels, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
+
+    @classmethod
+    def from_cluster(
+        cls,
+        nodes: Sequence[HostPort] | str,
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        queue_prefix: str = "",
+        **connection: Any,
+    ) -> Self:
+        """On Redis Cluster, from startup nodes or one node's URL."""
+        client = blocking_cluster_redis(nodes, **_timeouts(timeout, connection))
+        return cls.owning(client, queue_prefix=queue_prefix)
+
+    def _open_writer(self) -> BlockingWriter:
+        if self._closed:
+            raise RuntimeError("this blocking client is closed")
+        return self._writer
 
     def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> TaskInfo:
-        """Blocking `AsyncClient.enqueue`."""
-        return self._loop.run(self._async.enqueue(task, **opts))
+        """Enqueue `task`; keyword options override the task's own.
+
+        Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
+        Redis error (`redis.TimeoutError` when Redis does not answer in time).
+        """
+        writer = self._open_writer()
+        prepared = prepare(task, options(**opts), moment(writer.now_ns()), self._queue_prefix)
+        writer.write_task(prepared.write)
+        return prepared.info
 
     def enqueue_many(
         self, tasks: Sequence[Task], **opts: Unpack[OptionArgs]
     ) -> list[EnqueueResult]:
-        """Blocking `AsyncClient.enqueue_many`."""
-        return self._loop.run(self._async.enqueue_many(tasks, **opts))
+        """`AsyncClient.enqueue_many`, blocking: one pipelined round trip per Redis node."""
+        writer = self._open_writer()
+        overrides = options(**opts)
+        now = moment(writer.now_ns())
+        prepared: list[PreparedTask | Exception] = []
+        for task in tasks:
+            try:
+                prepared.append(prepare(task, overrides, now, self._queue_prefix))
+            except ValueError as exc:
+                prepared.append(exc)
+        made = [item for item in prepared if not isinstance(item, Exception)]
+        errors = iter(writer.write_tasks([item.write for item in made]))
+        return [
+            item if isinstance(item, Exception) else next(errors) or item.info for item in prepared
+        ]
 
     def ping(self) -> bool:
-        return self._loop.run(self._async.ping())
+        return self._open_writer().ping()
+
+    def close(self) -> None:
+        """Close this client's connections, and the Redis client if it created it; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+            if self._owns_client:
+                self._writer.client.close()
+
+
+def moment(now_ns: int) -> datetime:
+    """Unix ns as an aware datetime (microseconds, as Go's `time.Time` is used here)."""
+    return EPOCH + timedelta(microseconds=now_ns // 1000)
+
+
+def _timeouts(timeout: float, connection: dict[str, Any]) -> dict[str, Any]:
+    """`connection` with socket and connect timeouts of `timeout` s unless it sets them."""
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive: timeout={timeout!r}")
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout} | connection

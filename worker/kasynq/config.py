@@ -8,6 +8,7 @@ The YAML file uses the flag names with underscores:
     redis_ca_file: /etc/kasynq/redis/ca.crt   # CA bundle verifying a rediss:// server
     handlers: myapp.tasks:mux
     queues: {critical: 6, default: 3}     # or "critical=6,default=3"
+    queue_prefix: acme                    # the queues are acme:critical, acme:default
     concurrency: 10
     strict: false
     shutdown_timeout: 25
@@ -18,6 +19,7 @@ The YAML file uses the flag names with underscores:
     metrics_max_task_types: 1000          # task_type label values; later types count as other
     event_loop: auto                      # auto (uvloop when installed), uvloop or asyncio
     schedules: [...]                      # read by the scheduler, passed through untouched
+    scheduler: {misfire_grace: 30s}       # scheduler timings (docs/scheduler.md), ditto
 
 SIGHUP re-reads the file: `log_level`, `failure_log_level` and `schedules` apply at once, other
 changed settings are logged as needing a restart.
@@ -34,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from kasynq import keys
 from kasynq.metrics import DEFAULT_MAX_TASK_TYPES
 
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
@@ -54,6 +57,7 @@ class WorkerSettings:
     redis_ca_file: str = ""
     handlers: str = ""
     queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
+    queue_prefix: str = ""
     concurrency: int = 10
     strict: bool = False
     shutdown_timeout: float = 8.0
@@ -64,11 +68,17 @@ class WorkerSettings:
     metrics_max_task_types: int = DEFAULT_MAX_TASK_TYPES
     event_loop: str = "auto"
     schedules: list[Any] = field(default_factory=list)
+    scheduler: dict[str, Any] = field(default_factory=dict)
 
     def redis_options(self) -> dict[str, Any]:
         """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
         options = {"password": self.redis_password, "ssl_ca_certs": self.redis_ca_file}
         return {name: value for name, value in options.items() if value}
+
+    @property
+    def redis_queues(self) -> dict[str, int]:
+        """`queues` by their Redis names: under `queue_prefix` when one is set."""
+        return {keys.prefixed_queue(self.queue_prefix, q): p for q, p in self.queues.items()}
 
     @property
     def masked_redis_url(self) -> str:
@@ -125,6 +135,7 @@ def _typed(name: str, value: object) -> object:
         "redis_ca_file": str,
         "handlers": str,
         "queues": parse_queues,
+        "queue_prefix": _queue_prefix,
         "concurrency": int,
         "shutdown_timeout": float,
         "http_port": int,
@@ -138,6 +149,10 @@ def _typed(name: str, value: object) -> object:
     if name == "schedules":
         if not isinstance(value, list):
             raise ConfigError(f"schedules must be a list: schedules={value!r}")
+        return value
+    if name == "scheduler":
+        if not isinstance(value, dict):
+            raise ConfigError(f"scheduler must be a mapping: scheduler={value!r}")
         return value
     try:
         converted = converters[name](value)
@@ -161,6 +176,13 @@ def log_level(name: str, value: object) -> int:
         choices = ", ".join(sorted(levels))
         raise ConfigError(f"{name} must be a logging level, one of {choices}: {name}={value!r}")
     return level
+
+
+def _queue_prefix(value: object) -> str:
+    try:
+        return keys.checked_queue_prefix("" if value is None else str(value))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _event_loop(value: object) -> str:

@@ -17,6 +17,7 @@ import redis.asyncio.cluster
 import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
+import redis.sentinel
 
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """An asyncio Redis client (standalone, Sentinel-managed or Cluster), `decode_responses=False`."""
@@ -44,30 +45,39 @@ def redis_from_url(
 
     Keyword arguments override what the URL says; extra ones go to redis-py.
     """
-    if urlsplit(url).scheme == SENTINEL_SCHEME:
-        return _sentinel_from_url(
-            url, username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs, **options
-        )
     given = _given(username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs)
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        master_name, sentinels = _sentinel_url(url, given)
+        return sentinel_redis(master_name, sentinels, **given, **options)
     return redis.asyncio.Redis.from_url(url, **given, **options)
 
 
-def _sentinel_from_url(url: str, **options: Any) -> redis.asyncio.Redis:
+def blocking_redis_from_url(url: str, **options: Any) -> redis.Redis:
+    """`redis_from_url`, blocking (redis-py's `redis.Redis`), with the same arguments."""
+    given = _given(**options)
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        master_name, sentinels = _sentinel_url(url, given)
+        return blocking_sentinel_redis(master_name, sentinels, **given)
+    return redis.Redis.from_url(url, **given)
+
+
+def _sentinel_url(url: str, options: dict[str, Any]) -> tuple[str, list[HostPort]]:
+    """(master name, sentinel addresses) of a redis-sentinel:// URL; its password goes into
+    `options` unless they already hold one."""
     parts = urlsplit(url)
     netloc = parts.netloc
-    password: str | None = None
     if "@" in netloc:
         credentials, netloc = netloc.rsplit("@", 1)
         password = unquote(credentials.split(":", 1)[-1]) or None
+        if options.get("password") is None and password is not None:
+            options["password"] = password
     masters = parse_qs(parts.query).get("master", [])
     if not masters or not masters[0]:
         raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={url!r}")
     sentinels = [_host_port(address) for address in netloc.split(",") if address]
     if not sentinels:
         raise ValueError(f"redis-sentinel URL names no sentinel address: url={url!r}")
-    if options.get("password") is None:
-        options["password"] = password
-    return sentinel_redis(masters[0], sentinels, **options)
+    return masters[0], sentinels
 
 
 def _host_port(address: str) -> HostPort:
@@ -80,6 +90,32 @@ def _host_port(address: str) -> HostPort:
 
 
 def sentinel_redis(
+    master_name: str, sentinels: Sequence[HostPort], **options: Any
+) -> redis.asyncio.Redis:
+    """A client of the current master of `master_name`, found through `sentinels`.
+
+    Fails over with the master. Options: `username`, `password`, `db`, `ssl_ca_certs`, and
+    `sentinel_username`/`sentinel_password` authenticating to the sentinels; others go to
+    redis-py.
+    """
+    master: redis.asyncio.Redis = _sentinel_master(
+        redis.asyncio.sentinel.Sentinel, master_name, sentinels, **options
+    )
+    return master
+
+
+def blocking_sentinel_redis(
+    master_name: str, sentinels: Sequence[HostPort], **options: Any
+) -> redis.Redis:
+    """`sentinel_redis`, blocking (redis-py's `redis.Redis`)."""
+    master: redis.Redis = _sentinel_master(
+        redis.sentinel.Sentinel, master_name, sentinels, **options
+    )
+    return master
+
+
+def _sentinel_master(
+    sentinel_class: type[redis.sentinel.Sentinel] | type[redis.asyncio.sentinel.Sentinel],
     master_name: str,
     sentinels: Sequence[HostPort],
     *,
@@ -90,39 +126,54 @@ def sentinel_redis(
     sentinel_password: str | None = None,
     ssl_ca_certs: str | None = None,
     **options: Any,
-) -> redis.asyncio.Redis:
-    """A client of the current master of `master_name`, found through `sentinels`.
-
-    Fails over with the master; `sentinel_*` credentials authenticate to the sentinels.
-    """
+) -> Any:
     tls = _given(ssl=True, ssl_ca_certs=ssl_ca_certs) if ssl_ca_certs else {}
-    sentinel = redis.asyncio.sentinel.Sentinel(
+    sentinel = sentinel_class(
         list(sentinels),
         sentinel_kwargs=_given(username=sentinel_username, password=sentinel_password),
         **_given(username=username, password=password, db=db),
         **tls,
         **options,
     )
-    master: redis.asyncio.Redis = sentinel.master_for(master_name)
-    return master
+    return sentinel.master_for(master_name)
 
 
 def cluster_redis(
-    nodes: Sequence[HostPort] | str,
+    nodes: Sequence[HostPort] | str, **options: Any
+) -> redis.asyncio.cluster.RedisCluster:
+    """A Redis Cluster client from startup nodes or a `redis://`/`rediss://` URL of one node.
+
+    Options: `username`, `password`, `ssl_ca_certs`; others go to redis-py.
+    """
+    if isinstance(nodes, str):
+        return redis.asyncio.cluster.RedisCluster.from_url(nodes, **_cluster_kwargs(**options))
+    startup_nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes]
+    return redis.asyncio.cluster.RedisCluster(
+        startup_nodes=startup_nodes, **_cluster_kwargs(**options)
+    )
+
+
+def blocking_cluster_redis(
+    nodes: Sequence[HostPort] | str, **options: Any
+) -> redis.cluster.RedisCluster:
+    """`cluster_redis`, blocking (redis-py's `redis.cluster.RedisCluster`)."""
+    if isinstance(nodes, str):
+        return redis.cluster.RedisCluster.from_url(nodes, **_cluster_kwargs(**options))
+    startup_nodes = [redis.cluster.ClusterNode(host, port) for host, port in nodes]  # type: ignore[no-untyped-call]
+    return redis.cluster.RedisCluster(startup_nodes=startup_nodes, **_cluster_kwargs(**options))
+
+
+def _cluster_kwargs(
     *,
     username: str | None = None,
     password: str | None = None,
     ssl_ca_certs: str | None = None,
     **options: Any,
-) -> redis.asyncio.cluster.RedisCluster:
-    """A Redis Cluster client from startup nodes or a `redis://`/`rediss://` URL of one node."""
+) -> dict[str, Any]:
     given = _given(username=username, password=password)
     if ssl_ca_certs:
         given |= {"ssl": True, "ssl_ca_certs": ssl_ca_certs}
-    if isinstance(nodes, str):
-        return redis.asyncio.cluster.RedisCluster.from_url(nodes, **given, **options)
-    startup_nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes]
-    return redis.asyncio.cluster.RedisCluster(startup_nodes=startup_nodes, **given, **options)
+    return given | options
 
 
 def async_twin(client: redis.Redis | redis.cluster.RedisCluster) -> AsyncRedis:
@@ -179,27 +230,36 @@ def _cluster_options(client: redis.cluster.RedisCluster) -> dict[str, Any]:
 class RedisConstructors:
     """`from_url`, `from_sentinel` and `from_cluster` for classes wrapping one async client.
 
-    A subclass says how to wrap a client it will own (and close) in `owning`.
+    A subclass says how to wrap a client it will own (and close) in `owning`; `queue_prefix`
+    (see `keys.prefixed_queue`) goes to it, every other keyword to the connection.
     """
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
         """Wrap `client`, which the new object closes when it is closed."""
         raise NotImplementedError
 
     @classmethod
-    def from_url(cls, url: str, **connection: Any) -> Self:
+    def from_url(cls, url: str, *, queue_prefix: str = "", **connection: Any) -> Self:
         """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
-        return cls.owning(redis_from_url(url, **connection))
+        return cls.owning(redis_from_url(url, **connection), queue_prefix=queue_prefix)
 
     @classmethod
     def from_sentinel(
-        cls, master_name: str, sentinels: Sequence[HostPort], **connection: Any
+        cls,
+        master_name: str,
+        sentinels: Sequence[HostPort],
+        *,
+        queue_prefix: str = "",
+        **connection: Any,
     ) -> Self:
         """Through Sentinel: follows the current master of `master_name`."""
-        return cls.owning(sentinel_redis(master_name, sentinels, **connection))
+        client = sentinel_redis(master_name, sentinels, **connection)
+        return cls.owning(client, queue_prefix=queue_prefix)
 
     @classmethod
-    def from_cluster(cls, nodes: Sequence[HostPort] | str, **connection: Any) -> Self:
+    def from_cluster(
+        cls, nodes: Sequence[HostPort] | str, *, queue_prefix: str = "", **connection: Any
+    ) -> Self:
         """On Redis Cluster, from startup nodes or one node's URL."""
-        return cls.owning(cluster_redis(nodes, **connection))
+        return cls.owning(cluster_redis(nodes, **connection), queue_prefix=queue_prefix)

@@ -1,7 +1,8 @@
 """Lifecycle shared by the client and inspector facades, async and blocking.
 
 `AsyncFacade` owns a `Broker` (and closes its Redis client when it created it);
-`BlockingFacade` runs an async facade on a private `LoopThread` for blocking callers.
+`BlockingFacade` runs an async facade on a private `LoopThread` for blocking callers (the
+`Inspector`; the blocking `Client` needs no loop, see `broker.blocking`).
 """
 
 from __future__ import annotations
@@ -46,10 +47,28 @@ class AsyncCloseable(Protocol):
 A = TypeVar("A", bound=AsyncCloseable)
 
 
-class BlockingFacade(Generic[A]):
+class BlockingCloseable:
+    """A blocking object with connections to close: `with` closes it (`Client`, `Inspector`)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BlockingFacade(BlockingCloseable, Generic[A]):
     """The blocking face of an async object that lives on its own `LoopThread`.
 
-    Gives `Client` and `Inspector` one lifecycle: `close()` (idempotent) closes the twin's
+    Gives the `Inspector` its lifecycle: `close()` (idempotent) closes the twin's
     connections on its loop, then stops the thread; usable as a context manager.
     """
 
@@ -62,14 +81,3 @@ class BlockingFacade(Generic[A]):
         if not self._loop.closed:
             self._loop.run(self._async.close())
             self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

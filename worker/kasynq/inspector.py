@@ -8,6 +8,8 @@ result codes and errors, on the same Redis a Go Inspector would read. All Redis 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -246,20 +248,40 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
         *,
         clock: Callable[[], int] | None = None,
         owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns."""
+        """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns.
+
+        With `queue_prefix`, queue arguments name queues under `<queue_prefix>:` (the
+        operator's `<namespace>:`) and `queues()` lists those only, without the prefix;
+        results (`QueueInfo.queue`, `TaskInfo.queue`) carry the full Redis names.
+        """
         super().__init__(Broker(client, clock=clock), owns_client=owns_client)
         self._inspect = InspectBroker(client, clock=clock)
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
-        return cls(client, owns_client=True)
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
+
+    def _redis_name(self, queue: str) -> str:
+        """The Redis name of an argument `queue` (a blank one is left to the validation)."""
+        return keys.prefixed_queue(self._queue_prefix, queue) if queue.strip() else queue
+
+    async def _known_queues(self) -> list[str]:
+        """Redis names of the queues this inspector sees (all, or those under its prefix)."""
+        names = await self._inspect.all_queues()
+        if not self._queue_prefix:
+            return names
+        head = keys.prefixed_queue(self._queue_prefix, "")
+        return [name for name in names if name.startswith(head) and len(name) > len(head)]
 
     # -- queues -------------------------------------------------------------------------------
 
     async def queues(self) -> list[str]:
-        """Names of all queues (sorted; Go returns Redis' set order)."""
-        return await self._inspect.all_queues()
+        """Names of all queues (sorted; Go returns Redis' set order), without the prefix."""
+        head = len(keys.prefixed_queue(self._queue_prefix, ""))
+        return [name[head:] for name in await self._known_queues()]
 
     async def groups(self, queue: str) -> list[GroupInfo]:
         """Groups of a queue with their sizes."""
@@ -276,14 +298,15 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
         Named queues must exist (`QueueNotFoundError` otherwise); the existence check reads
         `asynq:queues` once for all of them.
         """
-        known = await self._inspect.all_queues()
+        known = await self._known_queues()
         if queues is None:
             return await self._inspect.queue_infos(known)
-        for queue in queues:
+        named = [self._redis_name(queue) for queue in queues]
+        for queue in named:
             validate_queue_name(queue)
             if queue not in known:
                 raise QueueNotFoundError(CURRENT_STATS_OP, queue)
-        return await self._inspect.queue_infos(queues)
+        return await self._inspect.queue_infos(named)
 
     async def history(self, queue: str, days: int) -> list[DailyStats]:
         """Processed/failed counts of the last `days` UTC days, newest first."""
@@ -502,6 +525,27 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
         return await self._inspect.cluster_nodes(queue)
 
 
+def _queue_scoped(
+    method: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """`method`, whose first argument is a queue name, under the inspector's queue prefix."""
+
+    @functools.wraps(method)
+    async def scoped(self: AsyncInspector, queue: str, *args: Any, **kwargs: Any) -> Any:
+        return await method(self, self._redis_name(queue), *args, **kwargs)
+
+    return scoped
+
+
+for _name, _method in list(vars(AsyncInspector).items()):  # every method taking a `queue`
+    if (
+        not _name.startswith("_")
+        and inspect.iscoroutinefunction(_method)
+        and [*inspect.signature(_method).parameters][1:2] == ["queue"]
+    ):
+        setattr(AsyncInspector, _name, _queue_scoped(_method))
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -533,16 +577,20 @@ class Inspector(BlockingFacade[AsyncInspector], RedisConstructors):
         *,
         clock: Callable[[], int] | None = None,
         owns_client: bool = False,
+        queue_prefix: str = "",
     ) -> None:
-        """Use `client`: a blocking one is mirrored by an asyncio twin (closed with us)."""
+        """Use `client`: a blocking one is mirrored by an asyncio twin (closed with us);
+        `queue_prefix` as `AsyncInspector`'s."""
         if isinstance(client, redis.Redis | redis.cluster.RedisCluster):
             client, owns_client = async_twin(client), True
-        twin = AsyncInspector(client, clock=clock, owns_client=owns_client)
+        twin = AsyncInspector(
+            client, clock=clock, owns_client=owns_client, queue_prefix=queue_prefix
+        )
         super().__init__("kasynq-inspector", twin)
 
     @classmethod
-    def owning(cls, client: AsyncRedis) -> Self:
-        return cls(client, owns_client=True)
+    def owning(cls, client: AsyncRedis, *, queue_prefix: str = "") -> Self:
+        return cls(client, owns_client=True, queue_prefix=queue_prefix)
 
     queues = _blocking(AsyncInspector.queues)
     groups = _blocking(AsyncInspector.groups)

@@ -19,6 +19,23 @@ ALL_QUEUES = "asynq:queues"
 CANCEL_CHANNEL = "asynq:cancel"
 
 
+def prefixed_queue(prefix: str, queue: str) -> str:
+    """The Redis name of `queue` under the tenant prefix `prefix`: `<prefix>:<queue>`, as the
+    operator names the queues of namespace `<prefix>`; `queue` itself when `prefix` is empty."""
+    return f"{prefix}:{queue}" if prefix else queue
+
+
+def checked_queue_prefix(prefix: str) -> str:
+    """`prefix` if usable as a tenant prefix (no braces: they would change the hash tag; no
+    trailing `:`, which `prefixed_queue` adds), else `ValueError` naming it."""
+    if "{" in prefix or "}" in prefix or prefix.endswith(":") or prefix != prefix.strip():
+        raise ValueError(
+            "queue_prefix must have no braces, no surrounding blanks and no trailing ':' "
+            f"(one is added): queue_prefix={prefix!r}"
+        )
+    return prefix
+
+
 def queue_key_prefix(queue: str) -> str:
     return f"asynq:{{{queue}}}:"
 

@@ -1,9 +1,11 @@
 """Leader election of a scheduler group on a Redis lock, with fencing tokens.
 
-One scheduler per group is leader: it took the lock with SET NX and a TTL (15 s by default)
-and renews it every TTL/3 with compare-and-extend; standbys retry every half second at most
-(so one takes over within TTL + 0.5 s of a leader's death) and a leader releases the lock
-with compare-and-delete on shutdown. Each acquisition takes a new fencing token; the token is
+One scheduler per group is leader: it took the lock with SET NX and a TTL (2 s by default)
+and renews it every TTL/3 with compare-and-extend; standbys retry every `retry_interval`
+(0.5 s by default, so one takes over within TTL + 0.5 s of a leader's death: the lock is all
+that tells a standby a leader lives) and a leader releases the lock with compare-and-delete on
+shutdown. A short TTL is safe because the fencing token, not the TTL, keeps a deposed leader
+from firing. Each acquisition takes a new fencing token; the token is
 what the tick script checks, so a leader that lost the lock without noticing (paused,
 partitioned) is refused by Redis, not by its own clock. Locally a leader also steps down when
 it could not renew within the TTL, or when told it was fenced off.
@@ -23,8 +25,8 @@ from kasynq.broker.scheduling import LeaderLock
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOCK_TTL_SECONDS = 15.0
-STANDBY_POLL_SECONDS = 0.5
+DEFAULT_LOCK_TTL_SECONDS = 2.0
+DEFAULT_LOCK_RETRY_SECONDS = 0.5
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> None:
@@ -54,14 +56,20 @@ class LeaderElector:
         group: str,
         *,
         ttl: float = DEFAULT_LOCK_TTL_SECONDS,
+        retry_interval: float = DEFAULT_LOCK_RETRY_SECONDS,
         on_elected: Callable[[int], Awaitable[None]] | None = None,
         on_deposed: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not ttl > 0:
             raise ValueError(f"lock_ttl must be positive: lock_ttl={ttl!r}")
+        if not retry_interval > 0:
+            raise ValueError(
+                f"lock_retry_interval must be positive: lock_retry_interval={retry_interval!r}"
+            )
         self.group = group
         self.ttl = ttl
+        self.retry_interval = retry_interval
         self.token = 0
         self._lock = lock
         self._ttl_ms = max(1, int(ttl * 1000))
@@ -71,6 +79,11 @@ class LeaderElector:
         self._lease_deadline = 0.0
         self._leading = False
         self._wakeup = asyncio.Event()
+
+    @property
+    def takeover_seconds(self) -> float:
+        """How long after a leader's death a standby leads at the latest (TTL + one retry)."""
+        return self.ttl + min(self.ttl / 3, self.retry_interval)
 
     @property
     def role(self) -> Role:
@@ -95,7 +108,7 @@ class LeaderElector:
                 log.warning("leader election: redis error group=%s error=%r", self.group, exc)
                 if self._leading and not self.is_leader:
                     await self.step_down("lock not renewed within its TTL")
-            pause = self.ttl / 3 if self._leading else min(self.ttl / 3, STANDBY_POLL_SECONDS)
+            pause = self.ttl / 3 if self._leading else min(self.ttl / 3, self.retry_interval)
             self._wakeup.clear()
             await wait_event(self._wakeup, pause)
 

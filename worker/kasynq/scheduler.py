@@ -14,7 +14,8 @@ Divergences from Go's Scheduler, on purpose: `@every` ticks are anchored at the 
 (not at the start time) so replicas agree on tick instants; histories are kept on shutdown
 (entry IDs are stable, so they stay meaningful); ticks missed while no leader fired (failover,
 Redis outage, a stalled loop) are fired late when within `misfire_grace` (default: the
-entry's interval; 0 = skip, as asynq) and skipped otherwise, logged either way. Go fires a
+entry's interval, but at least twice the failover time, so that a failover loses no tick;
+0 = skip, as asynq) and skipped otherwise, logged either way. Go fires a
 late tick once; here a tick up to `LATENESS_TOLERANCE` late always fires.
 """
 
@@ -36,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -52,7 +53,13 @@ from kasynq.client import prepare
 from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.errors import BrokerError
 from kasynq.goformat import format_timedelta, format_unix_date, go_quote, parse_go_duration
-from kasynq.leader import DEFAULT_LOCK_TTL_SECONDS, LeaderElector, Role, wait_event
+from kasynq.leader import (
+    DEFAULT_LOCK_RETRY_SECONDS,
+    DEFAULT_LOCK_TTL_SECONDS,
+    LeaderElector,
+    Role,
+    wait_event,
+)
 from kasynq.periodic import STOP_TIMEOUT_SECONDS, cancel_and_wait
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
 from kasynq.task import OptionArgs, Task, TaskOptions, options
@@ -262,6 +269,38 @@ def parse_entry_config(index: int, item: object) -> EntryConfig:
     return EntryConfig(label, item["cron"], task, opts)
 
 
+TIMING_SETTINGS = ("misfire_grace", "lock_ttl", "lock_retry_interval")
+"""Keys of the worker config's `scheduler:` block: `Scheduler` keyword arguments, in s."""
+
+
+def timing_settings(block: object) -> dict[str, float]:
+    """The `scheduler:` block of a worker config as `Scheduler` keyword arguments.
+
+    Values are seconds or Go duration text (`30s`, `1m30s`); `ScheduleError` names a bad key
+    or value as `scheduler.<key>`.
+    """
+    if not isinstance(block, Mapping):
+        raise ScheduleError(f"scheduler: want a mapping, got {block!r}")
+    unknown = sorted(set(map(str, block)) - set(TIMING_SETTINGS))
+    if unknown:
+        known = ", ".join(TIMING_SETTINGS)
+        raise ScheduleError(f"scheduler: unknown key(s) {', '.join(unknown)} (known: {known})")
+    settings: dict[str, float] = {}
+    for name, value in block.items():
+        seconds: float | None = None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                seconds = parse_go_duration(value) / 1e9
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        if seconds is None or seconds < 0 or not math.isfinite(seconds):
+            raise ScheduleError(
+                f"scheduler.{name}: want seconds or a Go duration >= 0, got {value!r}"
+            )
+        settings[str(name)] = seconds
+    return settings
+
+
 def load_schedules(path: Path) -> list[object]:
     """The `schedules:` list of a worker config file (a missing key is an empty list)."""
     data = yaml.safe_load(path.read_text("utf-8")) or {}
@@ -307,11 +346,17 @@ class Scheduler:
         group: str = DEFAULT_GROUP,
         location: tzinfo = UTC,
         lock_ttl: float = DEFAULT_LOCK_TTL_SECONDS,
+        lock_retry_interval: float = DEFAULT_LOCK_RETRY_SECONDS,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_SECONDS,
         misfire_grace: float | None = None,
+        queue_prefix: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`misfire_grace` (s): fire missed ticks this old; None = one interval, 0 = skip."""
+        """Timings in seconds. `misfire_grace`: fire missed ticks this old (None = one interval,
+        at least twice `lock_ttl + lock_retry_interval`; 0 = skip them). `lock_ttl`: a dead
+        leader's lock expires after this long; `lock_retry_interval`: how often standbys try to
+        take it. A standby leads at the latest `lock_ttl + lock_retry_interval` after the
+        leader's death. `queue_prefix` puts the entries' queues under `<queue_prefix>:`."""
         if not group or "{" in group or "}" in group:
             raise ValueError(f"group must be a non-empty name without braces: group={group!r}")
         if misfire_grace is not None and misfire_grace < 0:
@@ -331,10 +376,12 @@ class Scheduler:
         self._listeners: list[Callable[[SchedulerStatus], None]] = []
         self._changed = asyncio.Event()
         self._loaded = _Loaded()
+        self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
         self.elector = LeaderElector(
             LeaderLock(redis, group, self.id),
             group,
             ttl=lock_ttl,
+            retry_interval=lock_retry_interval,
             on_elected=self._on_elected,
             on_deposed=self._on_deposed,
         )
@@ -359,7 +406,16 @@ class Scheduler:
 
     def register(self, cronspec: str, task: Task, **opts: Unpack[OptionArgs]) -> str:
         """Add an entry; returns its ID (stable across replicas). Raises `ScheduleError`."""
-        return self._add(make_entry(self.group, cronspec, task, **opts))
+        return self._add(make_entry(self.group, cronspec, task, **self._scoped(task, opts)))
+
+    def _scoped(self, task: Task, opts: Mapping[str, Any]) -> OptionArgs:
+        """`opts` with the queue under the prefix (unchanged without one, so that entry IDs
+        and their option strings stay as they were)."""
+        scoped: dict[str, Any] = dict(opts)
+        if self._queue_prefix:
+            queue = scoped.get("queue") or task.options.queue or keys.DEFAULT_QUEUE
+            scoped["queue"] = keys.prefixed_queue(self._queue_prefix, str(queue))
+        return cast(OptionArgs, scoped)
 
     def _add(self, entry: Entry) -> str:
         if entry.id in self._entries:
@@ -393,9 +449,8 @@ class Scheduler:
         for index, item in enumerate(items):
             try:
                 config = parse_entry_config(index, item)
-                entry = make_entry(
-                    self.group, config.cron, config.task, config.name, **config.options
-                )
+                options = self._scoped(config.task, config.options)
+                entry = make_entry(self.group, config.cron, config.task, config.name, **options)
                 if entry.id in wanted:
                     raise ScheduleError(
                         f"schedule entry {entry.name!r}: same schedule, task and options as "
@@ -520,10 +575,14 @@ class Scheduler:
         return None if upcoming is None else int(upcoming.timestamp())
 
     def _grace(self, entry: Entry, tick: int) -> float:
+        """The configured grace, else the entry's interval but at least two failovers' time:
+        the ticks due while a standby waits for a dead leader's lock are fired late, not lost
+        (the fence still lets each fire only once)."""
         if self._misfire_grace is not None:
             return self._misfire_grace
         following = self._tick_after(entry, tick)
-        return 0.0 if following is None else float(following - tick)
+        interval = 0.0 if following is None else float(following - tick)
+        return max(interval, 2 * self.elector.takeover_seconds)
 
     async def _on_elected(self, token: int) -> None:
         """Fence older leaders off every queue, then resume each entry after its last tick."""

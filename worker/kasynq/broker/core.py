@@ -170,12 +170,12 @@ class Broker:
         if self._on_cluster:
             error = (await self.write_tasks([write]))[0]
         else:
-            call = self._task_write_call(write, self._clock(), register=True)
+            call = task_write_call(write, self._clock(), register=True)
             try:
                 result = await call.script.run(self.client, call.keys, call.args)
             except ResponseError as exc:
                 result = exc
-            error = _task_write_error(write, result, None)
+            error = task_write_error(write, result, None)
         if error is not None:
             raise error
 
@@ -193,12 +193,10 @@ class Broker:
         if self._on_cluster:
             return await self._write_tasks_on_cluster(list(writes), now_ns)
         made: list[TaskWrite] = []
-        calls = (
-            self._task_write_call(write, now_ns, register=True) for write in kept(writes, made)
-        )
+        calls = (task_write_call(write, now_ns, register=True) for write in kept(writes, made))
         results = await run_pipelined(self.client, calls)  # each written as it is made
         return [
-            _task_write_error(write, result, None)
+            task_write_error(write, result, None)
             for write, result in zip(made, results, strict=True)
         ]
 
@@ -207,59 +205,13 @@ class Broker:
     ) -> list[Exception | None]:
         queues = list(dict.fromkeys(write.msg.queue for write in writes))
         register = [_REGISTER_QUEUE.call([keys.ALL_QUEUES], [queue]) for queue in queues]
-        calls = [self._task_write_call(write, now_ns, register=False) for write in writes]
+        calls = [task_write_call(write, now_ns, register=False) for write in writes]
         results = await run_pipelined(self.client, [*register, *calls])
         registration = dict(zip(queues, results[: len(queues)], strict=True))
         return [
-            _task_write_error(write, result, registration[write.msg.queue])
+            task_write_error(write, result, registration[write.msg.queue])
             for write, result in zip(writes, results[len(queues) :], strict=True)
         ]
-
-    def task_write_call(self, write: TaskWrite, now_ns: int) -> ScriptCall:
-        """The script call creating `write`, without queue registration (the scheduler splices
-        it into its tick script, whose keys must all share the queue's slot)."""
-        return self._task_write_call(write, now_ns, register=False)
-
-    def _task_write_call(self, write: TaskWrite, now_ns: int, *, register: bool) -> ScriptCall:
-        """The script call creating `write`; `register` appends asynq:queues and the queue."""
-        script, script_keys, args = self._task_write_script(write, now_ns)
-        if register:
-            return script.call([*script_keys, keys.ALL_QUEUES], [*args, write.msg.queue])
-        return script.call(script_keys, args)
-
-    def _task_write_script(
-        self, write: TaskWrite, now_ns: int
-    ) -> tuple[LuaScript, list[str], list[ScriptArg]]:
-        msg = write.msg
-        queue, task_id = msg.queue, msg.id
-        encoded = msg.SerializeToString()
-        task = keys.task_key(queue, task_id)
-        unique = msg.unique_key
-        if write.process_at is not None:
-            if unique:
-                return (
-                    _SCHEDULE_UNIQUE,
-                    [unique, task, keys.scheduled_key(queue)],
-                    [task_id, write.unique_ttl, write.process_at, encoded],
-                )
-            return (
-                _SCHEDULE,
-                [task, keys.scheduled_key(queue)],
-                [encoded, write.process_at, task_id],
-            )
-        if write.group:
-            group_keys = [task, keys.group_key(queue, write.group), keys.all_groups(queue)]
-            group_args: list[ScriptArg] = [encoded, task_id, now_ns // NS_PER_SECOND, write.group]
-            if unique:
-                return _ADD_TO_GROUP_UNIQUE, [*group_keys, unique], [*group_args, write.unique_ttl]
-            return _ADD_TO_GROUP, group_keys, group_args
-        if unique:
-            return (
-                _ENQUEUE_UNIQUE,
-                [unique, task, keys.pending_key(queue)],
-                [task_id, write.unique_ttl, encoded, now_ns],
-            )
-        return _ENQUEUE, [task, keys.pending_key(queue)], [encoded, task_id, now_ns]
 
     # -- server side: processing -------------------------------------------------------------
 
@@ -689,7 +641,54 @@ def _dequeued(reply: Any, lease_ns: int, *, traced: bool) -> Dequeued:
     return msg, lease_ns / NS_PER_SECOND, None if since is None else int(since)
 
 
-def _task_write_error(write: TaskWrite, result: object, registration: object) -> Exception | None:
+def task_write_call(write: TaskWrite, now_ns: int, *, register: bool) -> ScriptCall:
+    """The script call creating `write`; `register` appends asynq:queues and the queue
+    (standalone Redis: one script registers the queue and creates the task, as one round trip).
+    Shared by `Broker` and the blocking client's `BlockingWriter`."""
+    script, script_keys, args = _task_write_script(write, now_ns)
+    if register:
+        return script.call([*script_keys, keys.ALL_QUEUES], [*args, write.msg.queue])
+    return script.call(script_keys, args)
+
+
+def _task_write_script(
+    write: TaskWrite, now_ns: int
+) -> tuple[LuaScript, list[str], list[ScriptArg]]:
+    msg = write.msg
+    queue, task_id = msg.queue, msg.id
+    encoded = msg.SerializeToString()
+    task = keys.task_key(queue, task_id)
+    unique = msg.unique_key
+    if write.process_at is not None:
+        if unique:
+            return (
+                _SCHEDULE_UNIQUE,
+                [unique, task, keys.scheduled_key(queue)],
+                [task_id, write.unique_ttl, write.process_at, encoded],
+            )
+        return (
+            _SCHEDULE,
+            [task, keys.scheduled_key(queue)],
+            [encoded, write.process_at, task_id],
+        )
+    if write.group:
+        group_keys = [task, keys.group_key(queue, write.group), keys.all_groups(queue)]
+        group_args: list[ScriptArg] = [encoded, task_id, now_ns // NS_PER_SECOND, write.group]
+        if unique:
+            return _ADD_TO_GROUP_UNIQUE, [*group_keys, unique], [*group_args, write.unique_ttl]
+        return _ADD_TO_GROUP, group_keys, group_args
+    if unique:
+        return (
+            _ENQUEUE_UNIQUE,
+            [unique, task, keys.pending_key(queue)],
+            [task_id, write.unique_ttl, encoded, now_ns],
+        )
+    return _ENQUEUE, [task, keys.pending_key(queue)], [encoded, task_id, now_ns]
+
+
+def task_write_error(write: TaskWrite, result: object, registration: object) -> Exception | None:
+    """The error of a task write from its script's reply (and the queue registration's on
+    Cluster), None when the task was created: Go's enqueue result codes (wire-protocol.md §4.1)."""
     if isinstance(registration, Exception):
         return BrokerError(write.op, f"redis command error: SADD failed: {registration}")
     if isinstance(result, ResponseError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from kasynq import keys
-from kasynq.broker.core import Broker, TaskWrite
+from kasynq.broker.core import Broker, TaskWrite, task_write_call
 from kasynq.broker.scripts import LuaScript, load_script
 from kasynq.connection import AsyncRedis
 
@@ -119,7 +119,8 @@ class TickStore:
         broker = self._broker
         queue = write.msg.queue
         await broker.client.sadd(keys.ALL_QUEUES, queue)
-        call = broker.task_write_call(write, broker.now_ns())
+        # the queue's slot only: registration happens above, in its own slot
+        call = task_write_call(write, broker.now_ns(), register=False)
         script = _fire_script(call.script)
         state = keys.scheduler_ticks_key(queue, self._group)
         status, created = await script.run(

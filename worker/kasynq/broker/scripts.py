@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
 
+import redis
+import redis.cluster
 from redis.exceptions import NoScriptError
 
 from kasynq.broker.batching import BatchingClient
@@ -49,6 +51,18 @@ class LuaScript:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await client.eval(self.source, len(keys), *keys, *args)
+
+    def run_blocking(
+        self,
+        client: redis.Redis | redis.cluster.RedisCluster,
+        call_keys: Sequence[str],
+        args: Sequence[ScriptArg],
+    ) -> Any:
+        """`run` on a blocking redis-py client (the blocking `Client`: no event loop)."""
+        try:
+            return client.evalsha(self.sha, len(call_keys), *call_keys, *args)
+        except NoScriptError:
+            return client.eval(self.source, len(call_keys), *call_keys, *args)
 
     def call(self, keys: Sequence[str], args: Sequence[ScriptArg]) -> ScriptCall:
         return ScriptCall(self, keys, args)

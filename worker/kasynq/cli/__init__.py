@@ -20,9 +20,8 @@ from kasynq.cli.worker import worker
 @click.option(
     "--redis-url",
     envvar="KASYNQ_REDIS_URL",
-    default=DEFAULT_REDIS_URL,
-    show_default=True,
-    help="redis://, rediss:// or redis-sentinel:// URL (env KASYNQ_REDIS_URL).",
+    help=f"redis://, rediss:// or redis-sentinel:// URL (env KASYNQ_REDIS_URL) [default: "
+    f"{DEFAULT_REDIS_URL}; for `worker`: its config file's redis_url].",
 )
 @click.option("--tls", is_flag=True, help="Use TLS (turns redis:// into rediss://).")
 @click.option("--tls-ca-file", type=click.Path(exists=True, dir_okay=False), help="CA bundle.")
@@ -31,13 +30,16 @@ from kasynq.cli.worker import worker
 @click.pass_context
 def main(
     ctx: click.Context,
-    redis_url: str,
+    redis_url: str | None,
     tls: bool,
     tls_ca_file: str | None,
     cluster: bool,
     output: str,
 ) -> None:
-    """Run workers and inspect asynq-compatible queues (Go and Python alike)."""
+    """Run workers and inspect asynq-compatible queues (Go and Python alike).
+
+    The global options apply to every subcommand, `worker` included (its own flags win).
+    """
     ctx.obj = Session(redis_url, tls, tls_ca_file, cluster, output)
 
 

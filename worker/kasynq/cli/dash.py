@@ -13,13 +13,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import click
+import redis
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from kasynq.broker.inspect import QueueInfo
 from kasynq.cli.output import cell
-from kasynq.cli.session import Session, command_action
+from kasynq.cli.session import Session, command_action, mask_password
 from kasynq.inspector import Inspector, ServerInfo
 
 SPARK_LEVELS = " ▁▂▃▄▅▆▇█"
@@ -57,27 +59,79 @@ class QueueTrend:
         self.last, self.last_time = info, now
 
 
+COUNT_FIELDS = ("pending", "active", "scheduled", "retry", "archived", "paused")
+RATE_HEADERS = ("processed/s", "failed/s", "latency")
+SHORT_HEADERS = {
+    "pending": "pend",
+    "active": "act",
+    "scheduled": "sched",
+    "archived": "arch",
+    "processed/s": "proc/s",
+    "failed/s": "fail/s",
+    "latency": "lat",
+}
+"""Headers used when the full ones leave the counts no room (an 80-column terminal)."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the queues table fits a width: headers, cell padding, sparkline points."""
+
+    short: bool
+    padding: int
+    spark_points: int
+
+
+def _fit(width: int, cells: Sequence[Sequence[str]]) -> _Layout:
+    """The roomiest layout whose text columns (names, counts, the rates' numbers) fit `width`.
+
+    Sparklines get what is left, up to `HISTORY_POINTS` each: they shrink, then vanish, and
+    the numbers never do.
+    """
+    headers = ["queue", *COUNT_FIELDS, *RATE_HEADERS]
+    for short, padding in ((False, 1), (True, 1), (True, 0)):
+        names = [SHORT_HEADERS.get(name, name) if short else name for name in headers]
+        text = sum(
+            max([len(name), *(len(row[index]) + (index > 6) for row in cells)])
+            for index, name in enumerate(names)
+        )
+        used = text + len(names) * (1 + 2 * padding) + 1  # borders and cell padding
+        if used <= width or padding == 0:
+            spark_points = max(0, min(HISTORY_POINTS, (width - used) // len(RATE_HEADERS)))
+            return _Layout(short, padding, spark_points)
+    raise AssertionError("unreachable: the last layout always fits")
+
+
 def render(
-    infos: Sequence[QueueInfo], trends: dict[str, QueueTrend], servers: Sequence[ServerInfo]
+    infos: Sequence[QueueInfo],
+    trends: dict[str, QueueTrend],
+    servers: Sequence[ServerInfo],
+    width: int,
+    notice: str = "",
 ) -> Group:
-    """The dashboard: a queues table with sparklines, then a servers table."""
-    queues = Table(title="Queues (q to quit)", expand=True)
-    queues.add_column("QUEUE", no_wrap=True)  # names stay whole; counts give way first
-    for column in ("pending", "active", "scheduled", "retry", "archived", "paused"):
-        queues.add_column(column.upper())
-    for column in ("processed/s", "failed/s", "latency"):
-        queues.add_column(column.upper(), no_wrap=True)
+    """The dashboard for a terminal `width` columns wide: an optional notice line (Redis
+    unreachable, reconnected), a queues table with sparklines, then a servers table."""
+    rows = []
     for info in infos:
         trend = trends[info.queue]
-        queues.add_row(
-            info.queue,
-            *(cell(getattr(info, name)) for name in ("pending", "active", "scheduled", "retry")),
-            cell(info.archived),
-            cell(info.paused),
-            f"{sparkline(trend.processed_per_second)} {_last(trend.processed_per_second):.1f}",
-            f"{sparkline(trend.failed_per_second)} {_last(trend.failed_per_second):.1f}",
-            f"{sparkline(trend.latency_seconds)} {_last(trend.latency_seconds):.1f}s",
-        )
+        counts = [cell(getattr(info, name)) for name in COUNT_FIELDS]
+        series = (trend.processed_per_second, trend.failed_per_second, trend.latency_seconds)
+        numbers = [f"{_last(values):.1f}" for values in series]
+        numbers[-1] += "s"
+        rows.append((info.queue, counts, series, numbers))
+    layout = _fit(width, [[queue, *counts, *numbers] for queue, counts, _, numbers in rows])
+    queues = Table(title="Queues (q to quit)", padding=(0, layout.padding))
+    queues.add_column("QUEUE", no_wrap=True, overflow="ellipsis")  # the only one that may give
+    for name in (*COUNT_FIELDS, *RATE_HEADERS):
+        header = SHORT_HEADERS.get(name, name) if layout.short else name
+        queues.add_column(header.upper(), no_wrap=True, justify="right")
+    for queue, counts, series, numbers in rows:
+        trends_cells = [
+            f"{sparkline(list(values)[-layout.spark_points :]) if layout.spark_points else ''}"
+            f" {number}".lstrip()
+            for values, number in zip(series, numbers, strict=True)
+        ]
+        queues.add_row(queue, *counts, *trends_cells)
     hosts = Table(title="Servers", expand=True)
     for column in ("host", "pid", "status", "queues", "busy", "idle"):
         hosts.add_column(column.upper())
@@ -91,7 +145,10 @@ def render(
             str(busy),
             str(max(0, server.concurrency - busy)),
         )
-    return Group(queues, hosts)
+    parts: list[Table | Text] = [queues, hosts]
+    if notice:
+        parts.insert(0, Text(notice, style="bold yellow"))
+    return Group(*parts)
 
 
 def _last(values: deque[float]) -> float:
@@ -131,18 +188,71 @@ def sample(inspector: Inspector) -> tuple[list[QueueInfo], list[ServerInfo]]:
 @click.option("--refresh", default=2.0, show_default=True, type=click.FloatRange(min=0.2))
 @command_action
 def dash(session: Session, /, refresh: float) -> None:
-    """Live queues (sparklines of processed/failed per second and latency) and servers."""
+    """Live queues (sparklines of processed/failed per second and latency) and servers.
+
+    A Redis outage does not end it: the last numbers stay up under a notice while it retries
+    every refresh, and a notice says when it reconnected.
+    """
     trends: dict[str, QueueTrend] = {}
     with session.inspector() as inspector, single_keys():
-        infos, servers = sample(inspector)
+        infos, servers = sample(inspector)  # unreachable at start: one line and exit 1
+        link = RedisLink(session.url)
+        console = Console()
         # The terminal's own size, on the alternate screen: redraws never scroll or wrap,
         # and the shell's screen comes back untouched on quit.
-        with Live(console=Console(), auto_refresh=False, screen=True) as live:
+        with Live(console=console, auto_refresh=False, screen=True) as live:
+            fresh = True
             while True:
                 now = time.monotonic()
-                for info in infos:
-                    trends.setdefault(info.queue, QueueTrend()).add(info, now)
-                live.update(render(infos, trends, servers), refresh=True)
+                if fresh:
+                    for info in infos:
+                        trends.setdefault(info.queue, QueueTrend()).add(info, now)
+                view = render(infos, trends, servers, console.width, link.notice(now))
+                live.update(view, refresh=True)
                 if quit_pressed(refresh):
                     return
-                infos, servers = sample(inspector)
+                try:
+                    infos, servers = sample(inspector)
+                    fresh = True
+                    link.up(time.monotonic())
+                except (redis.RedisError, OSError) as exc:  # e.g. LOADING while Redis restarts
+                    fresh = False
+                    link.down(time.monotonic(), exc)
+
+
+RECONNECTED_NOTICE_SECONDS = 10.0
+
+
+@dataclass
+class RedisLink:
+    """Whether the dashboard reaches Redis, for its notice line (URL without password)."""
+
+    url: str
+    down_since: float | None = None
+    error: str = ""
+    reconnected_at: float | None = None
+    outage_seconds: float = 0.0
+
+    def down(self, now: float, error: Exception) -> None:
+        if self.down_since is None:
+            self.down_since = now
+        self.error = f"{type(error).__name__}: {error}"
+
+    def up(self, now: float) -> None:
+        if self.down_since is not None:
+            self.outage_seconds = now - self.down_since
+            self.reconnected_at, self.down_since = now, None
+
+    def notice(self, now: float) -> str:
+        where = mask_password(self.url)
+        if self.down_since is not None:
+            return (
+                f"Redis at {where} unreachable for {now - self.down_since:.0f}s, retrying; "
+                f"numbers as last seen ({self.error})"
+            )
+        if (
+            self.reconnected_at is not None
+            and now - self.reconnected_at < RECONNECTED_NOTICE_SECONDS
+        ):
+            return f"Reconnected to Redis at {where} after {self.outage_seconds:.0f}s"
+        return ""

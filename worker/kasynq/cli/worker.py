@@ -16,6 +16,7 @@ import click
 import redis
 import redis.asyncio
 
+from kasynq.cli.session import BadSetting, Session, is_db_out_of_range, with_tls
 from kasynq.config import (
     EVENT_LOOPS,
     REDIS_CA_FILE_ENV,
@@ -27,7 +28,7 @@ from kasynq.config import (
 )
 from kasynq.connection import redis_from_url
 from kasynq.processor import exit_if_sync_handlers_stuck
-from kasynq.scheduler import Scheduler, register_metrics
+from kasynq.scheduler import ScheduleError, Scheduler, register_metrics, timing_settings
 from kasynq.servemux import Handler
 from kasynq.server import Server
 
@@ -107,13 +108,16 @@ async def _serve(
     config_file: Path | None,
     flags: Mapping[str, object],
 ) -> None:
-    client = redis_from_url(settings.redis_url, **settings.redis_options())
+    try:
+        client = redis_from_url(settings.redis_url, **settings.redis_options())
+    except ValueError as exc:  # an unknown scheme, a sentinel URL without ?master=
+        raise ConfigError(f"redis_url {settings.masked_redis_url}: {exc}") from None
     try:
         await check_credentials(client, settings)
         server = Server(
             client,
             concurrency=settings.concurrency,
-            queues=settings.queues,
+            queues=settings.redis_queues,
             strict_priority=settings.strict,
             shutdown_timeout=settings.shutdown_timeout,
             http_port=settings.http_port,
@@ -124,7 +128,12 @@ async def _serve(
         if not settings.schedules:
             await server.serve(handler, reloader(settings, config_file, flags, server, None))
             return
-        scheduler = Scheduler.from_url(settings.redis_url, settings.redis_options())
+        scheduler = Scheduler.from_url(
+            settings.redis_url,
+            settings.redis_options(),
+            queue_prefix=settings.queue_prefix,
+            **scheduler_timings(settings),
+        )
         scheduler.apply_schedules(settings.schedules)
         register_metrics(scheduler, server.metrics.registry)
         server.health_details = scheduler.health_details
@@ -187,15 +196,26 @@ def reloader(
     return reload
 
 
+def scheduler_timings(settings: WorkerSettings) -> dict[str, float]:
+    """The config's `scheduler:` timings as `Scheduler` arguments; `ConfigError` if bad."""
+    try:
+        return timing_settings(settings.scheduler)
+    except ScheduleError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
     """Fail fast on a wrong or missing password (a lasting error); an unreachable Redis is
     left to the server's retries, as it may come up after the worker."""
     try:
         await client.ping()
     except (redis.AuthenticationError, redis.ResponseError) as exc:
-        raise ConfigError(
-            f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
-        ) from None
+        where = settings.masked_redis_url
+        db_missing = isinstance(exc, redis.ResponseError) and is_db_out_of_range(exc)
+        problem = (
+            f"redis_url {where}" if db_missing else f"Redis at {where} refused the credentials"
+        )
+        raise ConfigError(f"{problem}: {exc}") from None
     except (redis.ConnectionError, OSError) as exc:
         log.warning("redis not reachable at start url=%s error=%r", settings.masked_redis_url, exc)
 
@@ -214,6 +234,10 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
 )
 @click.option("--handlers", help="Handler to run, as package.module:attribute (a ServeMux).")
 @click.option("--queues", help="Queues and priorities, e.g. critical=6,default=3.")
+@click.option(
+    "--queue-prefix",
+    help="Tenant prefix of the queues: acme makes them acme:<queue>, as the operator names them.",
+)
 @click.option("--concurrency", type=int, help="Tasks processed at once (default 10).")
 @click.option("--strict", is_flag=True, default=None, help="Strict priority order of queues.")
 @click.option("--shutdown-timeout", type=float, help="Seconds to wait for tasks on shutdown.")
@@ -239,18 +263,33 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     help="YAML file with the same keys (flags win).",
 )
 @click.option("--log-level", help="Python logging level (default INFO).")
-def worker(config_file: Path | None, **flags: Any) -> None:
+@click.pass_obj
+def worker(session: Session, /, config_file: Path | None, **flags: Any) -> None:
     """Process tasks from asynq queues, side by side with Go asynq servers.
 
-    SIGTERM/SIGINT shut down gracefully, SIGTSTP stops fetching new tasks, SIGHUP reloads the
-    config file's log_level, failure_log_level and schedules.
+    The global `--redis-url`, `--tls` and `--tls-ca-file` apply unless the worker's own flags
+    or its config file say otherwise. SIGTERM/SIGINT shut down gracefully, SIGTSTP stops
+    fetching new tasks, SIGHUP reloads the config file's log_level, failure_log_level and
+    schedules.
     """
     try:
+        flags = with_globals(session, flags)
         settings = resolve(config_file, flags)
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        if session.tls:
+            settings.redis_url = with_tls(settings.redis_url)
+        scheduler_timings(settings)  # a bad scheduler block fails before anything starts
         handler = load_handler(settings.handlers)
         run_worker(settings, handler, config_file, flags)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadSetting(str(exc)) from None
+
+
+def with_globals(session: Session, flags: dict[str, Any]) -> dict[str, Any]:
+    """The worker's flags, with the global options filling those not given."""
+    if session.cluster:
+        raise ConfigError("--cluster: kasynq worker does not run on Redis Cluster")
+    inherited = {"redis_url": session.redis_url, "redis_ca_file": session.tls_ca_file}
+    return {**flags, **{name: value for name, value in inherited.items() if flags[name] is None}}

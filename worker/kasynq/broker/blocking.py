@@ -1,0 +1,178 @@
+"""Task writes on a blocking redis-py client, for the blocking `Client`.
+
+No event loop and no thread: a prepared task goes out as one `EVALSHA` of the same script
+`Broker.write_task` runs (`task_write_call`), on the caller's own thread. On standalone Redis
+each thread writes on a connection of its own, made by the client's pool and fed commands
+packed by hiredis: redis-py's generic command path costs about as much as the round trip.
+Sentinel-managed clients take that generic path, so that their pool follows the master.
+A connection is never used in another process: after `fork()` (gunicorn `--preload`, Celery
+prefork, multiprocessing) the child opens its own, as redis-py's pools do for everything
+else. On Redis Cluster the queue is registered in `asynq:queues` (its own slot) first, as
+Go's SADD, through redis-py's cluster client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
+
+import redis
+import redis.cluster
+import redis.sentinel
+from hiredis import pack_command
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kasynq import keys
+from kasynq.broker.core import TaskWrite, task_write_call, task_write_error
+from kasynq.broker.scripts import ScriptCall
+
+BlockingRedis = redis.Redis | redis.cluster.RedisCluster
+
+
+class BlockingWriter:
+    """Creates tasks on a blocking client; each call is one round trip on standalone Redis."""
+
+    def __init__(self, client: BlockingRedis, *, clock: Callable[[], int] | None = None) -> None:
+        """`client` must answer bytes (`decode_responses=False`); `clock` gives Unix ns."""
+        self.client = client
+        self._clock: Callable[[], int] = clock or time.time_ns
+        self._on_cluster = isinstance(client, redis.cluster.RedisCluster)
+        # Sentinel-managed connections find the master through their pool's `get_connection`
+        self._own_connections = isinstance(client, redis.Redis) and not isinstance(
+            client.connection_pool, redis.sentinel.SentinelConnectionPool
+        )
+        self._local = _ThreadConnection()
+        # weakly: a thread that ends drops its connection, which redis-py closes when collected
+        self._made: weakref.WeakSet[_Wire] = weakref.WeakSet()
+        self._made_lock = threading.Lock()
+
+    def now_ns(self) -> int:
+        return self._clock()
+
+    def write_task(self, write: TaskWrite) -> None:
+        """Register the queue and create the task; raise its error if any."""
+        registration: object = None
+        if self._on_cluster:
+            registration = _attempt(lambda: self.client.sadd(keys.ALL_QUEUES, write.msg.queue))
+            call = task_write_call(write, self._clock(), register=False)
+            result = _attempt(lambda: call.script.run_blocking(self.client, call.keys, call.args))
+        elif self._own_connections:
+            call = task_write_call(write, self._clock(), register=True)
+            result = _attempt(lambda: self._run_on_own_connection(call))
+        else:
+            call = task_write_call(write, self._clock(), register=True)
+            result = _attempt(lambda: call.script.run_blocking(self.client, call.keys, call.args))
+        error = task_write_error(write, result, registration)
+        if error is not None:
+            raise error
+
+    def write_tasks(self, writes: Sequence[TaskWrite]) -> list[Exception | None]:
+        """Create many tasks in one pipeline (per Cluster node); one error or None per write."""
+        now_ns = self._clock()
+        registration: dict[str, object] = {}
+        if self._on_cluster:
+            queues = list(dict.fromkeys(write.msg.queue for write in writes))
+            pipe = self.client.pipeline()
+            for queue in queues:
+                pipe.sadd(keys.ALL_QUEUES, queue)
+            registration = dict(zip(queues, pipe.execute(raise_on_error=False), strict=True))
+        calls = [task_write_call(w, now_ns, register=not self._on_cluster) for w in writes]
+        results = self._pipelined(calls, by_sha=True)
+        missing = [
+            index for index, result in enumerate(results) if isinstance(result, NoScriptError)
+        ]
+        if missing:  # never ran: send the source once, which caches it again
+            retried = self._pipelined([calls[index] for index in missing], by_sha=False)
+            for index, result in zip(missing, retried, strict=True):
+                results[index] = result
+        return [
+            task_write_error(write, result, registration.get(write.msg.queue))
+            for write, result in zip(writes, results, strict=True)
+        ]
+
+    def _pipelined(self, calls: Sequence[ScriptCall], *, by_sha: bool) -> list[object]:
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            script = ("EVALSHA", call.script.sha) if by_sha else ("EVAL", call.script.source)
+            pipe.execute_command(*script, len(call.keys), *call.keys, *call.args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _run_on_own_connection(self, call: ScriptCall) -> Any:
+        """`call` by SHA (NOSCRIPT: by source) on this thread's connection; error replies
+        raise `ResponseError`, and a connection that failed is dropped, not reused."""
+        connection = self._connection()
+        head: tuple[Any, ...] = (len(call.keys), *call.keys, *call.args)
+        try:
+            try:
+                connection.send_packed_command([pack_command(("EVALSHA", call.script.sha, *head))])
+                return connection.read_response()
+            except NoScriptError:
+                connection.send_packed_command([pack_command(("EVAL", call.script.source, *head))])
+                return connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._local.connection = None
+            connection.disconnect()
+            raise
+
+    def _connection(self) -> _Wire:
+        """This thread's connection in this process; one Redis closed meanwhile is reopened."""
+        local = self._local
+        connection = local.connection
+        if connection is None or local.pid != os.getpid():
+            assert isinstance(self.client, redis.Redis)
+            connection = cast(_Wire, self.client.connection_pool.make_connection())
+            local.connection, local.pid = connection, os.getpid()
+            with self._made_lock:
+                self._made.add(connection)
+            return connection
+        try:
+            stale = connection.can_read()  # only a closed socket or stray data is readable now
+        except (RedisConnectionError, OSError):
+            stale = True
+        if stale:
+            connection.disconnect()
+        return connection
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    def close(self) -> None:
+        """Close the connections this writer made (not the client's own pool). In a forked
+        child redis-py only closes the inherited sockets, leaving the parent's connections up."""
+        with self._made_lock:
+            made, self._made = list(self._made), weakref.WeakSet()
+        for connection in made:
+            connection.disconnect()
+
+
+class _Wire(Protocol):
+    """What is used of a redis-py connection (redis-py's own methods are not annotated)."""
+
+    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
+
+    def read_response(self) -> Any: ...
+
+    def can_read(self) -> bool: ...
+
+    def disconnect(self) -> None: ...
+
+
+class _ThreadConnection(threading.local):
+    """A thread's own connection and the process that made it."""
+
+    connection: _Wire | None = None
+    pid: int = 0
+
+
+def _attempt(command: Callable[[], object]) -> object:
+    """The command's reply, or the Redis error reply it got (connection errors raise)."""
+    try:
+        return command()
+    except ResponseError as exc:
+        return exc
