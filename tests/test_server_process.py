@@ -48,7 +48,9 @@ def worker_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 def spawn_worker(
     processes: list[subprocess.Popen[bytes]], redis_url: str, *args: str
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KASYNQ_REDIS_URL": redis_url}
+    # the caller's PYTHONPATH stays in front of the editable install (a worktree's code wins)
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "KASYNQ_REDIS_URL": redis_url}
     process = subprocess.Popen(
         [sys.executable, "-c", "from kasynq.cli import main; main()", "worker", *args],
         cwd=REPO,
