@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+
+from kasynq.redaction import masked_url
 
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
@@ -60,16 +61,6 @@ class WorkerSettings:
     def masked_redis_url(self) -> str:
         """The Redis URL fit for logs and errors: any password in it replaced by `***`."""
         return masked_url(self.redis_url)
-
-
-def masked_url(url: str) -> str:
-    """`url` with the password of its user part replaced by `***`."""
-    parts = urlsplit(url)
-    credentials, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 SETTING_NAMES = frozenset(item.name for item in fields(WorkerSettings))

@@ -18,6 +18,8 @@ import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
 
+from kasynq.redaction import masked_url
+
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """An asyncio Redis client (standalone, Sentinel-managed or Cluster), `decode_responses=False`."""
 
@@ -61,10 +63,10 @@ def _sentinel_from_url(url: str, **options: Any) -> redis.asyncio.Redis:
         password = unquote(credentials.split(":", 1)[-1]) or None
     masters = parse_qs(parts.query).get("master", [])
     if not masters or not masters[0]:
-        raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={url!r}")
+        raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={masked_url(url)!r}")
     sentinels = [_host_port(address) for address in netloc.split(",") if address]
     if not sentinels:
-        raise ValueError(f"redis-sentinel URL names no sentinel address: url={url!r}")
+        raise ValueError(f"redis-sentinel URL names no sentinel address: url={masked_url(url)!r}")
     if options.get("password") is None:
         options["password"] = password
     return sentinel_redis(masters[0], sentinels, **options)

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kasynq.redaction import describe
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 2.0
@@ -36,8 +38,9 @@ async def cancel_and_wait(task: asyncio.Task[Any], name: str, within: float) -> 
             return False
         task.cancel()
         await asyncio.wait({task}, timeout=min(remaining, RECANCEL_INTERVAL_SECONDS))
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("task failed while stopping name=%s error=%r", name, task.exception())
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.warning("task failed while stopping name=%s error=%s", name, describe(error))
     return True
 
 
@@ -59,7 +62,7 @@ async def finish_within(name: str, step: Awaitable[object], within: float) -> bo
         return False
     error = task.exception()
     if error is not None:
-        log.warning("step failed step=%s error=%r", name, error)
+        log.warning("step failed step=%s error=%s", name, describe(error))
         return False
     return True
 
@@ -105,5 +108,5 @@ class Periodic(Background):
             try:
                 await self._work()
             except Exception as exc:  # keep the component alive, as Go does
-                log.error("%s run failed error=%r", self.name, exc)
+                log.error("%s run failed error=%s", self.name, describe(exc))
             await asyncio.sleep(self._interval)

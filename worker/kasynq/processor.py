@@ -44,6 +44,7 @@ from kasynq.context import ResultWriter, TaskContext
 from kasynq.errors import BrokerError
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
+from kasynq.redaction import describe
 from kasynq.retry import (
     IsFailureFunc,
     LeaseExpired,
@@ -318,7 +319,7 @@ class Processor:
                 await self._idle_wait(bool(errors))
 
     async def _on_dequeue_error(self, error: BaseException) -> None:
-        log.error("dequeue failed error=%r", error)
+        log.error("dequeue failed error=%s", describe(error))
         if isinstance(error, BrokerError) and error.op == "dequeue":
             # An undecodable message is now active with nobody to run it: archive it at once.
             with contextlib.suppress(Exception):
@@ -475,7 +476,7 @@ class Processor:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # a broken error handler must not lose the task
-            log.error("error handler failed task_id=%s error=%r", worker.msg.id, exc)
+            log.error("error handler failed task_id=%s error=%s", worker.msg.id, describe(exc))
 
     async def _write(self, worker: Worker, op: str, write: Callable[[], Awaitable[None]]) -> None:
         """Run an outcome write while the lease is valid; hand failures to the syncer."""
@@ -494,11 +495,11 @@ class Processor:
                 await write()
         except Exception as exc:  # retried by the syncer until the lease ends
             log.warning(
-                "outcome write failed, will retry op=%s id=%s queue=%s error=%r",
+                "outcome write failed, will retry op=%s id=%s queue=%s error=%s",
                 op,
                 msg.id,
                 msg.queue,
-                exc,
+                describe(exc),
             )
             self._syncer.add(op, write, deadline=worker.lease_expiry)
 

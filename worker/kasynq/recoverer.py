@@ -14,6 +14,7 @@ from kasynq.broker import Broker
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.periodic import Periodic
 from kasynq.processor import task_from_message
+from kasynq.redaction import describe
 from kasynq.retry import IsFailureFunc, LeaseExpired, RetryDelayFunc
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Recoverer:
                     )
                 log.info("recovered task with expired lease id=%s queue=%s", msg.id, msg.queue)
             except Exception as exc:  # another server may have recovered it
-                log.warning("recovery failed id=%s queue=%s error=%r", msg.id, msg.queue, exc)
+                log.warning(
+                    "recovery failed id=%s queue=%s error=%s", msg.id, msg.queue, describe(exc)
+                )
         for queue in self._queues:
             await self._broker.reclaim_stale_aggregation_sets(queue)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kasynq.redaction import describe
+
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_SECONDS = 5.0
@@ -46,5 +48,5 @@ class Syncer:
             try:
                 await request.write()
             except Exception as exc:  # retried on the next period
-                log.warning("outcome write retry failed op=%s error=%r", request.op, exc)
+                log.warning("outcome write retry failed op=%s error=%s", request.op, describe(exc))
                 self._requests.append(request)

@@ -46,6 +46,7 @@ from kasynq.proto.asynq_pb2 import (
     TaskMessage,
     WorkerInfo,
 )
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +474,9 @@ class Broker:
                 try:
                     messages.append(decode_task_message(encoded))
                 except DecodeError as exc:
-                    log.warning("undecodable task message skipped queue=%s error=%s", queue, exc)
+                    log.warning(
+                        "undecodable task message skipped queue=%s error=%s", queue, describe(exc)
+                    )
         return messages
 
     async def extend_lease(self, queue: str, *task_ids: str) -> float:

@@ -23,6 +23,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from kasynq import keys
 from kasynq.connection import AsyncRedis
 from kasynq.periodic import Background
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class PendingWatcher(Background):
             try:
                 await self._watch(pool.connection_class, kwargs)
             except Exception as exc:  # polling covers the gap; reconnect
-                log.debug("pending watcher reconnecting error=%r", exc)
+                log.debug("pending watcher reconnecting error=%s", describe(exc))
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
     async def _watch(self, connection_class: type, kwargs: dict[str, Any]) -> None:

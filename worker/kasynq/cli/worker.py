@@ -26,6 +26,7 @@ from kasynq.config import (
 )
 from kasynq.connection import redis_from_url
 from kasynq.processor import exit_if_sync_handlers_stuck
+from kasynq.redaction import describe
 from kasynq.scheduler import Scheduler, register_metrics
 from kasynq.servemux import Handler
 from kasynq.server import Server
@@ -53,7 +54,9 @@ def load_handler(path: str) -> Handler:
             f"directory {cwd} and on sys.path; set PYTHONPATH for modules elsewhere)"
         ) from None
     except Exception as exc:
-        raise ConfigError(f"cannot import handlers module {module_name!r}: {exc!r}") from None
+        raise ConfigError(
+            f"cannot import handlers module {module_name!r}: {describe(exc)}"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
@@ -95,7 +98,10 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop] | N
 
 
 async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path | None) -> None:
-    client = redis_from_url(settings.redis_url, **settings.redis_options())
+    try:
+        client = redis_from_url(settings.redis_url, **settings.redis_options())
+    except ValueError as exc:  # the URL's form; its message masks the password
+        raise ConfigError(f"redis_url is not usable: {describe(exc)}") from None
     try:
         await check_credentials(client, settings)
         server = Server(
@@ -128,7 +134,9 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
             f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
         ) from None
     except (redis.ConnectionError, OSError) as exc:
-        log.warning("redis not reachable at start url=%s error=%r", settings.masked_redis_url, exc)
+        log.warning(
+            "redis not reachable at start url=%s error=%s", settings.masked_redis_url, describe(exc)
+        )
 
 
 @click.command("worker")
