@@ -72,6 +72,18 @@ class QueueNotFoundError(BrokerError):
         self.queue = queue
 
 
+class QueueFaultError(BrokerError):
+    """Redis refused an operation on one queue's keys (e.g. WRONGTYPE): that queue alone is
+    at fault, the others can still be served."""
+
+    code = ErrorCode.INTERNAL
+
+    def __init__(self, op: str, queue: str, error: Exception) -> None:
+        super().__init__(op, f"queue={queue}: {type(error).__name__}: {error}")
+        self.queue = queue
+        self.__cause__ = error
+
+
 class QueueNotEmptyError(BrokerError):
     """The queue still holds tasks (Go: ErrQueueNotEmpty)."""
 

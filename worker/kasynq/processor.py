@@ -41,7 +41,7 @@ from kasynq.broker import Broker
 from kasynq.broker.core import Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
-from kasynq.errors import BrokerError
+from kasynq.errors import BrokerError, QueueFaultError
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.redaction import describe
@@ -66,6 +66,9 @@ DEFAULT_TIMEOUT_SECONDS = 30 * 60
 
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
+
+QUEUE_BACKOFF_SECONDS = 5.0
+"""How long a queue whose keys Redis refuses (e.g. WRONGTYPE) is left out of dequeues."""
 
 T = TypeVar("T")
 
@@ -217,6 +220,9 @@ class Processor:
         self._all_idle.set()
         self._fetch_task: asyncio.Task[None] | None = None
         self._fetch_on = False
+        self._faulty_until: dict[str, float] = {}
+        """Queues left out of dequeues, until when (monotonic s): one broken queue must not
+        hold up the others (Go retries it on every attempt)."""
         self.workers: dict[str, Worker] = {}
 
     @property
@@ -301,22 +307,51 @@ class Processor:
             self._free_slots -= attempts
             self._all_idle.clear()
             results = await self._dequeue(attempts)
-            errors = [result for result in results if isinstance(result, BaseException)]
-            found = 0
+            errors: list[BaseException] = []
+            found = faults = 0
             for result in results:
                 if isinstance(result, tuple):
                     found += 1
                     self._spawn(*result)
-                else:
-                    self._release_slot()
+                    continue
+                self._release_slot()
+                if isinstance(result, QueueFaultError):
+                    faults += 1
+                    self._leave_out(result)
+                elif isinstance(result, BaseException):
+                    errors.append(result)
             for error in errors[:1]:
                 await self._on_dequeue_error(error)
             if found == attempts:
                 burst = min(self._config.concurrency, 2 * burst)
                 continue
             burst = max(1, found)
-            if found == 0 and self._fetch_on:
+            if found == 0 and faults == 0 and self._fetch_on:
                 await self._idle_wait(bool(errors))
+
+    def _leave_out(self, fault: QueueFaultError) -> None:
+        """Leave a queue Redis refuses out of dequeues for a while; log it once per interval."""
+        now = time.monotonic()
+        if self._faulty_until.get(fault.queue, 0.0) > now:
+            return  # another attempt of the same batch met it too
+        self._faulty_until[fault.queue] = now + QUEUE_BACKOFF_SECONDS
+        log.error(
+            "dequeue failed, leaving the queue out queue=%s for=%ss error=%s",
+            fault.queue,
+            QUEUE_BACKOFF_SECONDS,
+            describe(fault.__cause__ or fault),
+        )
+
+    def _next_order(self) -> list[str]:
+        """The next queue order without the queues currently left out."""
+        order = self._queue_order()
+        if not self._faulty_until:
+            return order
+        now = time.monotonic()
+        for queue, until in list(self._faulty_until.items()):
+            if until <= now:
+                del self._faulty_until[queue]  # tried again; a new fault leaves it out again
+        return [queue for queue in order if queue not in self._faulty_until]
 
     async def _on_dequeue_error(self, error: BaseException) -> None:
         log.error("dequeue failed error=%s", describe(error))
@@ -328,7 +363,7 @@ class Processor:
     async def _dequeue(self, attempts: int) -> list[Dequeued]:
         """`attempts` dequeues, each with its own queue order (weighted orders are random)."""
         try:
-            return await self._broker.dequeue_many([self._queue_order() for _ in range(attempts)])
+            return await self._broker.dequeue_many([self._next_order() for _ in range(attempts)])
         except Exception as exc:  # the whole batch failed (e.g. a Cluster node is down)
             return [exc] * attempts
 

@@ -36,6 +36,7 @@ from kasynq.connection import AsyncRedis
 from kasynq.errors import (
     BrokerError,
     DuplicateTaskError,
+    QueueFaultError,
     ScriptError,
     TaskIDConflictError,
 )
@@ -282,7 +283,8 @@ class Broker:
         attempts go to Redis together, one round per queue position. Returns, in order, per
         attempt: (message, lease expiry, pending_since in Unix ns or None), None when every
         queue of its order was paused or empty, or the error (`BrokerError` "dequeue" for a
-        message that cannot be decoded, now active for the janitor to archive).
+        message that cannot be decoded, now active for the janitor to archive;
+        `QueueFaultError` when Redis refused one queue's keys, e.g. WRONGTYPE).
         """
         return await self._dequeue_each(orders, traced=True)
 
@@ -304,6 +306,8 @@ class Broker:
                 if reply is None:
                     if position < len(orders[index]):
                         next_walking.append(index)
+                elif type(reply) is ResponseError:  # not a server-wide subclass (READONLY, OOM)
+                    found[index] = QueueFaultError("dequeue", orders[index][position - 1], reply)
                 else:
                     found[index] = _dequeued(reply, lease_ns, traced=traced)
             walking = next_walking
