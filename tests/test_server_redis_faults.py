@@ -3,6 +3,8 @@ redis-servers only)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -17,6 +19,7 @@ from kasynq.context import TaskContext
 from kasynq.server import Server
 from kasynq.task import Task
 
+from devenv.redis_servers import RedisServer
 from tests.server_helpers import FAST, enqueue, wait_for
 
 
@@ -69,3 +72,55 @@ async def test_a_broken_queue_does_not_slow_the_others(
     assert failures, "the broken queue is not logged"
     assert all("WRONGTYPE" in text for text in failures), failures
     assert len(failures) <= 2, failures  # once per back-off interval, not once per attempt
+
+
+OUTAGE_SECONDS = 32.0
+"""Longer than the in-memory lease left at the outage's start (<= 30 s), shorter than the
+lease plus the recoverers' 30 s grace: no task may run twice or be lost."""
+
+
+async def test_a_redis_outage_mid_drain_neither_duplicates_nor_strands_tasks(
+    redis_factory: type[RedisServer], servers: list[Server]
+) -> None:
+    server = redis_factory(persistent=True).start()  # AOF fsync always: acknowledged = kept
+    client = redis.asyncio.Redis.from_url(server.url)
+    runs: Counter[str] = Counter()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        runs[ctx.task_id] += 1
+        await asyncio.sleep(0.002)
+
+    try:
+        messages = await enqueue(Broker(client), 3000)
+        await start(
+            servers,
+            client,
+            handler,
+            concurrency=10,
+            recoverer_grace=30.0,  # Go's; FAST's 0 would recover at the lease's end
+            recoverer_interval=1.0,
+        )
+        await wait_for(lambda: len(runs) >= 800, within=30, what="800 tasks before the outage")
+        server.stop()  # kill -9 mid-drain: replies in flight are lost
+        await asyncio.sleep(OUTAGE_SECONDS)
+        server.start()
+        ids = {msg.id for msg in messages}
+
+        async def state() -> tuple[int, int, int]:
+            active = await client.llen(keys.active_key("default"))
+            pending = await client.llen(keys.pending_key("default"))
+            return len(ids - set(runs)), active, pending
+
+        async def drained() -> bool:
+            return await state() == (0, 0, 0)
+
+        with contextlib.suppress(AssertionError):
+            await wait_for(drained, within=25, what="every task run and nothing left active")
+        await asyncio.sleep(2.0)  # recoverers run every second: any late re-run shows now
+        never_ran, active, pending = await state()
+        twice = sum(1 for count in runs.values() if count > 1)
+        assert (never_ran, active, pending, twice) == (0, 0, 0, 0), (
+            f"never ran={never_ran} active={active} pending={pending} ran twice={twice}"
+        )
+    finally:
+        await client.aclose()

@@ -67,6 +67,10 @@ DEFAULT_TIMEOUT_SECONDS = 30 * 60
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
 
+WRITE_MARGIN_SECONDS = 2.0
+"""Outcome writes stop this long before a recoverer may take the task (lease score truncation
+to whole seconds, clock skew between hosts)."""
+
 QUEUE_BACKOFF_SECONDS = 5.0
 """How long a queue whose keys Redis refuses (e.g. WRONGTYPE) is left out of dequeues."""
 
@@ -190,6 +194,8 @@ class ProcessorConfig:
     is_failure: IsFailureFunc
     error_handler: ErrorHandler | None
     shutdown_timeout: float
+    recoverer_grace: float
+    """How long past its lease a task stays active before recoverers (Go: 30 s) retry it."""
 
 
 class Processor:
@@ -514,7 +520,13 @@ class Processor:
             log.error("error handler failed task_id=%s error=%s", worker.msg.id, describe(exc))
 
     async def _write(self, worker: Worker, op: str, write: Callable[[], Awaitable[None]]) -> None:
-        """Run an outcome write while the lease is valid; hand failures to the syncer."""
+        """Run an outcome write while the lease is valid; hand failures to the syncer.
+
+        The syncer retries until just before a recoverer may take the task (lease expiry plus
+        the recoverer grace), not only until the lease expires as Go does: the scripts only
+        act on a task still active, and a task left active after an outage longer than the
+        lease would otherwise be retried by a recoverer and run twice.
+        """
         msg = worker.msg
         if not worker.lease_valid():
             log.warning(
@@ -525,6 +537,8 @@ class Processor:
             )
             return
         self._free_slot(worker)  # the next dequeue can now go out right behind this write
+        grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
+        deadline = worker.lease_expiry + grace
         try:
             async with asyncio.timeout(max(0.0, worker.lease_expiry - time.time())):
                 await write()
@@ -536,7 +550,7 @@ class Processor:
                 msg.queue,
                 describe(exc),
             )
-            self._syncer.add(op, write, deadline=worker.lease_expiry)
+            self._syncer.add(op, write, deadline=deadline)
 
 
 def _deadline_passed(worker: Worker) -> None:

@@ -169,6 +169,7 @@ class Server:
                 is_failure=config.is_failure,
                 error_handler=config.error_handler,
                 shutdown_timeout=config.shutdown_timeout,
+                recoverer_grace=config.recoverer_grace,
             ),
             self._syncer,
             self.metrics,

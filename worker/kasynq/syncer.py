@@ -1,4 +1,8 @@
-"""Retries outcome writes that failed (Redis unreachable) until their lease deadline (spec 5.10).
+"""Retries outcome writes that failed (Redis unreachable) until their deadline (spec 5.10).
+
+The deadline is set by the processor (lease expiry plus the recoverer grace). A retry the
+script refuses (`ScriptError`, e.g. NOT FOUND) is dropped: an earlier attempt whose reply was
+lost did the write, or a recoverer took the task.
 
 Go re-arms its 5 s timer on every new request; kasynq retries on a plain 5 s period, which
 only changes when a retry happens, not what is written.
@@ -11,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kasynq.errors import ScriptError
 from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
@@ -23,7 +28,7 @@ class SyncRequest:
     op: str
     write: Callable[[], Awaitable[None]]
     deadline: float
-    """Unix seconds after which the write is dropped (the task's lease expiry)."""
+    """Unix seconds after which the write is dropped (before a recoverer may take the task)."""
 
 
 class Syncer:
@@ -47,6 +52,8 @@ class Syncer:
                 continue
             try:
                 await request.write()
+            except ScriptError as exc:  # it ran: the task is no longer active, nothing to redo
+                log.info("outcome write not needed op=%s error=%s", request.op, describe(exc))
             except Exception as exc:  # retried on the next period
                 log.warning("outcome write retry failed op=%s error=%s", request.op, describe(exc))
                 self._requests.append(request)
