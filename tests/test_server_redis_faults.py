@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -124,3 +125,67 @@ async def test_a_redis_outage_mid_drain_neither_duplicates_nor_strands_tasks(
         )
     finally:
         await client.aclose()
+
+
+async def test_dequeues_whose_replies_were_lost_leave_no_task_stranded(
+    redis_factory: type[RedisServer], servers: list[Server]
+) -> None:
+    server = redis_factory().start()
+    assert server.process is not None
+    # replies overdue by 0.5 s fail the calls; the frozen Redis still runs them once thawed
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.5)
+    check = redis.asyncio.Redis.from_url(server.url)
+    runs: Counter[str] = Counter()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        runs[ctx.task_id] += 1
+        await asyncio.sleep(0.002)
+
+    try:
+        messages = await enqueue(Broker(check), 2000)
+        await start(
+            servers, client, handler, concurrency=10, recoverer_grace=30.0, recoverer_interval=1.0
+        )
+        await wait_for(lambda: len(runs) >= 300, within=30, what="300 tasks before the freeze")
+        server.process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(2.0)
+        server.process.send_signal(signal.SIGCONT)
+        ids = {msg.id for msg in messages}
+
+        async def state() -> tuple[int, int, int]:
+            active = await check.llen(keys.active_key("default"))
+            pending = await check.llen(keys.pending_key("default"))
+            return len(ids - set(runs)), active, pending
+
+        async def drained() -> bool:
+            return await state() == (0, 0, 0)
+
+        # well before the 60 s (lease + recoverer grace) after which a recoverer steps in
+        with contextlib.suppress(AssertionError):
+            await wait_for(drained, within=25, what="every task run and nothing left active")
+        never_ran, active, pending = await state()
+        twice = sum(1 for count in runs.values() if count > 1)
+        assert (never_ran, active, pending, twice) == (0, 0, 0, 0), (
+            f"never ran={never_ran} active={active} pending={pending} ran twice={twice}"
+        )
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        await check.aclose()
+        await client.aclose()
+
+
+async def test_requeue_unanswered_spares_held_and_extended_tasks(
+    async_redis: redis.asyncio.Redis, broker: Broker
+) -> None:
+    messages = await enqueue(broker, 4)
+    taken = [await broker.dequeue("default") for _ in messages]
+    stranded, held, extended, later = (found[0].id for found in taken if found is not None)
+    score = int(await async_redis.zscore(keys.lease_key("default"), stranded) or 0)
+    await async_redis.zadd(keys.lease_key("default"), {extended: score + 5, later: score + 1})
+    requeued = await broker.requeue_unanswered("default", score - 1, score, [held])
+    assert requeued == [stranded]
+    assert await async_redis.lrange(keys.pending_key("default"), 0, -1) == [stranded.encode()]
+    assert await async_redis.hget(keys.task_key("default", stranded), "state") == b"pending"
+    assert await async_redis.zscore(keys.lease_key("default"), stranded) is None
+    active = await async_redis.lrange(keys.active_key("default"), 0, -1)
+    assert sorted(active) == sorted(task_id.encode() for task_id in (held, extended, later))

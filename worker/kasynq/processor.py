@@ -37,8 +37,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from redis.exceptions import ResponseError
+
 from kasynq.broker import Broker
-from kasynq.broker.core import Dequeued
+from kasynq.broker.core import LEASE_SECONDS, Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
 from kasynq.errors import BrokerError, QueueFaultError
@@ -73,6 +75,11 @@ to whole seconds, clock skew between hosts)."""
 
 QUEUE_BACKOFF_SECONDS = 5.0
 """How long a queue whose keys Redis refuses (e.g. WRONGTYPE) is left out of dequeues."""
+
+UNANSWERED_SETTLE_SECONDS = 12.0
+"""How long after a dequeue whose reply was lost, with Redis answering again, before the
+tasks it may have taken are put back: more than two heartbeats (Go's and kasynq's: 5 s), in
+which every live server extends the leases of its tasks past the lost dequeues' scores."""
 
 T = TypeVar("T")
 
@@ -185,6 +192,16 @@ class Worker:
 
 
 @dataclass
+class Unanswered:
+    """The lease scores dequeues without a reply may have given tasks of one queue."""
+
+    lowest: int
+    highest: int
+    last_at: float
+    """When the last of them failed (monotonic s)."""
+
+
+@dataclass
 class ProcessorConfig:
     concurrency: int
     queues: Mapping[str, int]
@@ -226,6 +243,9 @@ class Processor:
         self._all_idle.set()
         self._fetch_task: asyncio.Task[None] | None = None
         self._fetch_on = False
+        self._unanswered: dict[str, Unanswered] = {}
+        self._answering_since: float | None = 0.0
+        """Since when (monotonic s) dequeues got their replies; None after a lost one."""
         self._faulty_until: dict[str, float] = {}
         """Queues left out of dequeues, until when (monotonic s): one broken queue must not
         hold up the others (Go retries it on every attempt)."""
@@ -367,11 +387,66 @@ class Processor:
                 await archive_undecodable(self._broker, list(self._config.queues), math.inf)
 
     async def _dequeue(self, attempts: int) -> list[Dequeued]:
-        """`attempts` dequeues, each with its own queue order (weighted orders are random)."""
+        """`attempts` dequeues, each with its own queue order (weighted orders are random).
+
+        Attempts whose reply was lost (connection lost or timed out) may still have taken a
+        task in Redis: their queues and lease scores are noted for `requeue_unanswered`.
+        """
+        orders = [self._next_order() for _ in range(attempts)]
+        sent_at = time.time()
+        results: list[Dequeued]
         try:
-            return await self._broker.dequeue_many([self._next_order() for _ in range(attempts)])
+            results = await self._broker.dequeue_many(orders)
         except Exception as exc:  # the whole batch failed (e.g. a Cluster node is down)
-            return [exc] * attempts
+            results = [exc] * attempts
+        lost = [order for order, result in zip(orders, results, strict=True) if _lost(result)]
+        if lost:
+            self._answering_since = None
+            self._note_unanswered(lost, sent_at)
+        elif self._answering_since is None:
+            self._answering_since = time.monotonic()
+        return results
+
+    def _note_unanswered(self, orders: list[list[str]], sent_at: float) -> None:
+        # the dequeues' lease score: int(their clock) + LEASE_SECONDS (Broker.dequeue_many)
+        lowest = int(sent_at) + LEASE_SECONDS
+        highest = int(time.time()) + LEASE_SECONDS
+        now = time.monotonic()
+        for queue in {queue for order in orders for queue in order}:
+            record = self._unanswered.get(queue)
+            if record is None:
+                self._unanswered[queue] = Unanswered(lowest, highest, now)
+            else:
+                record.lowest = min(record.lowest, lowest)
+                record.highest = max(record.highest, highest)
+                record.last_at = now
+
+    async def requeue_unanswered(self) -> None:
+        """Put back the tasks dequeues without a reply left active with nobody running them.
+
+        Run periodically; acts once Redis has answered for `UNANSWERED_SETTLE_SECONDS`: a
+        task whose lease score is still one of the lost dequeues' was extended by no server,
+        and is not ours. Without this it would stay active until a recoverer retried it
+        after its lease and the recoverer grace (about a minute).
+        """
+        if not self._unanswered or self._answering_since is None:
+            return
+        now = time.monotonic()
+        for queue, record in list(self._unanswered.items()):
+            if now < max(record.last_at, self._answering_since) + UNANSWERED_SETTLE_SECONDS:
+                continue
+            held = [worker.msg.id for worker in self.workers.values() if worker.msg.queue == queue]
+            requeued = await self._broker.requeue_unanswered(
+                queue, record.lowest, record.highest, held
+            )
+            if self._unanswered.get(queue) is record:
+                del self._unanswered[queue]
+            if requeued:
+                log.warning(
+                    "put back tasks a dequeue without reply left active queue=%s count=%d",
+                    queue,
+                    len(requeued),
+                )
 
     async def _idle_wait(self, after_error: bool) -> None:
         """Sleep until a wake-up (new pending work) or the poll interval; back off on errors."""
@@ -551,6 +626,11 @@ class Processor:
                 describe(exc),
             )
             self._syncer.add(op, write, deadline=deadline)
+
+
+def _lost(result: Dequeued) -> bool:
+    """A dequeue attempt that failed without an answer from Redis (it may have run)."""
+    return isinstance(result, Exception) and not isinstance(result, ResponseError | BrokerError)
 
 
 def _deadline_passed(worker: Worker) -> None:

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_MARGIN_SECONDS = 3.0
 """`shutdown` returns at most this long after `shutdown_timeout`."""
+UNANSWERED_CHECK_INTERVAL_SECONDS = 2.0
+"""How often the processor looks for tasks dequeues without a reply left active."""
 PROCESSOR_MARGIN_SECONDS = 2.0
 """Of that margin, what the processor may use to requeue (the rest is for the later steps)."""
 
@@ -204,6 +206,11 @@ class Server:
             Periodic("syncer", self._syncer.sync, SYNC_INTERVAL_SECONDS),
             janitor_module.janitor(
                 self.broker, queue_names, config.janitor_interval, config.janitor_batch_size
+            ),
+            Periodic(
+                "unanswered dequeues",
+                self.processor.requeue_unanswered,
+                UNANSWERED_CHECK_INTERVAL_SECONDS,
             ),
         ]
         if config.group_aggregator is not None:

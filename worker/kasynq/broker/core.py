@@ -77,6 +77,7 @@ _DEQUEUE = load_script("dequeue")
 _DONE = load_script("done")
 _MARK_AS_COMPLETE = load_script("mark_as_complete")
 _REQUEUE = load_script("requeue")
+_REQUEUE_UNANSWERED = load_script("requeue_unanswered")
 _RETRY = load_script("retry")
 _ARCHIVE = load_script("archive")
 _FORWARD = load_script("forward")
@@ -425,6 +426,23 @@ class Broker:
             MAX_INT64,
         ]
         await self._run_checked("archive", _ARCHIVE, script_keys, args)
+
+    async def requeue_unanswered(
+        self, queue: str, lowest: int, highest: int, held: Sequence[str]
+    ) -> list[str]:
+        """Put back to pending the active tasks of `queue` whose lease score is still within
+        [`lowest`, `highest`] (what dequeues whose replies were lost gave them) and which are
+        not in `held` (the caller's in-flight IDs). Returns the IDs put back.
+
+        Only safe once every live server has had time to extend its leases (any extension
+        moves the score past `highest`): the caller waits for that.
+        """
+        replies = await _REQUEUE_UNANSWERED.run(
+            self.client,
+            [keys.active_key(queue), keys.lease_key(queue), keys.pending_key(queue)],
+            [lowest, highest, keys.task_key_prefix(queue), *held],
+        )
+        return [_text(reply) for reply in replies]
 
     async def forward_if_ready(self, *queues: str) -> None:
         """Move due scheduled, then due retry tasks of each queue to pending (or their group)."""
