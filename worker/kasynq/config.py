@@ -1,11 +1,13 @@
 """Settings of `kasynq worker`: defaults, then a YAML file, then flags (or their environment
-variables `KASYNQ_REDIS_URL`, `KASYNQ_REDIS_PASSWORD`, `KASYNQ_REDIS_CA_FILE`).
+variables `KASYNQ_REDIS_URL`, `KASYNQ_REDIS_PASSWORD`, `KASYNQ_REDIS_CA_FILE`,
+`KASYNQ_REDIS_CLUSTER`).
 
 The YAML file uses the flag names with underscores:
 
     redis_url: redis://redis:6379/0
     redis_password: s3cret                # overrides a password in the URL
     redis_ca_file: /etc/kasynq/redis/ca.crt   # CA bundle verifying a rediss:// server
+    cluster: false                        # true: redis_url names one node of a Redis Cluster
     handlers: myapp.tasks:mux
     queues: {critical: 6, default: 3}     # or "critical=6,default=3"
     concurrency: 10
@@ -30,6 +32,7 @@ from kasynq.redaction import masked_url
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
 REDIS_CA_FILE_ENV = "KASYNQ_REDIS_CA_FILE"
+REDIS_CLUSTER_ENV = "KASYNQ_REDIS_CLUSTER"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
@@ -43,6 +46,8 @@ class WorkerSettings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_password: str = ""
     redis_ca_file: str = ""
+    cluster: bool = False
+    """`redis_url` names one node of a Redis Cluster (as does `?cluster=true` in the URL)."""
     handlers: str = ""
     queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
     concurrency: int = 10
@@ -53,8 +58,12 @@ class WorkerSettings:
     schedules: list[Any] = field(default_factory=list)
 
     def redis_options(self) -> dict[str, Any]:
-        """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
-        options = {"password": self.redis_password, "ssl_ca_certs": self.redis_ca_file}
+        """Keyword arguments of `connection.redis_from_url`: password, CA file, Cluster."""
+        options = {
+            "password": self.redis_password,
+            "ssl_ca_certs": self.redis_ca_file,
+            "cluster": self.cluster,
+        }
         return {name: value for name, value in options.items() if value}
 
     @property
@@ -106,6 +115,7 @@ def _typed(name: str, value: object) -> object:
         "shutdown_timeout": float,
         "http_port": int,
         "strict": _boolean,
+        "cluster": _boolean,
         "event_loop": _event_loop,
     }
     if name == "schedules":

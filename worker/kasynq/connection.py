@@ -1,5 +1,6 @@
-"""Redis connections for kasynq: from a URL (redis://, rediss://, unix://, redis-sentinel://),
-Sentinel, Cluster, or an existing client.
+"""Redis connections for kasynq: from a URL (redis://, rediss://, unix://, redis-sentinel://;
+`?cluster=true` on a node's redis:// or rediss:// URL for Redis Cluster), Sentinel, Cluster, or
+an existing client.
 
 Every client returned here answers with bytes (`decode_responses=False`), which the broker
 needs for protobuf messages.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Self, TypeAlias
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -25,6 +26,9 @@ AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 HostPort: TypeAlias = tuple[str, int]
 SENTINEL_SCHEME = "redis-sentinel"
+CLUSTER_SCHEMES = ("redis", "rediss")
+TRUE_WORDS = ("true", "1", "yes")
+FALSE_WORDS = ("false", "0", "no", "")
 DEFAULT_SENTINEL_PORT = 26379
 
 
@@ -39,19 +43,47 @@ def redis_from_url(
     password: str | None = None,
     db: int | None = None,
     ssl_ca_certs: str | None = None,
+    cluster: bool | None = None,
     **options: Any,
-) -> redis.asyncio.Redis:
+) -> AsyncRedis:
     """A client for `redis://`, `rediss://` (TLS; `ssl_ca_certs` = CA file), `unix://` or
     Go asynq's `redis-sentinel://[:password@]host1[:port][,host2[:port]]?master=name` URLs.
 
-    Keyword arguments override what the URL says; extra ones go to redis-py.
+    A Redis Cluster client, from the URL of one node, when `cluster` is true or, with
+    `cluster` None, when the URL says `?cluster=true` (a form Go asynq does not read: Go
+    programs take the node addresses instead). Keyword arguments override what the URL says;
+    extra ones go to redis-py.
     """
+    url, in_url = _cluster_parameter(url)
+    if cluster if cluster is not None else in_url:
+        if urlsplit(url).scheme not in CLUSTER_SCHEMES:
+            raise ValueError(
+                f"Redis Cluster needs a redis:// or rediss:// URL of one node: "
+                f"url={masked_url(url)!r}"
+            )
+        return cluster_redis(
+            url, username=username, password=password, ssl_ca_certs=ssl_ca_certs, **options
+        )
     if urlsplit(url).scheme == SENTINEL_SCHEME:
         return _sentinel_from_url(
             url, username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs, **options
         )
     given = _given(username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs)
     return redis.asyncio.Redis.from_url(url, **given, **options)
+
+
+def _cluster_parameter(url: str) -> tuple[str, bool]:
+    """`url` without its `cluster` query parameter, and whether that parameter says true."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for name, value in query if name == "cluster"]
+    if not values:
+        return url, False
+    value = values[-1].lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"cluster in the Redis URL must be true or false: cluster={values[-1]!r}")
+    rest = urlencode([(name, item) for name, item in query if name != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), value in TRUE_WORDS
 
 
 def _sentinel_from_url(url: str, **options: Any) -> redis.asyncio.Redis:

@@ -18,13 +18,14 @@ import redis.asyncio
 from kasynq.config import (
     EVENT_LOOPS,
     REDIS_CA_FILE_ENV,
+    REDIS_CLUSTER_ENV,
     REDIS_PASSWORD_ENV,
     REDIS_URL_ENV,
     ConfigError,
     WorkerSettings,
     resolve,
 )
-from kasynq.connection import redis_from_url
+from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.processor import exit_if_sync_handlers_stuck
 from kasynq.redaction import describe
 from kasynq.scheduler import Scheduler, register_metrics
@@ -124,7 +125,7 @@ async def _serve(settings: WorkerSettings, handler: Handler, config_file: Path |
         await client.aclose()
 
 
-async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
+async def check_credentials(client: AsyncRedis, settings: WorkerSettings) -> None:
     """Fail fast on a wrong or missing password (a lasting error); an unreachable Redis is
     left to the server's retries, as it may come up after the worker."""
     try:
@@ -133,7 +134,7 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
         raise ConfigError(
             f"Redis at {settings.masked_redis_url} refused the credentials: {exc}"
         ) from None
-    except (redis.ConnectionError, OSError) as exc:
+    except (redis.ConnectionError, redis.exceptions.RedisClusterException, OSError) as exc:
         log.warning(
             "redis not reachable at start url=%s error=%s", settings.masked_redis_url, describe(exc)
         )
@@ -150,6 +151,13 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     "--redis-ca-file",
     envvar=REDIS_CA_FILE_ENV,
     help="CA bundle verifying a rediss:// server (env KASYNQ_REDIS_CA_FILE).",
+)
+@click.option(
+    "--cluster",
+    is_flag=True,
+    default=None,
+    envvar=REDIS_CLUSTER_ENV,
+    help="The Redis URL names one node of a Redis Cluster (env KASYNQ_REDIS_CLUSTER).",
 )
 @click.option("--handlers", help="Handler to run, as package.module:attribute (a ServeMux).")
 @click.option("--queues", help="Queues and priorities, e.g. critical=6,default=3.")
