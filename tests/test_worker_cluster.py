@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 import redis.asyncio.cluster
 from kasynq.broker import Broker
+from kasynq.broker.metrics import active_tasks_by_host, sample_queues
 from kasynq.config import resolve
 from kasynq.connection import redis_from_url
 from kasynq.context import TaskContext
 from kasynq.inspector import Inspector
 from kasynq.server import Server
 from kasynq.task import Task
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import SecretRef
 
 from devenv.goasynq import GoAsynq, task_spec
 from devenv.redis_servers import RedisCluster
@@ -115,3 +118,40 @@ def test_a_worker_process_drains_go_tasks_on_the_cluster(
     output, _ = process.communicate(timeout=30)
     text = output.decode()
     assert "MovedError" not in text and "Traceback" not in text, text
+
+
+async def test_an_operator_secret_with_a_cluster_url_samples_the_cluster(
+    redis_cluster: RedisCluster, async_redis_cluster: redis.asyncio.cluster.RedisCluster
+) -> None:
+    host, port = redis_cluster.startup_nodes[0]
+    data = {"url": f"redis://{host}:{port}/0?cluster=true".encode()}
+    client = RedisClients._connect("tenant", SecretRef(name="tenant-redis"), data)
+    assert isinstance(client, redis.asyncio.cluster.RedisCluster)
+    broker = Broker(async_redis_cluster)
+    for queue in QUEUES:
+        await enqueue(broker, 2, queue=queue)
+    release = asyncio.Event()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        await release.wait()
+
+    server = Server(async_redis_cluster, concurrency=3, queues=dict.fromkeys(QUEUES, 1), **FAST)
+    await server.start(handler)
+    try:
+        processor = server.processor
+        assert processor is not None
+        await wait_for(lambda: len(processor.workers) == 3, what="three tasks running")
+        sample = await sample_queues(client, list(QUEUES), 30)
+        assert sum(queue.pending for queue in sample.queues) == 3
+        assert sum(queue.active for queue in sample.queues) == 3
+        await wait_for(
+            lambda: _busy(client, server.identity.host), what="the server's workers record"
+        )
+    finally:
+        release.set()
+        await server.shutdown()
+        await client.aclose()
+
+
+async def _busy(client: redis.asyncio.cluster.RedisCluster, host: str) -> bool:
+    return (await active_tasks_by_host(client)).get(host) == 3
