@@ -8,7 +8,6 @@ operation Redis refused.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, NoReturn, ParamSpec
@@ -24,16 +23,11 @@ from kasynq.errors import (
     TaskNotFoundError,
 )
 from kasynq.inspector import Inspector
+from kasynq.redaction import masked_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 EXIT_FAILURE = 1
 EXIT_NOT_FOUND = 2
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@]*:)[^@]*@")
-
-
-def mask_password(url: str) -> str:
-    """The URL with any password replaced by `***`, for messages."""
-    return _PASSWORD_IN_URL.sub(r"\g<head>***@", url)
 
 
 @dataclass
@@ -78,10 +72,10 @@ class Session:
             self.fail(exc.message, EXIT_NOT_FOUND)
         except redis.AuthenticationError as exc:
             self.fail(
-                f"Redis at {mask_password(self.url)} refused the credentials: {exc}", EXIT_FAILURE
+                f"Redis at {masked_url(self.url)} refused the credentials: {exc}", EXIT_FAILURE
             )
         except (redis.ConnectionError, redis.TimeoutError, ConnectionError) as exc:
-            self.fail(f"cannot reach Redis at {mask_password(self.url)}: {exc}", EXIT_FAILURE)
+            self.fail(f"cannot reach Redis at {masked_url(self.url)}: {exc}", EXIT_FAILURE)
         except BrokerError as exc:
             self.fail(exc.message, EXIT_FAILURE)
         except (KasynqError, ValueError) as exc:
