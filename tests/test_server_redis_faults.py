@@ -20,6 +20,7 @@ from kasynq.context import TaskContext
 from kasynq.server import Server
 from kasynq.task import Task
 
+from devenv.processes import free_port
 from devenv.redis_servers import RedisServer
 from tests.server_helpers import FAST, enqueue, wait_for
 
@@ -189,3 +190,23 @@ async def test_requeue_unanswered_spares_held_and_extended_tasks(
     assert await async_redis.zscore(keys.lease_key("default"), stranded) is None
     active = await async_redis.lrange(keys.active_key("default"), 0, -1)
     assert sorted(active) == sorted(task_id.encode() for task_id in (held, extended, later))
+
+
+async def test_logged_errors_carry_the_redis_error_text(
+    async_redis: redis.asyncio.Redis, servers: list[Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    await async_redis.set(keys.scheduled_key("default"), "not a zset")  # the forwarder fails
+    refused_port = free_port()  # nothing listens there
+    caplog.set_level(logging.WARNING, logger="kasynq")
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        pass
+
+    await start(servers, async_redis, handler)
+    await start(servers, f"redis://127.0.0.1:{refused_port}/0", handler)
+
+    def logged(*parts: str) -> bool:
+        return any(all(part in record.message for part in parts) for record in caplog.records)
+
+    await wait_for(lambda: logged("forwarder run failed", "ResponseError: WRONGTYPE"))
+    await wait_for(lambda: logged("ConnectionError: Error 111", f"127.0.0.1:{refused_port}"))
