@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -22,23 +22,37 @@ from kasynq.task import Task
 
 from devenv.processes import free_port
 from devenv.redis_servers import RedisServer
-from tests.server_helpers import FAST, enqueue, wait_for
+from tests.server_helpers import enqueue, wait_for
+from tests.test_server import client, servers, start
+
+__all__ = ["client", "servers"]  # the fixtures, shared with the server tests
+
+PICKY_RECOVERY: dict[str, Any] = {"recoverer_grace": 30.0, "recoverer_interval": 1.0}
+"""Go's recovery grace (FAST's 0 would recover at the lease's end), checked every second."""
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[list[Server]]:
-    """Servers started by a test; all shut down at the end, also on failure."""
-    started: list[Server] = []
-    yield started
-    for server in started:
-        await server.shutdown()
+async def assert_each_ran_once(
+    check: redis.asyncio.Redis, ids: set[str], runs: Counter[str], settle: float = 0.0
+) -> None:
+    """Every task of `ids` ran exactly once and none is left pending or active, within 25 s
+    (well before the 60 s of lease plus recoverer grace after which a recoverer steps in)."""
 
+    async def state() -> tuple[int, int, int]:
+        active = await check.llen(keys.active_key("default"))
+        pending = await check.llen(keys.pending_key("default"))
+        return len(ids - set(runs)), active, pending
 
-async def start(servers: list[Server], client: Any, handler: Any, **options: Any) -> Server:
-    server = Server(client, **{**FAST, **options})
-    servers.append(server)
-    await server.start(handler)
-    return server
+    async def drained() -> bool:
+        return await state() == (0, 0, 0)
+
+    with contextlib.suppress(AssertionError):
+        await wait_for(drained, within=25, what="every task run and nothing left active")
+    await asyncio.sleep(settle)  # a late re-run by a recoverer would show now
+    never_ran, active, pending = await state()
+    twice = sum(1 for count in runs.values() if count > 1)
+    assert (never_ran, active, pending, twice) == (0, 0, 0, 0), (
+        f"never ran={never_ran} active={active} pending={pending} ran twice={twice}"
+    )
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "weighted"])
@@ -76,6 +90,28 @@ async def test_a_broken_queue_does_not_slow_the_others(
     assert len(failures) <= 2, failures  # once per back-off interval, not once per attempt
 
 
+async def drain_through(
+    servers: list[Server],
+    client: redis.asyncio.Redis,
+    check: redis.asyncio.Redis,
+    fault: Callable[[], Awaitable[None]],
+    settle: float = 0.0,
+) -> None:
+    """Drain 2,000 tasks with `client`, `fault` striking after 300; `check` then sees each
+    task run exactly once and nothing left (`assert_each_ran_once`)."""
+    runs: Counter[str] = Counter()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        runs[ctx.task_id] += 1
+        await asyncio.sleep(0.002)
+
+    messages = await enqueue(Broker(check), 2000)
+    await start(servers, client, handler, concurrency=10, **PICKY_RECOVERY)
+    await wait_for(lambda: len(runs) >= 300, within=30, what="300 tasks before the fault")
+    await fault()
+    await assert_each_ran_once(check, {msg.id for msg in messages}, runs, settle)
+
+
 OUTAGE_SECONDS = 32.0
 """Longer than the in-memory lease left at the outage's start (<= 30 s), shorter than the
 lease plus the recoverers' 30 s grace: no task may run twice or be lost."""
@@ -86,44 +122,14 @@ async def test_a_redis_outage_mid_drain_neither_duplicates_nor_strands_tasks(
 ) -> None:
     server = redis_factory(persistent=True).start()  # AOF fsync always: acknowledged = kept
     client = redis.asyncio.Redis.from_url(server.url)
-    runs: Counter[str] = Counter()
 
-    async def handler(ctx: TaskContext, task: Task) -> None:
-        runs[ctx.task_id] += 1
-        await asyncio.sleep(0.002)
-
-    try:
-        messages = await enqueue(Broker(client), 3000)
-        await start(
-            servers,
-            client,
-            handler,
-            concurrency=10,
-            recoverer_grace=30.0,  # Go's; FAST's 0 would recover at the lease's end
-            recoverer_interval=1.0,
-        )
-        await wait_for(lambda: len(runs) >= 800, within=30, what="800 tasks before the outage")
+    async def outage() -> None:
         server.stop()  # kill -9 mid-drain: replies in flight are lost
         await asyncio.sleep(OUTAGE_SECONDS)
         server.start()
-        ids = {msg.id for msg in messages}
 
-        async def state() -> tuple[int, int, int]:
-            active = await client.llen(keys.active_key("default"))
-            pending = await client.llen(keys.pending_key("default"))
-            return len(ids - set(runs)), active, pending
-
-        async def drained() -> bool:
-            return await state() == (0, 0, 0)
-
-        with contextlib.suppress(AssertionError):
-            await wait_for(drained, within=25, what="every task run and nothing left active")
-        await asyncio.sleep(2.0)  # recoverers run every second: any late re-run shows now
-        never_ran, active, pending = await state()
-        twice = sum(1 for count in runs.values() if count > 1)
-        assert (never_ran, active, pending, twice) == (0, 0, 0, 0), (
-            f"never ran={never_ran} active={active} pending={pending} ran twice={twice}"
-        )
+    try:
+        await drain_through(servers, client, client, outage, settle=2.0)
     finally:
         await client.aclose()
 
@@ -132,45 +138,21 @@ async def test_dequeues_whose_replies_were_lost_leave_no_task_stranded(
     redis_factory: type[RedisServer], servers: list[Server]
 ) -> None:
     server = redis_factory().start()
-    assert server.process is not None
+    process = server.process
+    assert process is not None
     # replies overdue by 0.5 s fail the calls; the frozen Redis still runs them once thawed
     client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.5)
     check = redis.asyncio.Redis.from_url(server.url)
-    runs: Counter[str] = Counter()
 
-    async def handler(ctx: TaskContext, task: Task) -> None:
-        runs[ctx.task_id] += 1
-        await asyncio.sleep(0.002)
+    async def freeze() -> None:
+        process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(2.0)
+        process.send_signal(signal.SIGCONT)
 
     try:
-        messages = await enqueue(Broker(check), 2000)
-        await start(
-            servers, client, handler, concurrency=10, recoverer_grace=30.0, recoverer_interval=1.0
-        )
-        await wait_for(lambda: len(runs) >= 300, within=30, what="300 tasks before the freeze")
-        server.process.send_signal(signal.SIGSTOP)
-        await asyncio.sleep(2.0)
-        server.process.send_signal(signal.SIGCONT)
-        ids = {msg.id for msg in messages}
-
-        async def state() -> tuple[int, int, int]:
-            active = await check.llen(keys.active_key("default"))
-            pending = await check.llen(keys.pending_key("default"))
-            return len(ids - set(runs)), active, pending
-
-        async def drained() -> bool:
-            return await state() == (0, 0, 0)
-
-        # well before the 60 s (lease + recoverer grace) after which a recoverer steps in
-        with contextlib.suppress(AssertionError):
-            await wait_for(drained, within=25, what="every task run and nothing left active")
-        never_ran, active, pending = await state()
-        twice = sum(1 for count in runs.values() if count > 1)
-        assert (never_ran, active, pending, twice) == (0, 0, 0, 0), (
-            f"never ran={never_ran} active={active} pending={pending} ran twice={twice}"
-        )
+        await drain_through(servers, client, check, freeze)
     finally:
-        server.process.send_signal(signal.SIGCONT)
+        process.send_signal(signal.SIGCONT)
         await check.aclose()
         await client.aclose()
 
