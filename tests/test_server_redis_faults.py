@@ -112,6 +112,39 @@ async def drain_through(
     await assert_each_ran_once(check, {msg.id for msg in messages}, runs, settle)
 
 
+async def test_a_broken_queue_does_not_stop_forwarding_or_cleaning_the_others(
+    async_redis: redis.asyncio.Redis,
+    broker: Broker,
+    servers: list[Server],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for broken in (keys.pending_key("bad"), keys.completed_key("bad")):
+        await async_redis.set(broken, "wrong type")
+    [due] = await enqueue(broker, queue="good")  # then made a due scheduled task
+    await async_redis.delete(keys.pending_key("good"))
+    await async_redis.zadd(keys.scheduled_key("good"), {due.id: 1})
+    await async_redis.zadd(keys.scheduled_key("bad"), {"ghost": 1})  # due: forwards to pending
+    expired = await enqueue(broker, queue="good", retention=1)
+    await async_redis.delete(keys.pending_key("good"))
+    await async_redis.zadd(keys.completed_key("good"), {expired[0].id: 1})  # retention over
+    seen: list[str] = []
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        seen.append(ctx.task_id)
+
+    caplog.set_level(logging.WARNING, logger="kasynq")
+    queues = {"bad": 1, "good": 1}
+    await start(servers, async_redis, handler, queues=queues, janitor_interval=0.1)
+    await wait_for(lambda: seen == [due.id], what="the good queue's scheduled task")
+    completed = keys.completed_key("good")
+    await wait_for(lambda: _empty(async_redis, completed), what="the good queue cleaned")
+    assert any("queue=bad" in record.message for record in caplog.records)
+
+
+async def _empty(client: redis.asyncio.Redis, key: str) -> bool:
+    return await client.zcard(key) == 0
+
+
 OUTAGE_SECONDS = 32.0
 """Longer than the in-memory lease left at the outage's start (<= 30 s), shorter than the
 lease plus the recoverers' 30 s grace: no task may run twice or be lost."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from redis.exceptions import ResponseError
+
 
 class ErrorCode(StrEnum):
     """Go's internal/errors codes, in their string form."""
@@ -70,6 +72,12 @@ class QueueNotFoundError(BrokerError):
     def __init__(self, op: str, queue: str) -> None:
         super().__init__(op, f"queue not found: queue={queue}")
         self.queue = queue
+
+
+def is_queue_fault(error: object) -> bool:
+    """An error reply about the keys of the command (e.g. WRONGTYPE), not the server's state:
+    redis-py maps server-wide replies (READONLY, OOM, LOADING, NOSCRIPT, ...) to subclasses."""
+    return type(error) is ResponseError
 
 
 class QueueFaultError(BrokerError):

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from kasynq.errors import is_queue_fault
 from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,21 @@ async def finish_within(name: str, step: Awaitable[object], within: float) -> bo
         log.warning("step failed step=%s error=%s", name, describe(error))
         return False
     return True
+
+
+async def each_queue(
+    component: str, queues: Sequence[str], work: Callable[[str], Awaitable[object]]
+) -> None:
+    """`work(queue)` for every queue in turn. A queue whose keys Redis refuses (WRONGTYPE) is
+    logged and skipped, so one broken queue does not hold up the others; any other error
+    (Redis unreachable) ends the run, to be logged once by its `Periodic`."""
+    for queue in queues:
+        try:
+            await work(queue)
+        except Exception as exc:
+            if not is_queue_fault(exc):
+                raise
+            log.error("%s run failed queue=%s error=%s", component, queue, describe(exc))
 
 
 class Background:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from kasynq.broker import Broker
 from kasynq.broker.quarantine import archive_undecodable
-from kasynq.periodic import Periodic
+from kasynq.periodic import Periodic, each_queue
 from kasynq.processor import task_from_message
 from kasynq.redaction import describe
 from kasynq.retry import IsFailureFunc, LeaseExpired, RetryDelayFunc
@@ -44,10 +44,16 @@ class Recoverer:
 
     async def recover(self) -> None:
         cutoff = time.time() - self._grace
-        await archive_undecodable(self._broker, self._queues, cutoff)
-        messages = await self._broker.list_lease_expired(cutoff, *self._queues)
+
+        async def recover_queue(queue: str) -> None:
+            await self._recover_queue(queue, cutoff)
+
+        await each_queue("recoverer", self._queues, recover_queue)
+
+    async def _recover_queue(self, queue: str, cutoff: float) -> None:
+        await archive_undecodable(self._broker, [queue], cutoff)
         error = LeaseExpired()
-        for msg in messages:
+        for msg in await self._broker.list_lease_expired(cutoff, queue):
             try:
                 if msg.retried >= msg.retry:
                     await self._broker.archive(msg, str(error))
@@ -61,5 +67,4 @@ class Recoverer:
                 log.warning(
                     "recovery failed id=%s queue=%s error=%s", msg.id, msg.queue, describe(exc)
                 )
-        for queue in self._queues:
-            await self._broker.reclaim_stale_aggregation_sets(queue)
+        await self._broker.reclaim_stale_aggregation_sets(queue)

@@ -39,6 +39,7 @@ from kasynq.errors import (
     QueueFaultError,
     ScriptError,
     TaskIDConflictError,
+    is_queue_fault,
 )
 from kasynq.proto.asynq_pb2 import (
     SchedulerEnqueueEvent,
@@ -307,7 +308,7 @@ class Broker:
                 if reply is None:
                     if position < len(orders[index]):
                         next_walking.append(index)
-                elif type(reply) is ResponseError:  # not a server-wide subclass (READONLY, OOM)
+                elif is_queue_fault(reply):
                     found[index] = QueueFaultError("dequeue", orders[index][position - 1], reply)
                 else:
                     found[index] = _dequeued(reply, lease_ns, traced=traced)
