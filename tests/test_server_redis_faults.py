@@ -96,16 +96,20 @@ async def drain_through(
     check: redis.asyncio.Redis,
     fault: Callable[[], Awaitable[None]],
     settle: float = 0.0,
+    span: float = 0.0,
 ) -> None:
     """Drain 2,000 tasks with `client`, `fault` striking after 300; `check` then sees each
-    task run exactly once and nothing left (`assert_each_ran_once`)."""
+    task run exactly once and nothing left (`assert_each_ran_once`). With `span`, one more
+    task, first in line, runs `span` s: across the fault."""
     runs: Counter[str] = Counter()
 
     async def handler(ctx: TaskContext, task: Task) -> None:
         runs[ctx.task_id] += 1
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(float(task.payload or b"0.002"))
 
-    messages = await enqueue(Broker(check), 2000)
+    broker = Broker(check)
+    spanning = await enqueue(broker, payload=str(span).encode()) if span else []
+    messages = [*spanning, *await enqueue(broker, 2000)]
     await start(servers, client, handler, concurrency=10, **PICKY_RECOVERY)
     await wait_for(lambda: len(runs) >= 300, within=30, what="300 tasks before the fault")
     await fault()
@@ -147,7 +151,8 @@ async def _empty(client: redis.asyncio.Redis, key: str) -> bool:
 
 OUTAGE_SECONDS = 32.0
 """Longer than the in-memory lease left at the outage's start (<= 30 s), shorter than the
-lease plus the recoverers' 30 s grace: no task may run twice or be lost."""
+lease plus the recoverers' 30 s grace: no task may run twice or be lost, not even one whose
+handler runs through the outage."""
 
 
 async def test_a_redis_outage_mid_drain_neither_duplicates_nor_strands_tasks(
@@ -162,7 +167,9 @@ async def test_a_redis_outage_mid_drain_neither_duplicates_nor_strands_tasks(
         server.start()
 
     try:
-        await drain_through(servers, client, client, outage, settle=2.0)
+        # the spanning task runs through the outage; a recoverer would take it 30 s after its
+        # lease (last extended before the outage), so the settle waits past that
+        await drain_through(servers, client, client, outage, settle=25.0, span=OUTAGE_SECONDS + 6)
     finally:
         await client.aclose()
 

@@ -2,8 +2,13 @@
 
 Go semantics (spec 5.3-5.7): queue order per attempt (weighted shuffle or strict), a 30 s lease
 per task extended by the heartbeater, the handler bounded by the task's deadline, outcome =
-Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome write skipped
-once the in-memory lease has expired. Differences from Go, all invisible on the wire:
+Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort). Differences from Go, all
+invisible on the wire:
+
+* The lease is held until its expiry plus the recoverer grace (less `WRITE_MARGIN_SECONDS`),
+  the moment from which a recoverer may take the task, not just until its expiry as in Go:
+  a handler keeps running, and its outcome write is retried, through a Redis outage that
+  keeps the heartbeater from extending the lease, instead of being stopped and run again.
 
 * Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq sends one dequeue per
   free slot in one pipelined batch (each one the same atomic script as Go's, each attempt
@@ -70,7 +75,7 @@ ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
 
 WRITE_MARGIN_SECONDS = 2.0
-"""Outcome writes stop this long before a recoverer may take the task (lease score truncation
+"""The lease is given up this long before a recoverer may take the task (lease score truncated
 to whole seconds, clock skew between hosts)."""
 
 QUEUE_BACKOFF_SECONDS = 5.0
@@ -166,6 +171,8 @@ class Worker:
     ctx: TaskContext
     lease_expiry: float
     started_at: float
+    lease_grace: float = 0.0
+    """How long past `lease_expiry` the lease is still held (see the module docstring)."""
     runner: asyncio.Task[None] | None = None
     handler_running: bool = False
     holds_slot: bool = True
@@ -175,8 +182,13 @@ class Worker:
     the requeue and freed the slot, so the runner writes nothing when the handler ends."""
     stop_reason: BaseException | None = field(default=None, repr=False)
 
+    @property
+    def held_until(self) -> float:
+        """Unix s until which no recoverer may take the task: the lease is still ours."""
+        return self.lease_expiry + self.lease_grace
+
     def lease_valid(self) -> bool:
-        return time.time() <= self.lease_expiry
+        return time.time() <= self.held_until
 
     def stop(self, reason: BaseException) -> None:
         """End the handler early with `reason` as its outcome (first reason wins).
@@ -494,7 +506,10 @@ class Processor:
             deadline=compute_deadline(msg, now),
         )
         ctx.result_writer = ResultWriter(ctx, self._broker.write_result)
-        worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
+        lease_grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
+        worker = Worker(
+            msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now, lease_grace=lease_grace
+        )
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
         worker.runner = asyncio.create_task(self._run(worker), name=f"kasynq-task-{msg.id}")
@@ -595,13 +610,8 @@ class Processor:
             log.error("error handler failed task_id=%s error=%s", worker.msg.id, describe(exc))
 
     async def _write(self, worker: Worker, op: str, write: Callable[[], Awaitable[None]]) -> None:
-        """Run an outcome write while the lease is valid; hand failures to the syncer.
-
-        The syncer retries until just before a recoverer may take the task (lease expiry plus
-        the recoverer grace), not only until the lease expires as Go does: the scripts only
-        act on a task still active, and a task left active after an outage longer than the
-        lease would otherwise be retried by a recoverer and run twice.
-        """
+        """Run an outcome write while the lease is held; hand failures to the syncer, which
+        retries them as long as the lease is held (`Worker.held_until`)."""
         msg = worker.msg
         if not worker.lease_valid():
             log.warning(
@@ -612,10 +622,9 @@ class Processor:
             )
             return
         self._free_slot(worker)  # the next dequeue can now go out right behind this write
-        grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
-        deadline = worker.lease_expiry + grace
+        deadline = worker.held_until
         try:
-            async with asyncio.timeout(max(0.0, worker.lease_expiry - time.time())):
+            async with asyncio.timeout(max(0.0, deadline - time.time())):
                 await write()
         except Exception as exc:  # retried by the syncer until the lease ends
             log.warning(
