@@ -18,6 +18,7 @@ from kasynq import keys
 from kasynq.broker import Broker
 from kasynq.context import TaskContext
 from kasynq.server import Server
+from kasynq.syncer import Syncer
 from kasynq.task import Task
 
 from devenv.processes import free_port
@@ -232,3 +233,21 @@ async def test_logged_errors_carry_the_redis_error_text(
 
     await wait_for(lambda: logged("forwarder run failed", "ResponseError: WRONGTYPE"))
     await wait_for(lambda: logged("ConnectionError: Error 111", f"127.0.0.1:{refused_port}"))
+
+
+async def test_the_syncer_names_the_tasks_whose_writes_it_still_holds() -> None:
+    syncer = Syncer()
+    during: list[set[str]] = []
+
+    async def fails() -> None:
+        raise redis.ConnectionError("Redis is down")
+
+    async def succeeds() -> None:
+        during.append(syncer.task_ids())
+
+    syncer.add("done", fails, deadline=time.time() + 60, task_id="a")
+    syncer.add("done", succeeds, deadline=time.time() + 60, task_id="b")
+    assert syncer.task_ids() == {"a", "b"}
+    await syncer.sync()
+    assert during == [{"a", "b"}]  # a write in progress is still held: not yet done
+    assert syncer.task_ids() == {"a"}

@@ -438,8 +438,9 @@ class Processor:
 
         Run periodically; acts once Redis has answered for `UNANSWERED_SETTLE_SECONDS`: a
         task whose lease score is still one of the lost dequeues' was extended by no server,
-        and is not ours. Without this it would stay active until a recoverer retried it
-        after its lease and the recoverer grace (about a minute).
+        and is not ours (running, or with its outcome write waiting in the syncer). Without
+        this it would stay active until a recoverer retried it after its lease and the
+        recoverer grace (about a minute).
         """
         if not self._unanswered or self._answering_since is None:
             return
@@ -448,6 +449,7 @@ class Processor:
             if now < max(record.last_at, self._answering_since) + UNANSWERED_SETTLE_SECONDS:
                 continue
             held = [worker.msg.id for worker in self.workers.values() if worker.msg.queue == queue]
+            held += self._syncer.task_ids()
             requeued = await self._broker.requeue_unanswered(
                 queue, record.lowest, record.highest, held
             )
@@ -634,7 +636,7 @@ class Processor:
                 msg.queue,
                 describe(exc),
             )
-            self._syncer.add(op, write, deadline=deadline)
+            self._syncer.add(op, write, deadline=deadline, task_id=msg.id)
 
 
 def _lost(result: Dequeued) -> bool:
