@@ -95,6 +95,15 @@ def _latency_round(
             f"latency {system.key}", partial(latency_run, system, params, workdir)
         )
         row.add_run(outcome, ("p50", "p95", "p99", "idle_rss_mib"))
+    for system in systems:
+        if system.cluster_latency_setup is None:
+            continue
+        row = _setup_row(results, LATENCY, system, system.cluster_latency_setup)
+        outcome = run_guarded(
+            f"latency {system.key} on Redis Cluster",
+            partial(latency_run, system, params, workdir, on_cluster=True),
+        )
+        row.add_run(outcome, ("p50", "p95", "p99", "idle_rss_mib"))
 
 
 def _ceiling_round(params: Params, results: Results) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,8 @@ class System:
     supports_batch: bool = False
     setups: tuple[WorkerSetup, ...] = ()
     latency_setup: WorkerSetup = WorkerSetup(1, 10)
+    cluster_latency_setup: WorkerSetup | None = None
+    """Set when the system also gets a pickup-latency row with its queues on Redis Cluster."""
     single_api: str = ""
     batch_api: str = ""
 
@@ -104,7 +107,9 @@ class System:
 
 
 def _python_env(url: str, **extra: str) -> dict[str, str]:
-    return {"BENCH_REDIS_URL": url, "PYTHONPATH": str(REPO_ROOT), **extra}
+    # the caller's PYTHONPATH stays in front of the editable install (a worktree's code wins)
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return {"BENCH_REDIS_URL": url, "PYTHONPATH": path, **extra}
 
 
 @dataclass
@@ -312,6 +317,7 @@ class KasynqSystem(System):
     supports_batch = True
     single_api = "AsyncClient.enqueue"
     batch_api = "AsyncClient.enqueue_many, 1,000 per call"
+    cluster_latency_setup = WorkerSetup(1, 10, variant="Redis Cluster")
     module = "bench.peers.kasynq_peer"
 
     def prepare(self) -> None:

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis
@@ -24,11 +24,12 @@ from bench.peers.common import (
     LAST_MEMBER,
     LATENCY_KEY,
     SEEN_KEY,
+    URL_ENV,
 )
 from bench.processes import ProcessGroup, run_to_end, running
 from bench.stats import Failed, percentile
 from bench.systems import EnqueueMode, ProducerCall, System, WorkerSetup
-from devenv.redis_servers import RedisServer
+from devenv.redis_servers import RedisServer, running_cluster
 
 log = logging.getLogger(__name__)
 
@@ -200,19 +201,46 @@ def drain_run(
     }
 
 
-def latency_run(system: System, params: Params, workdir: Path) -> dict[str, float]:
-    """Pickup latency of an idle worker at a steady rate, and the idle worker's RSS."""
-    setup = system.latency_setup
-    with fresh_redis() as server, server.client() as conn:
-        commands = system.workers(server.url, setup)
-        with running(commands, _log_path(workdir, f"latency-{system.key}")) as workers:
-            produce(system, server.url, ProducerCall(1))
+@contextlib.contextmanager
+def queue_redis(accounting: RedisServer, on_cluster: bool) -> Iterator[str]:
+    """The URL of the Redis holding the queues: the accounting server itself, or a fresh
+    3-master Redis Cluster (`?cluster=true`: kasynq's URL form for one node of a Cluster)."""
+    if not on_cluster:
+        yield accounting.url
+        return
+    with running_cluster() as cluster:
+        host, port = cluster.startup_nodes[0]
+        yield f"redis://{host}:{port}/0?cluster=true"
+
+
+def latency_run(
+    system: System, params: Params, workdir: Path, on_cluster: bool = False
+) -> dict[str, float]:
+    """Pickup latency of an idle worker at a steady rate, and the idle worker's RSS.
+
+    `on_cluster`: the queues live on a Redis Cluster; the accounting stays on a standalone
+    server (the worker processes get its URL in the environment, the queue's on the command
+    line).
+    """
+    setup = system.cluster_latency_setup if on_cluster else system.latency_setup
+    name = f"latency-{system.key}{'-cluster' if on_cluster else ''}"
+    with (
+        fresh_redis() as server,
+        server.client() as conn,
+        queue_redis(server, on_cluster) as queue_url,
+    ):
+        commands = [
+            replace(command, env={**command.env, URL_ENV: server.url})
+            for command in system.workers(queue_url, setup)
+        ]
+        with running(commands, _log_path(workdir, name)) as workers:
+            produce(system, queue_url, ProducerCall(1))
             check_exactly_once(wait_for_done(conn, workers, 1), 1)
             time.sleep(IDLE_SECONDS)
             idle_rss = procs.rss_bytes(workers.pids())
             conn.delete(LATENCY_KEY)
             call = ProducerCall(params.latency_count, start=1, rate=params.latency_rate)
-            produce(system, server.url, call)
+            produce(system, queue_url, call)
             accounting = wait_for_done(conn, workers, params.latency_count + 1)
             latencies = [float(value) * 1000 for value in conn.lrange(LATENCY_KEY, 0, -1)]
     check_exactly_once(accounting, params.latency_count + 1)

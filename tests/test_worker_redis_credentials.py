@@ -8,9 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import redis
 import redis.asyncio
 from kasynq.broker import Broker
-from kasynq.config import ConfigError, masked_url, resolve
+from kasynq.config import ConfigError, resolve
+from kasynq.redaction import describe, masked_url, redacted
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import SecretRef
 
 from devenv.processes import free_port
 from devenv.redis_servers import RedisServer
@@ -139,3 +143,53 @@ def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
 )
 def test_masked_url(url: str, shown: str) -> None:
     assert masked_url(url) == shown
+
+
+SENTINEL_PASSWORD = "S3cret-sentinel"
+
+
+def test_a_sentinel_url_without_master_is_an_error_without_the_password(
+    worker_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    url = f"redis-sentinel://:{SENTINEL_PASSWORD}@127.0.0.1:{free_port()}"
+    process = spawn_worker(worker_processes, url, "--handlers", "tests.server_app:mux")
+    output, _ = process.communicate(timeout=30)
+    text = output.decode()
+    assert process.returncode != 0
+    assert SENTINEL_PASSWORD not in text
+    assert "Traceback" not in text
+    assert text.startswith("Error: redis_url redis-sentinel://:***@127.0.0.1:")
+    assert "is not usable: ValueError: redis-sentinel URL needs ?master=" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "bad url='redis-sentinel://:pw@h1:26379,h2?master=m' here",
+            "bad url='redis-sentinel://:***@h1:26379,h2?master=m' here",
+        ),
+        ("redis://h:6379/0?password=pw&db=1", "redis://h:6379/0?password=***&db=1"),
+        ("no url at all", "no url at all"),
+    ],
+)
+def test_redacted_masks_every_url_in_a_text(text: str, shown: str) -> None:
+    assert redacted(text) == shown
+
+
+def test_describe_names_the_class_and_the_text() -> None:
+    error = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
+    assert describe(error) == (
+        "ResponseError: WRONGTYPE Operation against a key holding the wrong kind"
+    )
+    assert describe(ValueError()) == "ValueError"
+    assert describe(ValueError("url=redis://u:pw@h/0")) == "ValueError: url=redis://u:***@h/0"
+
+
+def test_the_operator_error_for_a_tenant_secret_url_masks_the_password() -> None:
+    secret = SecretRef(name="tenant-redis")
+    data = {"url": f"redis-sentinel://:{SENTINEL_PASSWORD}@10.0.0.1:26379".encode()}
+    with pytest.raises(ValueError, match="needs") as raised:
+        RedisClients._connect("tenant", secret, data)
+    assert SENTINEL_PASSWORD not in str(raised.value)
+    assert SENTINEL_PASSWORD not in describe(raised.value)

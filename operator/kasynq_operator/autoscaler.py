@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kasynq.broker.metrics import PoolMetrics, active_tasks_by_host, sample_queues
+from kasynq.redaction import describe
 from kubernetes.client.exceptions import ApiException
 from redis.exceptions import RedisError
 
@@ -266,8 +267,8 @@ class PoolController:
             )
             operator_metrics.REDIS_POLL_SECONDS.observe(self.clock() - started)
         except SAMPLE_ERRORS as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.warning("metrics unavailable %s error=%r", self._log, error)
+            error = describe(exc)
+            logger.warning("metrics unavailable %s error=%s", self._log, error)
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, resolution.secret)
         decision = decide(policy, current, metrics, self.clock(), state, ready)
@@ -303,7 +304,7 @@ class PoolController:
             client = await self.redis_clients.get(self.namespace, resolution.secret)
             busy = await active_tasks_by_host(client)
         except SAMPLE_ERRORS as exc:
-            logger.warning("worker records unavailable %s error=%r", self._log, exc)
+            logger.warning("worker records unavailable %s error=%s", self._log, describe(exc))
             return
         pods = await asyncio.to_thread(
             self.kube.list_pods, self.namespace, label_selector(self.name)

@@ -12,6 +12,7 @@ from typing import Any
 from kasynq.broker.inspect import InspectBroker
 from kasynq.broker.metrics import QueueMetrics, sample_queues
 from kasynq.errors import FailedPreconditionError
+from kasynq.redaction import describe
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import SAMPLE_ERRORS
@@ -85,8 +86,8 @@ class QueueController:
         try:
             sample = await self._sync(secret, bool(spec.get("paused", False)))
         except SAMPLE_ERRORS as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.warning("queue metrics unavailable queue=%s error=%r", self.redis_name, error)
+            error = describe(exc)
+            logger.warning("queue metrics unavailable queue=%s error=%s", self.redis_name, error)
             operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, secret)
             operator_metrics.QUEUES.forget(self.redis_name)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kasynq.connection import AsyncRedis, redis_from_url
+from kasynq.redaction import describe
 
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.resources import SecretRef
@@ -81,7 +82,7 @@ class RedisClients:
         try:
             await entry.client.aclose()
         except Exception as exc:  # closing a broken connection must not fail the poll
-            logger.debug("closing redis client failed error=%s", exc)
+            logger.debug("closing redis client failed error=%s", describe(exc))
 
     async def close(self) -> None:
         for entry in self._entries.values():

@@ -19,6 +19,7 @@ from typing import TypeAlias
 from kasynq.broker import Broker
 from kasynq.periodic import Periodic
 from kasynq.processor import task_from_message
+from kasynq.redaction import describe
 from kasynq.task import Task
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,17 @@ class Aggregator:
             try:
                 groups = await self._broker.list_groups(queue)
             except Exception as exc:  # next tick retries
-                log.error("aggregator: cannot list groups queue=%s error=%r", queue, exc)
+                log.error("aggregator: cannot list groups queue=%s error=%s", queue, describe(exc))
                 continue
             for group in groups:
                 try:
                     await self._aggregate_group(queue, group, check_time)
                 except Exception as exc:  # the set is reclaimed later
                     log.error(
-                        "aggregator: run failed queue=%s group=%s error=%r", queue, group, exc
+                        "aggregator: run failed queue=%s group=%s error=%s",
+                        queue,
+                        group,
+                        describe(exc),
                     )
 
     async def _aggregate_group(self, queue: str, group: str, check_time: float) -> None:

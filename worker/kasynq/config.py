@@ -1,11 +1,13 @@
 """Settings of `kasynq worker`: defaults, then a YAML file, then flags (or their environment
-variables `KASYNQ_REDIS_URL`, `KASYNQ_REDIS_PASSWORD`, `KASYNQ_REDIS_CA_FILE`).
+variables `KASYNQ_REDIS_URL`, `KASYNQ_REDIS_PASSWORD`, `KASYNQ_REDIS_CA_FILE`,
+`KASYNQ_REDIS_CLUSTER`).
 
 The YAML file uses the flag names with underscores:
 
     redis_url: redis://redis:6379/0
     redis_password: s3cret                # overrides a password in the URL
     redis_ca_file: /etc/kasynq/redis/ca.crt   # CA bundle verifying a rediss:// server
+    cluster: false                        # true: redis_url names one node of a Redis Cluster
     handlers: myapp.tasks:mux
     queues: {critical: 6, default: 3}     # or "critical=6,default=3"
     queue_prefix: acme                    # the queues are acme:critical, acme:default
@@ -32,16 +34,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from kasynq import keys
 from kasynq.metrics import DEFAULT_MAX_TASK_TYPES
+from kasynq.redaction import masked_url
 
 REDIS_URL_ENV = "KASYNQ_REDIS_URL"
 REDIS_PASSWORD_ENV = "KASYNQ_REDIS_PASSWORD"
 REDIS_CA_FILE_ENV = "KASYNQ_REDIS_CA_FILE"
+REDIS_CLUSTER_ENV = "KASYNQ_REDIS_CLUSTER"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
@@ -55,6 +58,8 @@ class WorkerSettings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_password: str = ""
     redis_ca_file: str = ""
+    cluster: bool = False
+    """`redis_url` names one node of a Redis Cluster (as does `?cluster=true` in the URL)."""
     handlers: str = ""
     queues: dict[str, int] = field(default_factory=lambda: {"default": 1})
     queue_prefix: str = ""
@@ -71,8 +76,12 @@ class WorkerSettings:
     scheduler: dict[str, Any] = field(default_factory=dict)
 
     def redis_options(self) -> dict[str, Any]:
-        """Keyword arguments of `connection.redis_from_url` for the password and CA file."""
-        options = {"password": self.redis_password, "ssl_ca_certs": self.redis_ca_file}
+        """Keyword arguments of `connection.redis_from_url`: password, CA file, Cluster."""
+        options = {
+            "password": self.redis_password,
+            "ssl_ca_certs": self.redis_ca_file,
+            "cluster": self.cluster,
+        }
         return {name: value for name, value in options.items() if value}
 
     @property
@@ -84,16 +93,6 @@ class WorkerSettings:
     def masked_redis_url(self) -> str:
         """The Redis URL fit for logs and errors: any password in it replaced by `***`."""
         return masked_url(self.redis_url)
-
-
-def masked_url(url: str) -> str:
-    """`url` with the password of its user part replaced by `***`."""
-    parts = urlsplit(url)
-    credentials, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 SETTING_NAMES = frozenset(item.name for item in fields(WorkerSettings))
@@ -144,6 +143,7 @@ def _typed(name: str, value: object) -> object:
         "failure_log_level": lambda value: log_level("failure_log_level", value),
         "metrics_max_task_types": int,
         "strict": _boolean,
+        "cluster": _boolean,
         "event_loop": _event_loop,
     }
     if name == "schedules":

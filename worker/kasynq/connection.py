@@ -1,5 +1,6 @@
-"""Redis connections for kasynq: from a URL (redis://, rediss://, unix://, redis-sentinel://),
-Sentinel, Cluster, or an existing client.
+"""Redis connections for kasynq: from a URL (redis://, rediss://, unix://, redis-sentinel://;
+`?cluster=true` on a node's redis:// or rediss:// URL for Redis Cluster), Sentinel, Cluster, or
+an existing client.
 
 Every client returned here answers with bytes (`decode_responses=False`), which the broker
 needs for protobuf messages.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Self, TypeAlias
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -19,11 +20,16 @@ import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
 
+from kasynq.redaction import masked_url
+
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 """An asyncio Redis client (standalone, Sentinel-managed or Cluster), `decode_responses=False`."""
 
 HostPort: TypeAlias = tuple[str, int]
 SENTINEL_SCHEME = "redis-sentinel"
+CLUSTER_SCHEMES = ("redis", "rediss")
+TRUE_WORDS = ("true", "1", "yes")
+FALSE_WORDS = ("false", "0", "no", "")
 DEFAULT_SENTINEL_PORT = 26379
 
 
@@ -38,13 +44,27 @@ def redis_from_url(
     password: str | None = None,
     db: int | None = None,
     ssl_ca_certs: str | None = None,
+    cluster: bool | None = None,
     **options: Any,
-) -> redis.asyncio.Redis:
+) -> AsyncRedis:
     """A client for `redis://`, `rediss://` (TLS; `ssl_ca_certs` = CA file), `unix://` or
     Go asynq's `redis-sentinel://[:password@]host1[:port][,host2[:port]]?master=name` URLs.
 
-    Keyword arguments override what the URL says; extra ones go to redis-py.
+    A Redis Cluster client, from the URL of one node, when `cluster` is true or, with
+    `cluster` None, when the URL says `?cluster=true` (a form Go asynq does not read: Go
+    programs take the node addresses instead). Keyword arguments override what the URL says;
+    extra ones go to redis-py.
     """
+    url, in_url = _cluster_parameter(url)
+    if cluster if cluster is not None else in_url:
+        if urlsplit(url).scheme not in CLUSTER_SCHEMES:
+            raise ValueError(
+                f"Redis Cluster needs a redis:// or rediss:// URL of one node: "
+                f"url={masked_url(url)!r}"
+            )
+        return cluster_redis(
+            url, username=username, password=password, ssl_ca_certs=ssl_ca_certs, **options
+        )
     given = _given(username=username, password=password, db=db, ssl_ca_certs=ssl_ca_certs)
     if urlsplit(url).scheme == SENTINEL_SCHEME:
         master_name, sentinels = _sentinel_url(url, given)
@@ -61,6 +81,20 @@ def blocking_redis_from_url(url: str, **options: Any) -> redis.Redis:
     return redis.Redis.from_url(url, **given)
 
 
+def _cluster_parameter(url: str) -> tuple[str, bool]:
+    """`url` without its `cluster` query parameter, and whether that parameter says true."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    values = [value for name, value in query if name == "cluster"]
+    if not values:
+        return url, False
+    value = values[-1].lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"cluster in the Redis URL must be true or false: cluster={values[-1]!r}")
+    rest = urlencode([(name, item) for name, item in query if name != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), value in TRUE_WORDS
+
+
 def _sentinel_url(url: str, options: dict[str, Any]) -> tuple[str, list[HostPort]]:
     """(master name, sentinel addresses) of a redis-sentinel:// URL; its password goes into
     `options` unless they already hold one."""
@@ -73,10 +107,10 @@ def _sentinel_url(url: str, options: dict[str, Any]) -> tuple[str, list[HostPort
             options["password"] = password
     masters = parse_qs(parts.query).get("master", [])
     if not masters or not masters[0]:
-        raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={url!r}")
+        raise ValueError(f"redis-sentinel URL needs ?master=<name>: url={masked_url(url)!r}")
     sentinels = [_host_port(address) for address in netloc.split(",") if address]
     if not sentinels:
-        raise ValueError(f"redis-sentinel URL names no sentinel address: url={url!r}")
+        raise ValueError(f"redis-sentinel URL names no sentinel address: url={masked_url(url)!r}")
     return masters[0], sentinels
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from redis.exceptions import ResponseError
+
 
 class ErrorCode(StrEnum):
     """Go's internal/errors codes, in their string form."""
@@ -70,6 +72,24 @@ class QueueNotFoundError(BrokerError):
     def __init__(self, op: str, queue: str) -> None:
         super().__init__(op, f"queue not found: queue={queue}")
         self.queue = queue
+
+
+def is_queue_fault(error: object) -> bool:
+    """An error reply about the keys of the command (e.g. WRONGTYPE), not the server's state:
+    redis-py maps server-wide replies (READONLY, OOM, LOADING, NOSCRIPT, ...) to subclasses."""
+    return type(error) is ResponseError
+
+
+class QueueFaultError(BrokerError):
+    """Redis refused an operation on one queue's keys (e.g. WRONGTYPE): that queue alone is
+    at fault, the others can still be served."""
+
+    code = ErrorCode.INTERNAL
+
+    def __init__(self, op: str, queue: str, error: Exception) -> None:
+        super().__init__(op, f"queue={queue}: {type(error).__name__}: {error}")
+        self.queue = queue
+        self.__cause__ = error
 
 
 class QueueNotEmptyError(BrokerError):

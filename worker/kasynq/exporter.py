@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from kasynq.broker.inspect import QueueInfo
 from kasynq.inspector import Inspector
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class QueueMetricsCollector(Collector):
         try:
             return self._inspector.get_queue_infos()
         except Exception as exc:  # a scrape must answer even when Redis does not
-            log.warning("queue metrics collection failed error=%r", exc)
+            log.warning("queue metrics collection failed error=%s", describe(exc))
             return []
 
     def collect(self) -> Iterator[Metric]:

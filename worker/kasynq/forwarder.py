@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kasynq.broker import Broker
-from kasynq.periodic import Periodic
+from kasynq.periodic import Periodic, each_queue
 
 DEFAULT_INTERVAL_SECONDS = 5.0
 
@@ -14,6 +14,6 @@ def forwarder(broker: Broker, queues: Sequence[str], interval: float) -> Periodi
     """Go's forwarder: first run after one interval, ForwardIfReady over all queues."""
 
     async def forward() -> None:
-        await broker.forward_if_ready(*queues)
+        await each_queue("forwarder", queues, broker.forward_if_ready)
 
     return Periodic("forwarder", forward, interval)

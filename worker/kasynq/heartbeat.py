@@ -110,9 +110,8 @@ class Heartbeater:
 
     async def _extend_leases(self) -> None:
         by_queue: dict[str, list[str]] = defaultdict(list)
-        now = time.time()
         for worker in list(self._processor.workers.values()):
-            if worker.lease_expiry >= now:
+            if worker.lease_valid():  # held past its expiry while no recoverer may take it
                 by_queue[worker.msg.queue].append(worker.msg.id)
             else:
                 log.warning("lease expired id=%s queue=%s", worker.msg.id, worker.msg.queue)

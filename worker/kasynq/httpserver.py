@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from kasynq.redaction import describe
+
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -105,7 +107,7 @@ class HTTPServer:
             writer.write(head.encode("latin-1") + (b"" if parts[:1] == ["HEAD"] else body))
             await writer.drain()
         except (TimeoutError, ConnectionError, UnicodeDecodeError) as exc:
-            log.debug("http request dropped error=%r", exc)
+            log.debug("http request dropped error=%s", describe(exc))
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):

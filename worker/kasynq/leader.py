@@ -22,6 +22,7 @@ from enum import StrEnum
 from redis.exceptions import RedisError
 
 from kasynq.broker.scheduling import LeaderLock
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class LeaderElector:
                     else:
                         await self._campaign(started)
             except (RedisError, TimeoutError) as exc:
-                log.warning("leader election: redis error group=%s error=%r", self.group, exc)
+                log.warning(
+                    "leader election: redis error group=%s error=%s", self.group, describe(exc)
+                )
                 if self._leading and not self.is_leader:
                     await self.step_down("lock not renewed within its TTL")
             pause = self.ttl / 3 if self._leading else min(self.ttl / 3, self.retry_interval)
@@ -160,4 +163,4 @@ class LeaderElector:
         try:
             await self._lock.release()
         except RedisError as exc:
-            log.warning("leader lock release failed group=%s error=%s", self.group, exc)
+            log.warning("leader lock release failed group=%s error=%s", self.group, describe(exc))

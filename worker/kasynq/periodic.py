@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from kasynq.errors import is_queue_fault
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,9 @@ async def cancel_and_wait(task: asyncio.Task[Any], name: str, within: float) -> 
             return False
         task.cancel()
         await asyncio.wait({task}, timeout=min(remaining, RECANCEL_INTERVAL_SECONDS))
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("task failed while stopping name=%s error=%r", name, task.exception())
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.warning("task failed while stopping name=%s error=%s", name, describe(error))
     return True
 
 
@@ -59,9 +63,24 @@ async def finish_within(name: str, step: Awaitable[object], within: float) -> bo
         return False
     error = task.exception()
     if error is not None:
-        log.warning("step failed step=%s error=%r", name, error)
+        log.warning("step failed step=%s error=%s", name, describe(error))
         return False
     return True
+
+
+async def each_queue(
+    component: str, queues: Sequence[str], work: Callable[[str], Awaitable[object]]
+) -> None:
+    """`work(queue)` for every queue in turn. A queue whose keys Redis refuses (WRONGTYPE) is
+    logged and skipped, so one broken queue does not hold up the others; any other error
+    (Redis unreachable) ends the run, to be logged once by its `Periodic`."""
+    for queue in queues:
+        try:
+            await work(queue)
+        except Exception as exc:
+            if not is_queue_fault(exc):
+                raise
+            log.error("%s run failed queue=%s error=%s", component, queue, describe(exc))
 
 
 class Background:
@@ -105,5 +124,5 @@ class Periodic(Background):
             try:
                 await self._work()
             except Exception as exc:  # keep the component alive, as Go does
-                log.error("%s run failed error=%r", self.name, exc)
+                log.error("%s run failed error=%s", self.name, describe(exc))
             await asyncio.sleep(self._interval)

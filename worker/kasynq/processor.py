@@ -1,11 +1,14 @@
 """The processor: dequeues tasks into `concurrency` slots, runs handlers, writes outcomes.
 
-Go semantics (wire-protocol.md §8.2-8.6): queue order per attempt (weighted shuffle or strict),
-a 30 s lease per task extended by the heartbeater, the handler bounded by the task's deadline,
-outcome = Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort), every outcome
-write skipped once the in-memory lease has expired. Differences from Go, all invisible on the
-wire:
+Go semantics (wire-protocol.md §8.2-8.6): queue order per attempt (weighted shuffle or
+strict), a 30 s lease per task extended by the heartbeater, the handler bounded by the task's
+deadline, outcome = Done / MarkAsComplete / Retry / Archive (Requeue on shutdown abort).
+Differences from Go, all invisible on the wire:
 
+* The lease is held until its expiry plus the recoverer grace (less `WRITE_MARGIN_SECONDS`),
+  the moment from which a recoverer may take the task, not just until its expiry as in Go:
+  a handler keeps running, and its outcome write is retried, through a Redis outage that
+  keeps the heartbeater from extending the lease, instead of being stopped and run again.
 * Go dequeues one task at a time and sleeps 0.5-1.5 s when idle. kasynq sends one dequeue per
   free slot in one pipelined batch (each one the same atomic script as Go's, each attempt
   walking its own queue order) and, when idle, waits for a wake-up from `Wakeup` (Redis
@@ -42,14 +45,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from redis.exceptions import ResponseError
+
 from kasynq.blocking import BLOCK_WARN_SECONDS, LoopWatchdog, handler_name, warn_once
 from kasynq.broker import Broker
-from kasynq.broker.core import Dequeued
+from kasynq.broker.core import LEASE_SECONDS, Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
-from kasynq.errors import BrokerError
+from kasynq.errors import BrokerError, QueueFaultError
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
+from kasynq.redaction import describe
 from kasynq.retry import (
     IsFailureFunc,
     LeaseExpired,
@@ -74,6 +80,18 @@ RUNNER_PREFIX = "kasynq-task-"
 
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
+
+WRITE_MARGIN_SECONDS = 2.0
+"""The lease is given up this long before a recoverer may take the task (lease score truncated
+to whole seconds, clock skew between hosts)."""
+
+QUEUE_BACKOFF_SECONDS = 5.0
+"""How long a queue whose keys Redis refuses (e.g. WRONGTYPE) is left out of dequeues."""
+
+UNANSWERED_SETTLE_SECONDS = 12.0
+"""How long after a dequeue whose reply was lost, with Redis answering again, before the
+tasks it may have taken are put back: more than two heartbeats (Go's and kasynq's: 5 s), in
+which every live server extends the leases of its tasks past the lost dequeues' scores."""
 
 T = TypeVar("T")
 
@@ -175,6 +193,8 @@ class Worker:
     ctx: TaskContext
     lease_expiry: float
     started_at: float
+    lease_grace: float = 0.0
+    """How long past `lease_expiry` the lease is still held (see the module docstring)."""
     runner: asyncio.Task[None] | None = None
     handler_running: bool = False
     holds_slot: bool = True
@@ -184,8 +204,13 @@ class Worker:
     the requeue and freed the slot, so the runner writes nothing when the handler ends."""
     stop_reason: BaseException | None = field(default=None, repr=False)
 
+    @property
+    def held_until(self) -> float:
+        """Unix s until which no recoverer may take the task: the lease is still ours."""
+        return self.lease_expiry + self.lease_grace
+
     def lease_valid(self) -> bool:
-        return time.time() <= self.lease_expiry
+        return time.time() <= self.held_until
 
     def stop(self, reason: BaseException) -> None:
         """End the handler early with `reason` as its outcome (first reason wins).
@@ -201,6 +226,16 @@ class Worker:
 
 
 @dataclass
+class Unanswered:
+    """The lease scores dequeues without a reply may have given tasks of one queue."""
+
+    lowest: int
+    highest: int
+    last_at: float
+    """When the last of them failed (monotonic s)."""
+
+
+@dataclass
 class ProcessorConfig:
     concurrency: int
     queues: Mapping[str, int]
@@ -210,6 +245,8 @@ class ProcessorConfig:
     is_failure: IsFailureFunc
     error_handler: ErrorHandler | None
     shutdown_timeout: float
+    recoverer_grace: float
+    """How long past its lease a task stays active before recoverers (Go: 30 s) retry it."""
     failure_log_level: int = logging.WARNING
     """Level of the one line logged per failed attempt."""
 
@@ -242,6 +279,12 @@ class Processor:
         self._all_idle.set()
         self._fetch_task: asyncio.Task[None] | None = None
         self._fetch_on = False
+        self._unanswered: dict[str, Unanswered] = {}
+        self._answering_since: float | None = 0.0
+        """Since when (monotonic s) dequeues got their replies; None after a lost one."""
+        self._faulty_until: dict[str, float] = {}
+        """Queues left out of dequeues, until when (monotonic s): one broken queue must not
+        hold up the others (Go retries it on every attempt)."""
         self.workers: dict[str, Worker] = {}
         self.failure_log_level = config.failure_log_level
         """Level of the per-failure log line; changed at run time by the server."""
@@ -333,36 +376,122 @@ class Processor:
             self._free_slots -= attempts
             self._all_idle.clear()
             results = await self._dequeue(attempts)
-            errors = [result for result in results if isinstance(result, BaseException)]
-            found = 0
+            errors: list[BaseException] = []
+            found = faults = 0
             for result in results:
                 if isinstance(result, tuple):
                     found += 1
                     self._spawn(*result)
-                else:
-                    self._release_slot()
+                    continue
+                self._release_slot()
+                if isinstance(result, QueueFaultError):
+                    faults += 1
+                    self._leave_out(result)
+                elif isinstance(result, BaseException):
+                    errors.append(result)
             for error in errors[:1]:
                 await self._on_dequeue_error(error)
             if found == attempts:
                 burst = min(self._config.concurrency, 2 * burst)
                 continue
             burst = max(1, found)
-            if found == 0 and self._fetch_on:
+            if found == 0 and faults == 0 and self._fetch_on:
                 await self._idle_wait(bool(errors))
 
+    def _leave_out(self, fault: QueueFaultError) -> None:
+        """Leave a queue Redis refuses out of dequeues for a while; log it once per interval."""
+        now = time.monotonic()
+        if self._faulty_until.get(fault.queue, 0.0) > now:
+            return  # another attempt of the same batch met it too
+        self._faulty_until[fault.queue] = now + QUEUE_BACKOFF_SECONDS
+        log.error(
+            "dequeue failed, leaving the queue out queue=%s for=%ss error=%s",
+            fault.queue,
+            QUEUE_BACKOFF_SECONDS,
+            describe(fault.__cause__ or fault),
+        )
+
+    def _next_order(self) -> list[str]:
+        """The next queue order without the queues currently left out."""
+        order = self._queue_order()
+        if not self._faulty_until:
+            return order
+        now = time.monotonic()
+        for queue, until in list(self._faulty_until.items()):
+            if until <= now:
+                del self._faulty_until[queue]  # tried again; a new fault leaves it out again
+        return [queue for queue in order if queue not in self._faulty_until]
+
     async def _on_dequeue_error(self, error: BaseException) -> None:
-        log.error("dequeue failed error=%r", error)
+        log.error("dequeue failed error=%s", describe(error))
         if isinstance(error, BrokerError) and error.op == "dequeue":
             # An undecodable message is now active with nobody to run it: archive it at once.
             with contextlib.suppress(Exception):
                 await archive_undecodable(self._broker, list(self._config.queues), math.inf)
 
     async def _dequeue(self, attempts: int) -> list[Dequeued]:
-        """`attempts` dequeues, each with its own queue order (weighted orders are random)."""
+        """`attempts` dequeues, each with its own queue order (weighted orders are random).
+
+        Attempts whose reply was lost (connection lost or timed out) may still have taken a
+        task in Redis: their queues and lease scores are noted for `requeue_unanswered`.
+        """
+        orders = [self._next_order() for _ in range(attempts)]
+        sent_at = time.time()
+        results: list[Dequeued]
         try:
-            return await self._broker.dequeue_many([self._queue_order() for _ in range(attempts)])
+            results = await self._broker.dequeue_many(orders)
         except Exception as exc:  # the whole batch failed (e.g. a Cluster node is down)
-            return [exc] * attempts
+            results = [exc] * attempts
+        lost = [order for order, result in zip(orders, results, strict=True) if _lost(result)]
+        if lost:
+            self._answering_since = None
+            self._note_unanswered(lost, sent_at)
+        elif self._answering_since is None:
+            self._answering_since = time.monotonic()
+        return results
+
+    def _note_unanswered(self, orders: list[list[str]], sent_at: float) -> None:
+        # the dequeues' lease score: int(their clock) + LEASE_SECONDS (Broker.dequeue_many)
+        lowest = int(sent_at) + LEASE_SECONDS
+        highest = int(time.time()) + LEASE_SECONDS
+        now = time.monotonic()
+        for queue in {queue for order in orders for queue in order}:
+            record = self._unanswered.get(queue)
+            if record is None:
+                self._unanswered[queue] = Unanswered(lowest, highest, now)
+            else:
+                record.lowest = min(record.lowest, lowest)
+                record.highest = max(record.highest, highest)
+                record.last_at = now
+
+    async def requeue_unanswered(self) -> None:
+        """Put back the tasks dequeues without a reply left active with nobody running them.
+
+        Run periodically; acts once Redis has answered for `UNANSWERED_SETTLE_SECONDS`: a
+        task whose lease score is still one of the lost dequeues' was extended by no server,
+        and is not ours (running, or with its outcome write waiting in the syncer). Without
+        this it would stay active until a recoverer retried it after its lease and the
+        recoverer grace (about a minute).
+        """
+        if not self._unanswered or self._answering_since is None:
+            return
+        now = time.monotonic()
+        for queue, record in list(self._unanswered.items()):
+            if now < max(record.last_at, self._answering_since) + UNANSWERED_SETTLE_SECONDS:
+                continue
+            held = [worker.msg.id for worker in self.workers.values() if worker.msg.queue == queue]
+            held += self._syncer.task_ids()
+            requeued = await self._broker.requeue_unanswered(
+                queue, record.lowest, record.highest, held
+            )
+            if self._unanswered.get(queue) is record:
+                del self._unanswered[queue]
+            if requeued:
+                log.warning(
+                    "put back tasks a dequeue without reply left active queue=%s count=%d",
+                    queue,
+                    len(requeued),
+                )
 
     async def _idle_wait(self, after_error: bool) -> None:
         """Sleep until a wake-up (new pending work) or the poll interval; back off on errors."""
@@ -410,7 +539,10 @@ class Processor:
             deadline=compute_deadline(msg, now),
         )
         ctx.result_writer = ResultWriter(ctx, self._broker.write_result)
-        worker = Worker(msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now)
+        lease_grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
+        worker = Worker(
+            msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now, lease_grace=lease_grace
+        )
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
         worker.runner = asyncio.create_task(self._run(worker), name=RUNNER_PREFIX + msg.id)
@@ -550,10 +682,11 @@ class Processor:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # a broken error handler must not lose the task
-            log.error("error handler failed task_id=%s error=%r", worker.msg.id, exc)
+            log.error("error handler failed task_id=%s error=%s", worker.msg.id, describe(exc))
 
     async def _write(self, worker: Worker, op: str, write: Callable[[], Awaitable[None]]) -> None:
-        """Run an outcome write while the lease is valid; hand failures to the syncer."""
+        """Run an outcome write while the lease is held; hand failures to the syncer, which
+        retries them as long as the lease is held (`Worker.held_until`)."""
         msg = worker.msg
         if not worker.lease_valid():
             log.warning(
@@ -564,18 +697,24 @@ class Processor:
             )
             return
         self._free_slot(worker)  # the next dequeue can now go out right behind this write
+        deadline = worker.held_until
         try:
-            async with asyncio.timeout(max(0.0, worker.lease_expiry - time.time())):
+            async with asyncio.timeout(max(0.0, deadline - time.time())):
                 await write()
         except Exception as exc:  # retried by the syncer until the lease ends
             log.warning(
-                "outcome write failed, will retry op=%s id=%s queue=%s error=%r",
+                "outcome write failed, will retry op=%s id=%s queue=%s error=%s",
                 op,
                 msg.id,
                 msg.queue,
-                exc,
+                describe(exc),
             )
-            self._syncer.add(op, write, deadline=worker.lease_expiry)
+            self._syncer.add(op, write, deadline=deadline, task_id=msg.id)
+
+
+def _lost(result: Dequeued) -> bool:
+    """A dequeue attempt that failed without an answer from Redis (it may have run)."""
+    return isinstance(result, Exception) and not isinstance(result, ResponseError | BrokerError)
 
 
 def _deadline_passed(worker: Worker) -> None:

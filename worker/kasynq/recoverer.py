@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from kasynq.broker import Broker
 from kasynq.broker.quarantine import archive_undecodable
-from kasynq.periodic import Periodic
+from kasynq.periodic import Periodic, each_queue
 from kasynq.processor import task_from_message
+from kasynq.redaction import describe
 from kasynq.retry import IsFailureFunc, LeaseExpired, RetryDelayFunc
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,16 @@ class Recoverer:
 
     async def recover(self) -> None:
         cutoff = time.time() - self._grace
-        await archive_undecodable(self._broker, self._queues, cutoff)
-        messages = await self._broker.list_lease_expired(cutoff, *self._queues)
+
+        async def recover_queue(queue: str) -> None:
+            await self._recover_queue(queue, cutoff)
+
+        await each_queue("recoverer", self._queues, recover_queue)
+
+    async def _recover_queue(self, queue: str, cutoff: float) -> None:
+        await archive_undecodable(self._broker, [queue], cutoff)
         error = LeaseExpired()
-        for msg in messages:
+        for msg in await self._broker.list_lease_expired(cutoff, queue):
             try:
                 if msg.retried >= msg.retry:
                     await self._broker.archive(msg, str(error))
@@ -57,6 +64,7 @@ class Recoverer:
                     )
                 log.info("recovered task with expired lease id=%s queue=%s", msg.id, msg.queue)
             except Exception as exc:  # another server may have recovered it
-                log.warning("recovery failed id=%s queue=%s error=%r", msg.id, msg.queue, exc)
-        for queue in self._queues:
-            await self._broker.reclaim_stale_aggregation_sets(queue)
+                log.warning(
+                    "recovery failed id=%s queue=%s error=%s", msg.id, msg.queue, describe(exc)
+                )
+        await self._broker.reclaim_stale_aggregation_sets(queue)

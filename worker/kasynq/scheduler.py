@@ -62,6 +62,7 @@ from kasynq.leader import (
 )
 from kasynq.periodic import STOP_TIMEOUT_SECONDS, cancel_and_wait
 from kasynq.proto.asynq_pb2 import SchedulerEnqueueEvent, SchedulerEntry
+from kasynq.redaction import describe
 from kasynq.task import OptionArgs, Task, TaskOptions, options
 
 log = logging.getLogger(__name__)
@@ -485,7 +486,7 @@ class Scheduler:
                     self._loaded.digest = digest
                     log.info("schedules loaded path=%s entries=%d", path, len(self._entries))
             except (OSError, yaml.YAMLError, ScheduleError) as exc:
-                log.error("schedules file not applied path=%s error=%s", path, exc)
+                log.error("schedules file not applied path=%s error=%s", path, describe(exc))
             await asyncio.sleep(interval)
 
     # -- status ----------------------------------------------------------------------------
@@ -635,11 +636,11 @@ class Scheduler:
                 await self._fire_entry(entry_id, entry, state)
             except (RedisError, BrokerError) as exc:
                 log.warning(
-                    "schedule tick failed group=%s entry=%s name=%r error=%r",
+                    "schedule tick failed group=%s entry=%s name=%r error=%s",
                     self.group,
                     entry_id,
                     entry.name,
-                    exc,
+                    describe(exc),
                 )
                 wait = min(wait, ERROR_BACKOFF_SECONDS)
                 continue
@@ -732,7 +733,7 @@ class Scheduler:
         try:
             await self._broker.record_scheduler_enqueue_event(entry_id, event)
         except RedisError as exc:  # as Go: the task is enqueued, the history is best effort
-            log.warning("scheduler history not recorded entry=%s error=%s", entry_id, exc)
+            log.warning("scheduler history not recorded entry=%s error=%s", entry_id, describe(exc))
 
     # -- Go-compatible bookkeeping ------------------------------------------------------------
 
@@ -765,7 +766,9 @@ class Scheduler:
             try:
                 await self._publish_entries()
             except RedisError as exc:
-                log.warning("scheduler heartbeat failed group=%s error=%s", self.group, exc)
+                log.warning(
+                    "scheduler heartbeat failed group=%s error=%s", self.group, describe(exc)
+                )
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

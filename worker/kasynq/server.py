@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_MARGIN_SECONDS = 3.0
 """`shutdown` returns at most this long after `shutdown_timeout`."""
+UNANSWERED_CHECK_INTERVAL_SECONDS = 2.0
+"""How often the processor looks for tasks dequeues without a reply left active."""
 PROCESSOR_MARGIN_SECONDS = 2.0
 """Of that margin, what the processor may use to requeue (the rest is for the later steps)."""
 
@@ -180,6 +182,7 @@ class Server:
                 error_handler=config.error_handler,
                 shutdown_timeout=config.shutdown_timeout,
                 failure_log_level=int(config.failure_log_level),  # a number after __post_init__
+                recoverer_grace=config.recoverer_grace,
             ),
             self._syncer,
             self.metrics,
@@ -214,6 +217,11 @@ class Server:
             Periodic("syncer", self._syncer.sync, SYNC_INTERVAL_SECONDS),
             janitor_module.janitor(
                 self.broker, queue_names, config.janitor_interval, config.janitor_batch_size
+            ),
+            Periodic(
+                "unanswered dequeues",
+                self.processor.requeue_unanswered,
+                UNANSWERED_CHECK_INTERVAL_SECONDS,
             ),
         ]
         if config.group_aggregator is not None:

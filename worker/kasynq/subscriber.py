@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from kasynq.broker import Broker
 from kasynq.periodic import Background
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Subscriber(Background):
             try:
                 subscription = await self._broker.subscribe_cancellations()
             except Exception as exc:  # Go retries every 5 s
-                log.warning("cannot subscribe to cancellations error=%r", exc)
+                log.warning("cannot subscribe to cancellations error=%s", describe(exc))
                 await asyncio.sleep(self._retry_delay)
                 continue
             self.subscribed.set()
@@ -45,7 +46,7 @@ class Subscriber(Background):
                     if self._cancel(task_id):
                         log.info("task cancelled id=%s", task_id)
             except Exception as exc:  # resubscribe after a connection loss
-                log.warning("cancellation subscription lost error=%r", exc)
+                log.warning("cancellation subscription lost error=%s", describe(exc))
             finally:
                 self.subscribed.clear()
                 with contextlib.suppress(Exception):

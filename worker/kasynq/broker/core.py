@@ -36,8 +36,10 @@ from kasynq.connection import AsyncRedis
 from kasynq.errors import (
     BrokerError,
     DuplicateTaskError,
+    QueueFaultError,
     ScriptError,
     TaskIDConflictError,
+    is_queue_fault,
 )
 from kasynq.proto.asynq_pb2 import (
     SchedulerEnqueueEvent,
@@ -46,6 +48,7 @@ from kasynq.proto.asynq_pb2 import (
     TaskMessage,
     WorkerInfo,
 )
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ _DEQUEUE = load_script("dequeue")
 _DONE = load_script("done")
 _MARK_AS_COMPLETE = load_script("mark_as_complete")
 _REQUEUE = load_script("requeue")
+_REQUEUE_UNANSWERED = load_script("requeue_unanswered")
 _RETRY = load_script("retry")
 _ARCHIVE = load_script("archive")
 _FORWARD = load_script("forward")
@@ -233,7 +237,8 @@ class Broker:
         attempts go to Redis together, one round per queue position. Returns, in order, per
         attempt: (message, lease expiry, pending_since in Unix ns or None), None when every
         queue of its order was paused or empty, or the error (`BrokerError` "dequeue" for a
-        message that cannot be decoded, now active for the janitor to archive).
+        message that cannot be decoded, now active for the janitor to archive;
+        `QueueFaultError` when Redis refused one queue's keys, e.g. WRONGTYPE).
         """
         return await self._dequeue_each(orders, traced=True)
 
@@ -255,6 +260,8 @@ class Broker:
                 if reply is None:
                     if position < len(orders[index]):
                         next_walking.append(index)
+                elif is_queue_fault(reply):
+                    found[index] = QueueFaultError("dequeue", orders[index][position - 1], reply)
                 else:
                     found[index] = _dequeued(reply, lease_ns, traced=traced)
             walking = next_walking
@@ -373,6 +380,23 @@ class Broker:
         ]
         await self._run_checked("archive", _ARCHIVE, script_keys, args)
 
+    async def requeue_unanswered(
+        self, queue: str, lowest: int, highest: int, held: Sequence[str]
+    ) -> list[str]:
+        """Put back to pending the active tasks of `queue` whose lease score is still within
+        [`lowest`, `highest`] (what dequeues whose replies were lost gave them) and which are
+        not in `held` (the caller's in-flight IDs). Returns the IDs put back.
+
+        Only safe once every live server has had time to extend its leases (any extension
+        moves the score past `highest`): the caller waits for that.
+        """
+        replies = await _REQUEUE_UNANSWERED.run(
+            self.client,
+            [keys.active_key(queue), keys.lease_key(queue), keys.pending_key(queue)],
+            [lowest, highest, keys.task_key_prefix(queue), *held],
+        )
+        return [_text(reply) for reply in replies]
+
     async def forward_if_ready(self, *queues: str) -> None:
         """Move due scheduled, then due retry tasks of each queue to pending (or their group)."""
         for queue in queues:
@@ -425,7 +449,9 @@ class Broker:
                 try:
                     messages.append(decode_task_message(encoded))
                 except DecodeError as exc:
-                    log.warning("undecodable task message skipped queue=%s error=%s", queue, exc)
+                    log.warning(
+                        "undecodable task message skipped queue=%s error=%s", queue, describe(exc)
+                    )
         return messages
 
     async def extend_lease(self, queue: str, *task_ids: str) -> float:

@@ -235,7 +235,7 @@ class PipelinedConnection(asyncio.Protocol):
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail_waiting(RedisConnectionError(f"connection to Redis lost: {exc!r}"))
+        self._fail_waiting(RedisConnectionError(f"connection to Redis lost: {exc}"))
 
     # -- internals ---------------------------------------------------------------------------
 

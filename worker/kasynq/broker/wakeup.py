@@ -4,9 +4,11 @@
 send an invalidation message whenever such a key changes (enqueue, forward, requeue, unpause),
 batched per Redis event-loop turn, without any server configuration. The tracking connection
 redirects the messages to itself and subscribes to `__redis__:invalidate` (RESP2), so one
-dedicated connection suffices. This only shortens idle waits: the processor still polls every
-`task_check_interval`, so nothing depends on a message arriving (Cluster and Sentinel
-clients get polling only).
+dedicated connection suffices. On Redis Cluster a key's messages come from the node owning its
+slot: one such connection per node owning a watched queue's `{q}` slot, all set up again
+(with the slot map redis-py keeps current) when any of them breaks. This only shortens idle
+waits: the processor still polls every `task_check_interval`, so nothing depends on a message
+arriving (Sentinel clients get polling only).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from kasynq import keys
 from kasynq.connection import AsyncRedis
 from kasynq.periodic import Background
+from kasynq.redaction import describe
 
 log = logging.getLogger(__name__)
 
@@ -41,37 +45,63 @@ class PendingWatcher(Background):
         self._event = event
 
     def start(self) -> None:
-        if not isinstance(self._client, redis.asyncio.Redis) or isinstance(
+        if isinstance(self._client, redis.asyncio.Redis) and isinstance(
             self._client.connection_pool, SentinelConnectionPool
         ):
-            log.info("pending watcher disabled for Cluster/Sentinel clients, polling only")
+            log.info("pending watcher disabled for Sentinel clients, polling only")
             return
         super().start()
 
-    def _prefixes(self) -> list[str]:
-        args: list[str] = []
-        for queue in self._queues:
-            args += ["PREFIX", keys.pending_key(queue), "PREFIX", keys.paused_key(queue)]
-        return args
-
     async def _run(self) -> None:
-        assert isinstance(self._client, redis.asyncio.Redis)  # checked by start()
-        pool = self._client.connection_pool
+        while True:
+            try:
+                await self._watch_all()
+            except Exception as exc:  # polling covers the gap; reconnect
+                log.debug("pending watcher reconnecting error=%s", describe(exc))
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+    async def _watch_all(self) -> None:
+        """One tracking session per node owning watched queues, until one of them breaks."""
+        client = self._client
+        if isinstance(client, redis.asyncio.Redis):
+            pool = client.connection_pool
+            await self._watch(pool.connection_class, pool.connection_kwargs, self._queues)
+            return
+        await client.initialize()  # the slot map: which node owns each queue's keys
+        nodes: dict[str, tuple[ClusterNode, list[str]]] = {}
+        for queue in self._queues:
+            node = client.get_node_from_key(keys.pending_key(queue))
+            if node is None:
+                raise RuntimeError(f"no Cluster node owns the keys of queue={queue}")
+            nodes.setdefault(node.name, (node, []))[1].append(queue)
+        sessions = [
+            asyncio.ensure_future(
+                self._watch(node.connection_class, node.connection_kwargs, queues)
+            )
+            for node, queues in nodes.values()
+        ]
+        try:
+            done, _ = await asyncio.wait(sessions, return_when=asyncio.FIRST_COMPLETED)
+            for session in done:
+                session.result()  # raises what broke it
+        finally:
+            for session in sessions:
+                session.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
+
+    async def _watch(
+        self, connection_class: type, connection_kwargs: dict[str, Any], queues: Sequence[str]
+    ) -> None:
+        """One tracking session on a dedicated RESP2 connection, until it breaks."""
         kwargs = {
             key: value
-            for key, value in pool.connection_kwargs.items()
+            for key, value in connection_kwargs.items()
             if not key.startswith("maint_notifications")
         }
         kwargs["protocol"] = 2
-        while True:
-            try:
-                await self._watch(pool.connection_class, kwargs)
-            except Exception as exc:  # polling covers the gap; reconnect
-                log.debug("pending watcher reconnecting error=%r", exc)
-            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
-
-    async def _watch(self, connection_class: type, kwargs: dict[str, Any]) -> None:
-        """One tracking session on a dedicated RESP2 connection, until it breaks."""
+        prefixes: list[str] = []
+        for queue in queues:
+            prefixes += ["PREFIX", keys.pending_key(queue), "PREFIX", keys.paused_key(queue)]
         watcher = redis.asyncio.Redis(
             connection_pool=redis.asyncio.ConnectionPool(
                 connection_class=connection_class, max_connections=1, **kwargs
@@ -82,7 +112,7 @@ class PendingWatcher(Background):
             await pubsub.execute_command("CLIENT", "ID")
             client_id = await pubsub.parse_response(block=True)
             await pubsub.execute_command(
-                "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *self._prefixes()
+                "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes
             )
             await pubsub.parse_response(block=True)
             await pubsub.subscribe(INVALIDATE_CHANNEL)

@@ -21,8 +21,9 @@ from rich.text import Text
 
 from kasynq.broker.inspect import QueueInfo
 from kasynq.cli.output import cell
-from kasynq.cli.session import Session, command_action, mask_password
+from kasynq.cli.session import Session, command_action
 from kasynq.inspector import Inspector, ServerInfo
+from kasynq.redaction import masked_url
 
 SPARK_LEVELS = " ▁▂▃▄▅▆▇█"
 HISTORY_POINTS = 30
@@ -244,7 +245,7 @@ class RedisLink:
             self.reconnected_at, self.down_since = now, None
 
     def notice(self, now: float) -> str:
-        where = mask_password(self.url)
+        where = masked_url(self.url)
         if self.down_since is not None:
             return (
                 f"Redis at {where} unreachable for {now - self.down_since:.0f}s, retrying; "

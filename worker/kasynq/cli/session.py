@@ -9,7 +9,6 @@ being unreachable or an operation Redis refused.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, NoReturn, ParamSpec
@@ -27,17 +26,12 @@ from kasynq.errors import (
     TaskNotFoundError,
 )
 from kasynq.inspector import Inspector
+from kasynq.redaction import masked_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 EXIT_FAILURE = 1
 EXIT_NOT_FOUND = 2
 """Also the code of a bad argument or setting (as click's usage errors)."""
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@]*:)[^@]*@")
-
-
-def mask_password(url: str) -> str:
-    """The URL with any password replaced by `***`, for messages."""
-    return _PASSWORD_IN_URL.sub(r"\g<head>***@", url)
 
 
 class BadSetting(click.ClickException):
@@ -99,23 +93,23 @@ class Session:
             self.fail(exc.message, EXIT_NOT_FOUND)
         except redis.AuthenticationError as exc:
             self.fail(
-                f"Redis at {mask_password(self.url)} refused the credentials: {exc}", EXIT_FAILURE
+                f"Redis at {masked_url(self.url)} refused the credentials: {exc}", EXIT_FAILURE
             )
         except (redis.ConnectionError, redis.TimeoutError, ConnectionError) as exc:
-            self.fail(f"cannot reach Redis at {mask_password(self.url)}: {exc}", EXIT_FAILURE)
+            self.fail(f"cannot reach Redis at {masked_url(self.url)}: {exc}", EXIT_FAILURE)
         except RedisClusterException as exc:
             self._fail_cluster(exc)
         except redis.ResponseError as exc:
             if is_db_out_of_range(exc):
-                self.fail(f"--redis-url {mask_password(self.url)}: {exc}", EXIT_NOT_FOUND)
-            self.fail(f"Redis at {mask_password(self.url)} refused: {exc}", EXIT_FAILURE)
+                self.fail(f"--redis-url {masked_url(self.url)}: {exc}", EXIT_NOT_FOUND)
+            self.fail(f"Redis at {masked_url(self.url)} refused: {exc}", EXIT_FAILURE)
         except BrokerError as exc:
             self.fail(exc.message, EXIT_FAILURE)
         except (KasynqError, ValueError) as exc:
             self.fail(str(exc), EXIT_NOT_FOUND)
 
     def _fail_cluster(self, exc: RedisClusterException) -> NoReturn:
-        where = mask_password(self.url)
+        where = masked_url(self.url)
         if NOT_A_CLUSTER in str(exc):
             self.fail(f"--cluster: {where} is not a Redis Cluster node", EXIT_NOT_FOUND)
         self.fail(f"cannot reach the Redis Cluster at {where}: {exc}", EXIT_FAILURE)

@@ -16,18 +16,26 @@ import click
 import redis
 import redis.asyncio
 
-from kasynq.cli.session import BadSetting, Session, is_db_out_of_range, with_tls
+from kasynq.cli.session import (
+    NOT_A_CLUSTER,
+    BadSetting,
+    Session,
+    is_db_out_of_range,
+    with_tls,
+)
 from kasynq.config import (
     EVENT_LOOPS,
     REDIS_CA_FILE_ENV,
+    REDIS_CLUSTER_ENV,
     REDIS_PASSWORD_ENV,
     REDIS_URL_ENV,
     ConfigError,
     WorkerSettings,
     resolve,
 )
-from kasynq.connection import redis_from_url
+from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.processor import exit_if_sync_handlers_stuck
+from kasynq.redaction import describe
 from kasynq.scheduler import ScheduleError, Scheduler, register_metrics, timing_settings
 from kasynq.servemux import Handler
 from kasynq.server import Server
@@ -55,7 +63,9 @@ def load_handler(path: str) -> Handler:
             f"directory {cwd} and on sys.path; set PYTHONPATH for modules elsewhere)"
         ) from None
     except Exception as exc:
-        raise ConfigError(f"cannot import handlers module {module_name!r}: {exc!r}") from None
+        raise ConfigError(
+            f"cannot import handlers module {module_name!r}: {describe(exc)}"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
@@ -111,7 +121,9 @@ async def _serve(
     try:
         client = redis_from_url(settings.redis_url, **settings.redis_options())
     except ValueError as exc:  # an unknown scheme, a sentinel URL without ?master=
-        raise ConfigError(f"redis_url {settings.masked_redis_url}: {exc}") from None
+        raise ConfigError(
+            f"redis_url {settings.masked_redis_url} is not usable: {describe(exc)}"
+        ) from None
     try:
         await check_credentials(client, settings)
         server = Server(
@@ -204,7 +216,7 @@ def scheduler_timings(settings: WorkerSettings) -> dict[str, float]:
         raise ConfigError(str(exc)) from None
 
 
-async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
+async def check_credentials(client: AsyncRedis, settings: WorkerSettings) -> None:
     """Fail fast on a wrong or missing password (a lasting error); an unreachable Redis is
     left to the server's retries, as it may come up after the worker."""
     try:
@@ -216,8 +228,18 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
             f"redis_url {where}" if db_missing else f"Redis at {where} refused the credentials"
         )
         raise ConfigError(f"{problem}: {exc}") from None
+    except redis.exceptions.RedisClusterException as exc:
+        if NOT_A_CLUSTER in str(exc):
+            raise ConfigError(
+                f"--cluster: {settings.masked_redis_url} is not a Redis Cluster node"
+            ) from None
+        log.warning(
+            "redis not reachable at start url=%s error=%s", settings.masked_redis_url, describe(exc)
+        )
     except (redis.ConnectionError, OSError) as exc:
-        log.warning("redis not reachable at start url=%s error=%r", settings.masked_redis_url, exc)
+        log.warning(
+            "redis not reachable at start url=%s error=%s", settings.masked_redis_url, describe(exc)
+        )
 
 
 @click.command("worker")
@@ -231,6 +253,13 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
     "--redis-ca-file",
     envvar=REDIS_CA_FILE_ENV,
     help="CA bundle verifying a rediss:// server (env KASYNQ_REDIS_CA_FILE).",
+)
+@click.option(
+    "--cluster",
+    is_flag=True,
+    default=None,
+    envvar=REDIS_CLUSTER_ENV,
+    help="The Redis URL names one node of a Redis Cluster (env KASYNQ_REDIS_CLUSTER).",
 )
 @click.option("--handlers", help="Handler to run, as package.module:attribute (a ServeMux).")
 @click.option("--queues", help="Queues and priorities, e.g. critical=6,default=3.")
@@ -267,10 +296,10 @@ async def check_credentials(client: redis.asyncio.Redis, settings: WorkerSetting
 def worker(session: Session, /, config_file: Path | None, **flags: Any) -> None:
     """Process tasks from asynq queues, side by side with Go asynq servers.
 
-    The global `--redis-url`, `--tls` and `--tls-ca-file` apply unless the worker's own flags
-    or its config file say otherwise. SIGTERM/SIGINT shut down gracefully, SIGTSTP stops
-    fetching new tasks, SIGHUP reloads the config file's log_level, failure_log_level and
-    schedules.
+    The global `--redis-url`, `--tls`, `--tls-ca-file` and `--cluster` apply unless the
+    worker's own flags or its config file say otherwise. SIGTERM/SIGINT shut down gracefully,
+    SIGTSTP stops fetching new tasks, SIGHUP reloads the config file's log_level,
+    failure_log_level and schedules.
     """
     try:
         flags = with_globals(session, flags)
@@ -289,7 +318,9 @@ def worker(session: Session, /, config_file: Path | None, **flags: Any) -> None:
 
 def with_globals(session: Session, flags: dict[str, Any]) -> dict[str, Any]:
     """The worker's flags, with the global options filling those not given."""
-    if session.cluster:
-        raise ConfigError("--cluster: kasynq worker does not run on Redis Cluster")
-    inherited = {"redis_url": session.redis_url, "redis_ca_file": session.tls_ca_file}
+    inherited = {
+        "redis_url": session.redis_url,
+        "redis_ca_file": session.tls_ca_file,
+        "cluster": session.cluster or None,
+    }
     return {**flags, **{name: value for name, value in inherited.items() if flags[name] is None}}
