@@ -5,11 +5,13 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 
 * backlog = pending + scheduled/retry due within the lookahead, of non-paused queues;
 * Little's law: busy slots = arrival rate x mean service time, kept below
-  `TARGET_UTILIZATION`; the mean service time is the busy slot-seconds observed divided by the
-  completions observed (total time on test), both decayed over `SERVICE_MEMORY_SECONDS`, so
-  tasks that started but have not finished yet count as time spent, never as missing
-  completions; the backlog must also drain within the latency target, which adds
-  backlog / target latency (less what of it the arrival rate already counts);
+  `TARGET_UTILIZATION`; the mean service time is Little's law on the active set: busy
+  slot-seconds observed divided by the tasks started (completions + growth of the active
+  set), both decayed over `SERVICE_MEMORY_SECONDS`. It never waits for completions that have
+  not happened yet (dividing by completions read 10 s tasks as 60 s while load started); while
+  the active set is young it reads low, and the latency nudge covers that; the backlog must
+  also drain within the latency target, which adds backlog / target latency (less what of it
+  the arrival rate already counts);
 * at most `target_backlog_per_replica` ready tasks per pod;
 * a latency nudge (+1) when the oldest pending task is older than the target and every pod
   is ready (capacity still starting up is already on its way);
@@ -46,14 +48,15 @@ from kasynq.broker.metrics import PoolMetrics, QueueMetrics
 __all__ = ["Decision", "Policy", "PoolMetrics", "QueueMetrics", "ScalerState", "decide"]
 
 STALE_AFTER_POLLS = 3.0
-RATE_WINDOW_SECONDS = 10.0
-"""Arrival and completion rates are measured over this long (one poll alone is noisy)."""
+RATE_WINDOW_SECONDS = 30.0
+"""Arrival and completion rates are measured over this long (one poll alone is noisy; 10 s held
+2-3 arrivals of slow kinds and sized a pool of 90 s tasks 1.7x what it needed)."""
 MAX_DOWN_WINDOW_DAMPING = 8.0
 TARGET_UTILIZATION = 0.9
 """Share of the slots the throughput term plans to keep busy: at 100 % a queue never drains."""
 SERVICE_MEMORY_SECONDS = 60.0
 """Time constant of the service-time estimate: task durations change slowly, and a 10 s window
-holds too few completions of slow tasks (one 1.4 s estimate of 0.5 s tasks sized a burst 3x)."""
+holds too few tasks of slow kinds (one 1.4 s estimate of 0.5 s tasks sized a burst 3x)."""
 """Share of the slots the throughput term plans to keep busy: at 100 % a queue never drains."""
 
 
@@ -118,7 +121,7 @@ class ScalerState:
     samples: tuple[PoolMetrics, ...] = ()
     """Recent samples, oldest first, covering the rate window."""
     service_memory: tuple[float, float] = (0.0, 0.0)
-    """Busy slot-seconds and completions seen, decayed over `SERVICE_MEMORY_SECONDS`."""
+    """Busy slot-seconds and tasks started, decayed over `SERVICE_MEMORY_SECONDS`."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class Demand:
     arrival_rate: float | None
     completion_rate: float | None
     service_seconds: float | None
-    """Mean task duration: busy slot-seconds over the rate window / completions in it."""
+    """Mean task duration: decayed busy slot-seconds / decayed tasks started."""
     backlog_growth: float
     """Per-second growth of pending over the rate window (0 without rates); already part of
     the arrival rate."""
@@ -186,7 +189,7 @@ def _busy_slot_seconds(samples: tuple[PoolMetrics, ...], names: set[str]) -> flo
 def remember_service(
     memory: tuple[float, float], last: PoolMetrics | None, metrics: PoolMetrics, gap: bool
 ) -> tuple[float, float]:
-    """Stage 1a: add the busy slot-seconds and completions since `last` to the decayed sums;
+    """Stage 1a: add the busy slot-seconds and tasks started since `last` to the decayed sums;
     across a gap or a counter reset nothing is added (the interval's work is unknown)."""
     if last is None or gap or metrics.taken_at <= last.taken_at:
         return memory
@@ -195,16 +198,18 @@ def remember_service(
     done = [q.processed_total - b.processed_total for q, b in matched]
     if not matched or min(done) < 0:
         return memory
+    # Tasks requeued by a stopping worker leave the active set unfinished: never below 0.
+    started = max(0, sum(done) + sum(q.active - b.active for q, b in matched))
     seconds = metrics.taken_at - last.taken_at
     busy = _busy_slot_seconds((last, metrics), {q.name for q, _ in matched})
     decay = math.exp(-seconds / SERVICE_MEMORY_SECONDS)
-    return (memory[0] * decay + busy, memory[1] * decay + sum(done))
+    return (memory[0] * decay + busy, memory[1] * decay + started)
 
 
 def service_seconds(memory: tuple[float, float]) -> float | None:
-    """Mean task duration from the decayed sums; None before the first completion."""
-    busy, done = memory
-    return busy / done if done >= 1 else None
+    """Mean task duration from the decayed sums; None before the first task started."""
+    busy, started = memory
+    return busy / started if started >= 1 and busy > 0 else None
 
 
 def measure_demand(
@@ -263,8 +268,8 @@ def recommend(policy: Policy, demand: Demand, current: int, ready: int) -> Recom
     details: dict[str, str] = {}
     service = demand.service_seconds
     if service is not None and demand.arrival_rate is not None:
-        # Draining the backlog within the target; what of it arrived within the rate window is
-        # already counted in the arrival rate (a burst is not counted twice).
+        # The backlog must drain within the target; what of it arrived within the rate window
+        # is already in the arrival rate (a burst is counted once).
         drain_rate = max(
             0.0, demand.backlog / policy.target_latency_seconds - demand.backlog_growth
         )
