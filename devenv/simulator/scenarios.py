@@ -49,8 +49,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         constant(2.0),
         min_replicas=0,
         initial_replicas=0,
-        schedules_every=30,
-        duration=300,
+        schedules_every=150,
+        duration=600,
     ),
 )
 
