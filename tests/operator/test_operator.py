@@ -477,3 +477,91 @@ def test_scale_in_removes_idle_pods_first(
             if p.metadata.name in busy
         }
         assert costs == dict.fromkeys(busy, "1")
+
+
+def test_disabling_autoscaling_holds_the_current_size(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """`autoscaling.enabled: false` without `replicas.desired` once dropped 4 -> 1 under load."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool("hold", ["jobs"], autoscaling={"targetBacklogPerReplica": 20})
+    push_pending(redis_server, env.redis_name("jobs"), 80)
+    with run_operator():
+        wait_for(lambda: env.replicas("hold") == 4, "80 tasks / 20 = 4 replicas")
+        env.patch_spec("asynqworkerpools", "hold", {"autoscaling": {"enabled": False}})
+        wait_for(
+            lambda: (
+                "autoscaling disabled"
+                in env.get("asynqworkerpools", "hold")["status"]["lastDecision"]["reason"]
+            ),
+            "a decision with autoscaling disabled",
+        )
+        stays(lambda: env.replicas("hold") == 4, 4 * POLL_SECONDS, "dropped to min")
+
+
+def test_scale_in_keeps_every_busy_pod(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """Two tasks at concurrency 10 need one pod, but they run on two: both stay."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "busy",
+        ["jobs"],
+        concurrency=10,
+        replicas={"min": 1, "max": 10},
+        autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 3},
+    )
+    queue = env.redis_name("jobs")
+    push_pending(redis_server, queue, 4)
+    selector = "kasynq.io/pool=busy"
+
+    def pods() -> list[str]:
+        items = env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
+        return sorted(p.metadata.name for p in items if p.metadata.deletion_timestamp is None)
+
+    with run_operator():
+        wait_for(lambda: len(pods()) == 4, "4 pods for 4 pending tasks", 20)
+        busy = pods()[1:3]
+        with redis_server.client() as conn:
+            expires = int(time.time()) + 600
+            for index, host in enumerate(busy):
+                workers = keys.workers_key(host, 1, f"server-{index}")
+                conn.zadd(keys.ALL_WORKERS, {workers: expires})
+                conn.hset(workers, f"task-{index}", b"worker-info")
+                conn.lpush(keys.active_key(queue), f"task-{index}")
+            conn.delete(keys.pending_key(queue))
+        wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
+        stays(lambda: pods() == busy, 4 * POLL_SECONDS, "a busy pod removed")
+        reason = env.get("asynqworkerpools", "busy")["status"]["lastDecision"]["reason"]
+        assert "2 pods are running tasks" in reason
+
+
+def test_a_pool_at_zero_wakes_for_its_schedule(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """The scheduler runs in the worker pods: a pool at zero must wake before each tick."""
+    period = 40
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "cron",
+        ["jobs"],
+        replicas={"min": 0, "max": 2},
+        autoscaling={
+            "scaleToZeroIdleSeconds": 2,
+            "scaleDownStabilizationSeconds": 1,
+            "dueSoonLookaheadSeconds": 15,
+        },
+        schedules=[{"name": "tick", "cron": f"@every {period}s", "taskType": "t", "queue": "jobs"}],
+    )
+    with run_operator():
+        # Outside the lookahead the idle pool goes to zero; inside it, it wakes.
+        wait_for(lambda: env.replicas("cron") == 0, "zero while the next tick is far", period)
+        wait_for(lambda: env.replicas("cron") == 1, "woken for the tick", period)
+        woken = time.time()
+        next_tick = (int(woken) // period + 1) * period
+        assert next_tick - woken <= 15 + 1, f"woken {next_tick - woken:.0f}s before the tick"
+        assert next_tick - woken >= 5, "woken too late for the pod to start"
+        wait_for(lambda: env.replicas("cron") == 0, "idle again after the tick", period)
