@@ -7,6 +7,7 @@ The pool's kopf daemon calls `PoolController.step` every poll interval. The deci
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 DRIFT_CHECK_SECONDS = 300.0
 """Owned objects are re-applied at least this often; edits and deletions seen by the owned
 objects' watches (`notice_owned_change`) trigger a re-apply at the next poll."""
+OWN_MARKS_KEPT = 8
+"""Version marks of our recent writes per kind: a late watch event of an earlier own write
+is still ours, not drift."""
 DELETION_COST_SETTLE_SECONDS = 1.0
 """Wait after changing deletion costs so the ReplicaSet controller's cache sees them."""
 
@@ -137,7 +141,9 @@ class PoolController:
         self.scaler: ScalerState | None = None
         self._ensured: tuple[Any, ...] | None = None
         self._ensured_at = float("-inf")
-        self._marks: dict[str, str] = {}
+        self._marks: dict[str, collections.deque[str]] = {}
+        self._writes_in_flight = 0
+        self._deferred: list[tuple[Mapping[str, Any], bool]] = []
         self._deployment: Mapping[str, Any] | None = None
         self.status = StatusWriter(
             kube,
@@ -242,23 +248,42 @@ class PoolController:
             self.name, self.namespace, spec, resolution, configmap, replicas
         )
         for manifest in (configmap, service_manifest(self.name, self.namespace), deployment):
-            self._remember(await asyncio.to_thread(self.kube.apply, manifest, body))
+            await self._write(self.kube.apply, manifest, body)
         if live_replicas is None:
             logger.info("created workers %s replicas=%d", self._log, replicas)
         self._ensured, self._ensured_at = key, now
 
+    async def _write(self, call: Callable[..., Mapping[str, Any]], *args: Any) -> None:
+        """One write of an owned object, remembered as ours. Watch events that arrive while it
+        is in flight wait for its answer: the event of our own write often comes first (6 in
+        10 scale writes were taken for drift and re-applied the three objects)."""
+        self._writes_in_flight += 1
+        try:
+            self._remember(await asyncio.to_thread(call, *args))
+        finally:
+            self._writes_in_flight -= 1
+            if not self._writes_in_flight:
+                deferred, self._deferred = self._deferred, []
+                for obj, deleted in deferred:
+                    self.notice_owned_change(obj, deleted)
+
     def _remember(self, written: Mapping[str, Any]) -> None:
         """Our own write: its version mark, and for the Deployment its replicas and readiness."""
-        self._marks[written["kind"]] = version_mark(written)
+        marks = self._marks.setdefault(written["kind"], collections.deque(maxlen=OWN_MARKS_KEPT))
+        marks.append(version_mark(written))
         if written["kind"] == "Deployment":
             self._deployment = deployment_essentials(written)
 
     def notice_owned_change(self, obj: Mapping[str, Any], deleted: bool) -> None:
-        """An owned object changed (from its watch): unless it is our own last write, re-apply
-        at the next poll. A Deployment's replicas and readiness are taken from the watch, so
-        polls need no GET; an event older (lower generation) than what we know is ignored."""
+        """An owned object changed (from its watch): unless it is one of our own recent writes
+        (a late event of an earlier one included), re-apply at the next poll. A Deployment's
+        replicas and readiness are taken from the watch, so polls need no GET; an event older
+        (lower generation) than what we know is ignored."""
+        if self._writes_in_flight:
+            self._deferred.append((obj, deleted))
+            return
         kind = obj["kind"]
-        if deleted or self._marks.get(kind) != version_mark(obj):
+        if deleted or version_mark(obj) not in self._marks.get(kind, ()):
             logger.info("owned %s changed %s deleted=%s: repairing", kind, self._log, deleted)
             self._ensured = None
         if kind != "Deployment":
@@ -377,13 +402,10 @@ class PoolController:
             await asyncio.sleep(DELETION_COST_SETTLE_SECONDS)
 
     async def _resize(self, decision: Decision) -> None:
-        written = await asyncio.to_thread(
-            self.kube.scale_deployment,
-            self.namespace,
-            names(self.name)["deployment"],
-            decision.desired_replicas,
+        deployment = names(self.name)["deployment"]
+        await self._write(
+            self.kube.scale_deployment, self.namespace, deployment, decision.desired_replicas
         )
-        self._remember(written)
         operator_metrics.DECISION_SECONDS.observe(self.clock() - self._decision_started)
         direction = (
             "ScaledUp" if decision.desired_replicas > decision.current_replicas else "ScaledDown"

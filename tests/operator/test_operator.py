@@ -5,6 +5,7 @@ restarts, tenancy and idle-first scale-in."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -565,3 +566,30 @@ def test_a_pool_at_zero_wakes_for_its_schedule(
         assert next_tick - woken <= 15 + 1, f"woken {next_tick - woken:.0f}s before the tick"
         assert next_tick - woken >= 5, "woken too late for the pod to start"
         wait_for(lambda: env.replicas("cron") == 0, "idle again after the tick", period)
+
+
+def test_own_scale_writes_are_not_drift(
+    env: Env, redis_server: RedisServer, run_operator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """About 6 in 10 of the operator's own scale writes were taken for edits and re-applied
+    the three owned objects."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "own",
+        ["jobs"],
+        replicas={"min": 1, "max": 20},
+        autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 1},
+    )
+    queue = env.redis_name("jobs")
+    with run_operator():
+        wait_for(lambda: env.replicas("own") == 1, "the Deployment at min size")
+        time.sleep(2 * POLL_SECONDS)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="kasynq_operator.autoscaler"):
+            for before, size in itertools.pairwise((0, 3, 6, 9, 12)):
+                push_pending(redis_server, queue, size - before)
+                wait_for(lambda size=size: env.replicas("own") == size, f"{size} replicas")
+            time.sleep(2 * POLL_SECONDS)
+    repairs = [r.getMessage() for r in caplog.records if "repairing" in r.getMessage()]
+    assert repairs == []
