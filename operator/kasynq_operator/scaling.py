@@ -174,11 +174,17 @@ def _rate(current: int, previous: int, seconds: float) -> float | None:
     return (current - previous) / seconds
 
 
+def in_flight(queue: QueueMetrics) -> int:
+    """Running tasks of a queue: those whose lease is live when sampled, so a dead server's
+    tasks (left active until the recoverer moves them) hold no pods."""
+    return queue.active if queue.in_flight is None else queue.in_flight
+
+
 def _busy_slot_seconds(samples: tuple[PoolMetrics, ...], names: set[str]) -> float:
     """Trapezoid integral of the active count of the `names` queues across `samples`."""
 
     def active(sample: PoolMetrics) -> int:
-        return sum(q.active for q in sample.queues if q.name in names)
+        return sum(in_flight(q) for q in sample.queues if q.name in names)
 
     return sum(
         (active(a) + active(b)) / 2 * (b.taken_at - a.taken_at)
@@ -199,7 +205,7 @@ def remember_service(
     if not matched or min(done) < 0:
         return memory
     # Tasks requeued by a stopping worker leave the active set unfinished: never below 0.
-    started = max(0, sum(done) + sum(q.active - b.active for q, b in matched))
+    started = max(0, sum(done) + sum(in_flight(q) - in_flight(b) for q, b in matched))
     seconds = metrics.taken_at - last.taken_at
     busy = _busy_slot_seconds((last, metrics), {q.name for q, _ in matched})
     decay = math.exp(-seconds / SERVICE_MEMORY_SECONDS)
@@ -232,13 +238,13 @@ def measure_demand(
         rates = [_rate(q.processed_total, b.processed_total, seconds) for q, b in matched]
         if matched and all(r is not None for r in rates):
             completion_rate = sum(r for r in rates if r is not None)
-            active_growth = sum(q.active - b.active for q, b in matched) / seconds
+            active_growth = sum(in_flight(q) - in_flight(b) for q, b in matched) / seconds
             growth = sum(q.pending - b.pending for q, b in matched) / seconds
             arrival_rate = max(0.0, completion_rate + active_growth + growth)
     return Demand(
         pending=sum(q.pending for q in serving),
         due_soon=sum(q.due_soon for q in serving) + int(schedule_due),
-        active=sum(q.active for q in metrics.queues),
+        active=sum(in_flight(q) for q in metrics.queues),
         latency_seconds=max((q.latency_seconds for q in serving), default=0.0),
         arrival_rate=arrival_rate,
         completion_rate=completion_rate,

@@ -388,3 +388,13 @@ def test_a_schedule_tick_wakes_a_pool_at_zero() -> None:
     woken = decide(policy, 0, idle, 0.0, state, next_schedule_in=20)
     assert woken.desired_replicas == 1
     assert woken.inputs["dueSoon"] == 1
+
+
+def test_tasks_of_dead_servers_hold_no_pods() -> None:
+    """After a Redis outage, dead servers' tasks stay in the active list until the recoverer
+    moves them; their leases expired, so they are not in flight."""
+    policy = Policy(concurrency=1, scale_down_stabilization_seconds=0)
+    stale = pool(0, queue(active=8, in_flight=2))
+    decision = decide(policy, 8, stale, 0.0, ScalerState(started_at=-600))
+    assert decision.desired_replicas == 2, decision.reason
+    assert decision.inputs["active"] == 2
