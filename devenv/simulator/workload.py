@@ -30,6 +30,15 @@ def steady(rate: float) -> Arrivals:
     return Arrivals(lambda t: rate, rate, label=f"steady {rate:g}/s")
 
 
+def window(rate: float, begin: float, end: float) -> Arrivals:
+    """`rate` between `begin` and `end`, nothing before or after."""
+    return Arrivals(
+        lambda t: rate if begin <= t < end else 0.0,
+        rate,
+        label=f"{rate:g}/s from {begin:g}s to {end:g}s",
+    )
+
+
 def burst(base: float, at: float, count: int) -> Arrivals:
     return Arrivals(lambda t: base, base, ((at, count),), f"{count} at {at:g}s on {base:g}/s")
 
