@@ -20,8 +20,10 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
   so a pool at zero wakes for it (its scheduler runs inside the worker pods).
 
 Stabilization follows the HPA: scale up to the lowest recommendation of the up-window, down
-to the highest of the down-window; additionally no scale-down within the down-window after a
-scale-up or after the state began (a restarted operator never scales in on a short memory).
+to the highest of the down-window. Past recommendations are remembered without the backlog's
+drain term (what the arrivals alone need), so a backlog that is gone holds no pods.
+Additionally no scale-down within the down-window after a scale-up or after the state began
+(a restarted operator never scales in on a short memory).
 A scale-up wanted within the down-window after a scale-down (a flap) doubles the down-window,
 up to 8x; each later scale-down (the load stayed low for the whole widened window) halves it.
 A move against the previous move's direction (a reversal) waits until the base down-window has
@@ -266,6 +268,9 @@ class Recommendation:
     size: int
     reason: str
     terms: dict[str, int]
+    sustained: int
+    """What the load needs once the backlog is drained (no drain term); the size when no
+    service time is known. The scale-down window holds this, not the drain."""
 
 
 def recommend(policy: Policy, demand: Demand, current: int, ready: int) -> Recommendation:
@@ -304,7 +309,11 @@ def recommend(policy: Policy, demand: Demand, current: int, ready: int) -> Recom
             f"{policy.target_latency_seconds:g}s with all {current} ready"
         )
     name = max(terms, key=lambda key: terms[key])
-    return Recommendation(terms[name], f"{details[name]} -> {terms[name]}", terms)
+    sustained = terms[name]
+    if "throughput" in terms and service is not None and demand.arrival_rate is not None:
+        flow = demand.arrival_rate * service / TARGET_UTILIZATION
+        sustained = _ceil(flow / policy.concurrency)
+    return Recommendation(terms[name], f"{details[name]} -> {terms[name]}", terms, sustained)
 
 
 def _inputs(demand: Demand, ready: int, terms: dict[str, int]) -> dict[str, float]:
@@ -360,6 +369,8 @@ class Step:
     idle_for: float
     bounded: int
     reason: str
+    held: int = 0
+    """The bounded sustained size, remembered for the scale-down window."""
     desired: int = 0
     history: tuple[tuple[float, int], ...] = ()
     out_of_bounds: bool = False
@@ -386,7 +397,8 @@ def bound(policy: Policy, recommendation: Recommendation, current: int, idle_for
         reason = f"idle for {idle_for:.0f}s of {policy.scale_to_zero_idle_seconds:g}s: keeping 1"
     elif bounded != recommendation.size:
         reason += f", bounded to [{policy.min_replicas}, {policy.max_replicas}]"
-    return Step(policy, ScalerState(0.0), 0.0, current, idle_for, bounded, reason)
+    held = min(max(recommendation.sustained, policy.min_replicas, min(bounded, 1)), bounded)
+    return Step(policy, ScalerState(0.0), 0.0, current, idle_for, bounded, reason, held)
 
 
 def stabilize(step: Step) -> Step:
@@ -404,12 +416,14 @@ def stabilize(step: Step) -> Step:
         policy.scale_down_stabilization_seconds * MAX_DOWN_WINDOW_DAMPING,
     )
     kept = [item for item in state.recommendations if item[0] >= horizon]
-    if kept and kept[-1][1] == bounded:
+    if kept and kept[-1][1] == step.held:
         kept.pop()
-    history = (*kept, (now, bounded))
+    history = (*kept, (now, step.held))
     step = step.but(history=history, desired=current, damping=state.down_window_damping)
-    up = min(size for at, size in history if at >= now - policy.scale_up_stabilization_seconds)
-    down = max(size for at, size in history if at >= now - step.window)
+    earlier = kept
+    up_floor, down_floor = now - policy.scale_up_stabilization_seconds, now - step.window
+    up = min([bounded, *(size for at, size in earlier if at >= up_floor)])
+    down = max([bounded, *(size for at, size in earlier if at >= down_floor)])
     if current > policy.max_replicas or current < policy.min_replicas:
         inside = min(max(current, policy.min_replicas), policy.max_replicas)
         return step.but(
