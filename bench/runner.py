@@ -9,20 +9,10 @@ from functools import partial
 from pathlib import Path
 
 from bench import machine
-from bench.autoscaling_bench import autoscaling_round
+from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
-from bench.results import (
-    AUTOSCALING,
-    CEILING,
-    DRAIN,
-    ENQUEUE,
-    LATENCY,
-    OPERATOR,
-    ROUND_TRIPS,
-    Results,
-    Row,
-)
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
 from bench.systems import System, WorkerSetup
 from bench.workloads import (
     CEILING_TESTS,

@@ -437,21 +437,25 @@ def test_invalid_pod_template_override_is_reported(
         wait_for(reported, "Ready=False naming the invalid field")
 
 
-def test_scale_in_removes_idle_pods_first(
-    env: Env, redis_server: RedisServer, run_operator: Any
-) -> None:
-    env.redis_secret(redis_server)
+@contextlib.contextmanager
+def two_of_four_pods_busy(
+    env: Env, server: RedisServer, run_operator: Any, pool: str, concurrency: int
+) -> Iterator[tuple[list[str], Callable[[], list[str]]]]:
+    """A running operator with `pool` at 4 pods (4 pending tasks, one per replica), then two
+    of its pods running a task (worker records and active entries as asynq writes them) and
+    the backlog gone; yields the busy pods and a lister of the pool's live pods."""
+    env.redis_secret(server)
     env.queue("jobs")
     env.pool(
-        "idle",
+        pool,
         ["jobs"],
-        concurrency=1,
+        concurrency=concurrency,
         replicas={"min": 1, "max": 10},
         autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 3},
     )
     queue = env.redis_name("jobs")
-    push_pending(redis_server, queue, 4)
-    selector = "kasynq.io/pool=idle"
+    push_pending(server, queue, 4)
+    selector = f"kasynq.io/pool={pool}"
 
     def pods() -> list[str]:
         items = env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
@@ -460,7 +464,7 @@ def test_scale_in_removes_idle_pods_first(
     with run_operator():
         wait_for(lambda: len(pods()) == 4, "4 pods for 4 pending tasks", 20)
         busy = pods()[1:3]
-        with redis_server.client() as conn:
+        with server.client() as conn:
             expires = int(time.time()) + 600
             for index, host in enumerate(busy):
                 workers = keys.workers_key(host, 1, f"server-{index}")
@@ -468,13 +472,22 @@ def test_scale_in_removes_idle_pods_first(
                 conn.hset(workers, f"task-{index}", b"worker-info")
                 conn.lpush(keys.active_key(queue), f"task-{index}")
             conn.delete(keys.pending_key(queue))
+        yield busy, pods
+
+
+def test_scale_in_removes_idle_pods_first(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    with two_of_four_pods_busy(env, redis_server, run_operator, "idle", 1) as (busy, pods):
         wait_for(lambda: env.replicas("idle") == 2, "2 running tasks at concurrency 1", 20)
         wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
         costs = {
             p.metadata.name: p.metadata.annotations.get(
                 "controller.kubernetes.io/pod-deletion-cost"
             )
-            for p in env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
+            for p in env.core.list_namespaced_pod(
+                env.namespace, label_selector="kasynq.io/pool=idle"
+            ).items
             if p.metadata.name in busy
         }
         assert costs == dict.fromkeys(busy, "1")
@@ -505,34 +518,7 @@ def test_scale_in_keeps_every_busy_pod(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
     """Two tasks at concurrency 10 need one pod, but they run on two: both stay."""
-    env.redis_secret(redis_server)
-    env.queue("jobs")
-    env.pool(
-        "busy",
-        ["jobs"],
-        concurrency=10,
-        replicas={"min": 1, "max": 10},
-        autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 3},
-    )
-    queue = env.redis_name("jobs")
-    push_pending(redis_server, queue, 4)
-    selector = "kasynq.io/pool=busy"
-
-    def pods() -> list[str]:
-        items = env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
-        return sorted(p.metadata.name for p in items if p.metadata.deletion_timestamp is None)
-
-    with run_operator():
-        wait_for(lambda: len(pods()) == 4, "4 pods for 4 pending tasks", 20)
-        busy = pods()[1:3]
-        with redis_server.client() as conn:
-            expires = int(time.time()) + 600
-            for index, host in enumerate(busy):
-                workers = keys.workers_key(host, 1, f"server-{index}")
-                conn.zadd(keys.ALL_WORKERS, {workers: expires})
-                conn.hset(workers, f"task-{index}", b"worker-info")
-                conn.lpush(keys.active_key(queue), f"task-{index}")
-            conn.delete(keys.pending_key(queue))
+    with two_of_four_pods_busy(env, redis_server, run_operator, "busy", 10) as (busy, pods):
         wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
         stays(lambda: pods() == busy, 4 * POLL_SECONDS, "a busy pod removed")
         reason = env.get("asynqworkerpools", "busy")["status"]["lastDecision"]["reason"]
