@@ -78,6 +78,10 @@ class DemoOptions:
     poll_seconds: float = 1.0
     scale_down_seconds: float = 10.0
     target_latency_seconds: float = 5.0
+    scale_to_zero_idle_seconds: float = 60.0
+    due_soon_lookahead_seconds: float = 30.0
+    schedule: str | None = None
+    """Replaces the cron spec of the example pool's schedule (e.g. `@every 40s`)."""
     timeout_seconds: float = 600.0
     live: bool = True
 
@@ -160,7 +164,11 @@ def example_manifests(redis_url: str, options: DemoOptions) -> list[dict[str, An
         scaleDownStabilizationSeconds=options.scale_down_seconds,
         targetBacklogPerReplica=options.target_backlog_per_replica,
         targetLatencySeconds=options.target_latency_seconds,
+        scaleToZeroIdleSeconds=options.scale_to_zero_idle_seconds,
+        dueSoonLookaheadSeconds=options.due_soon_lookahead_seconds,
     )
+    if options.schedule is not None:
+        spec["schedules"][0]["cron"] = options.schedule
     for manifest in (secret, queue, pool):
         manifest["metadata"]["namespace"] = NAMESPACE
     return [secret, queue, pool]
