@@ -35,7 +35,9 @@ def scenario_policy(scenario: Scenario) -> Policy:
 
 @dataclass
 class Kasynq:
-    """`scaling.decide` as the operator runs it: state kept across polls, fresh busy counts."""
+    """`scaling.decide` as the operator runs it: state kept across polls; busy pods and
+    deletion costs from the worker records, which asynq's heartbeat rewrites every 5 s (a pod
+    that picked up a task since its last record reads idle)."""
 
     policy: Policy
     name: str = "kasynq"
@@ -53,7 +55,7 @@ class Kasynq:
             view.now,
             self.state,
             view.ready,
-            busy_pods=sum(1 for count in view.fresh_busy.values() if count),
+            busy_pods=sum(1 for count in view.recorded_busy.values() if count),
             next_schedule_in=view.next_schedule_in,
         )
         if decision.metrics_available and decision.state is not None:
@@ -61,7 +63,7 @@ class Kasynq:
         return decision.desired_replicas
 
     def deletion_costs(self, view: View) -> Mapping[str, int]:
-        return view.fresh_busy
+        return view.recorded_busy
 
 
 @dataclass
