@@ -158,6 +158,9 @@ class Simulation:
             self.snapshots.append(self._sample(now))
             while self.snapshots[0].taken_at < now - self.scenario.sample_age_seconds - 1:
                 self.snapshots.popleft()
+            for at, size in self.scenario.hand_edits:
+                if now - TICK_SECONDS < at <= now:
+                    self._resize(now, size, {})
             if tick % poll_every == 0:
                 self._poll(now)
             if tick % trace_every == 0:
@@ -257,10 +260,13 @@ class Simulation:
         view = self._view(now)
         desired = max(0, self.controller.desired(view))
         self.outcome.decisions.append((now, desired))
-        while len(self.pods) < desired:
+        self._resize(now, desired, self.controller.deletion_costs(view))
+
+    def _resize(self, now: float, size: int, costs: Mapping[str, int]) -> None:
+        while len(self.pods) < size:
             self._add_pod(now)
-        if len(self.pods) > desired:
-            self._scale_in(now, len(self.pods) - desired, self.controller.deletion_costs(view))
+        if len(self.pods) > size:
+            self._scale_in(now, len(self.pods) - size, costs)
 
     def _scale_in(self, now: float, count: int, costs: Mapping[str, int]) -> None:
         ranked = sorted(

@@ -35,6 +35,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario("stale-samples", steady(15), exponential(1.0), sample_age_seconds=4, duration=600),
     Scenario("redis-freeze", steady(15), constant(1.0), freezes=((200, 230),), duration=600),
+    Scenario("hand-edit", steady(15), constant(1.0), hand_edits=((200, 1),), duration=600),
     Scenario(
         "long-tasks-drop",
         ramp(0.25, 0.02, 200, 201),

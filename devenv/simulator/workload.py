@@ -125,6 +125,8 @@ class Scenario:
     """How old each metrics sample is when the policy sees it."""
     freezes: tuple[tuple[float, float], ...] = ()
     """(start, end) periods during which Redis answers nothing (no samples, no arrivals)."""
+    hand_edits: tuple[tuple[float, int], ...] = ()
+    """(time, size): someone sets the Deployment's replicas by hand (`kubectl scale deploy`)."""
     schedules_every: float | None = None
     """A cron entry `@every N s` run by the leader-elected scheduler inside the worker pods."""
     seed: int = 1

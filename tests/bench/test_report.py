@@ -95,7 +95,7 @@ def test_autoscaling_scores_and_charts_per_scenario(tmp_path: Path) -> None:
     status = {target.goal: target for target in autoscaling_targets(results)}
     assert status["peak ≤ 1.25 x needed + 1"].status == "met"
     busy = status["no busy pod removed while an idle one remains"]
-    assert busy.measured.startswith("7 of 10 scenarios (not: burst, daily-sine, slow-start)")
+    assert busy.measured.startswith("8 of 11 scenarios (not: burst, daily-sine, slow-start)")
     assert set(results.series) >= {"burst/kasynq", "burst/oracle", "burst/hpa"}
     path = tmp_path / "results.json"
     results.save(path)
