@@ -1,4 +1,7 @@
-"""PNG bar charts of a session's results; runs under the peers venv, which has matplotlib.
+"""PNG charts of a session's results; runs under the peers venv, which has matplotlib.
+
+Bar charts per workload, and per autoscaling scenario replicas and latency over time for
+kasynq, the oracle and the HPA baseline.
 
 python -m bench.charts docs/benchmarks/results.json docs/benchmarks
 """
@@ -14,7 +17,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, Results, Row
+from bench.results import AUTOSCALING, CEILING, DRAIN, ENQUEUE, LATENCY, Results, Row
 from bench.stats import Summary
 
 CHARTS = {
@@ -23,7 +26,8 @@ CHARTS = {
     LATENCY: ("p50", "pickup p50, ms (lower is better)"),
     CEILING: ("rps", "requests/s"),
 }
-COLOURS = {"kasynq": "tab:green", "go-asynq": "tab:blue"}
+COLOURS = {"kasynq": "tab:green", "go-asynq": "tab:blue", "oracle": "black", "hpa": "tab:red"}
+SIZERS = ("kasynq", "oracle", "hpa")
 PEER_COLOUR = "tab:gray"
 
 
@@ -63,6 +67,29 @@ def draw(results: Results, workload: str, path: Path) -> bool:
     return True
 
 
+def draw_scenario(results: Results, scenario: str, path: Path) -> bool:
+    """Replicas (top) and oldest pending age (bottom) over time, one line per sizer."""
+    series = {sizer: results.series.get(f"{scenario}/{sizer}") for sizer in SIZERS}
+    if not any(series.values()):
+        return False
+    figure, (replicas, latency) = plt.subplots(2, 1, sharex=True, figsize=(9, 5))
+    for sizer, points in series.items():
+        if not points:
+            continue
+        style = {"color": COLOURS[sizer], "label": results.titles.get(sizer, sizer)}
+        replicas.step(points["t"], points["replicas"], where="post", **style)
+        latency.plot(points["t"], points["latency"], **style)
+    replicas.set_ylabel("replicas")
+    replicas.legend(fontsize=8)
+    replicas.set_title(f"{AUTOSCALING}: {scenario}")
+    latency.set_ylabel("oldest pending, s")
+    latency.set_xlabel("seconds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return True
+
+
 def main(results_path: Path, out_dir: Path) -> None:
     results = Results.load(results_path)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +99,10 @@ def main(results_path: Path, out_dir: Path) -> None:
             print(target.name)
         else:
             target.unlink(missing_ok=True)
+    for scenario in dict.fromkeys(row.variant for row in results.rows_of(AUTOSCALING)):
+        target = out_dir / f"{AUTOSCALING}-{scenario}.png"
+        if draw_scenario(results, scenario, target):
+            print(target.name)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ DEFAULT_POLL_SECONDS = 2.0
 POLL_API_SECONDS = 0.05
 
 
-POOL_COUNTS = (1, 50, 200)
+POOL_COUNTS = (1, 50, 200, 1000)
 
 
 def unavailable_reason(may_build: bool) -> str | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.results import (
+    AUTOSCALING,
     CEILING,
     DRAIN,
     ENQUEUE,
@@ -241,6 +242,113 @@ def operator_table(results: Results) -> str:
     return table(header, body, 1)
 
 
+def _count(summary: Summary | Failed | None) -> str:
+    return f"{summary.median:,.0f}" if isinstance(summary, Summary) else median_cell(summary)
+
+
+def _flag(summary: Summary | Failed | None) -> str:
+    if not isinstance(summary, Summary):
+        return median_cell(summary)
+    return "yes" if summary.median >= 1 else "**no**"
+
+
+COUNTS = ("reversals", "busy_removed", "interrupted", "cron_missed")
+
+
+def autoscaling_table(results: Results) -> str:
+    """One line per scenario and sizer: the scores of issue #18."""
+    body = [
+        [
+            row.variant,
+            results.titles.get(row.system, row.system),
+            median_cell(row.summary("p95")),
+            _flag(row.summary("slo_met")),
+            median_cell(row.summary("pod_seconds")),
+            times(_median(row, "pod_seconds_x_oracle")),
+            _count(row.summary("peak")),
+            times(_median(row, "peak_x_needed")),
+            *(_count(row.summary(name)) for name in COUNTS),
+        ]
+        for row in results.rows_of(AUTOSCALING)
+    ]
+    header = ["scenario", "sizer", "pickup p95 s", "SLO met", "pod-seconds", "x oracle", "peak",
+              "peak / needed", "reversals", "busy pods removed (idle left)",
+              "tasks interrupted", "cron ticks missed"]  # fmt: skip
+    return table(header, body)
+
+
+def _scenario_list(results: Results) -> str:
+    seen = dict.fromkeys(row.label for row in results.rows_of(AUTOSCALING))
+    return "\n".join(f"- {label}" for label in seen)
+
+
+def _autoscaling_charts(results: Results, charts: dict[str, str]) -> str:
+    scenarios = dict.fromkeys(row.variant for row in results.rows_of(AUTOSCALING))
+    return "".join(_chart(charts, f"{AUTOSCALING}-{scenario}") for scenario in scenarios)
+
+
+def autoscaling_targets(results: Results) -> list[Target]:
+    """Issue #18: per scenario where max allows it, kasynq against the oracle and the HPA."""
+    thousand = _first(results.rows_of(OPERATOR), "kasynq-operator", _labelled("1000 pools"))
+    p95_1000, rss_1000 = _median(thousand, "p95"), _median(thousand, "rss_mib")
+    operator = [
+        Target(
+            18,
+            "decision latency p95 ≤ 3 s at 1,000 pools",
+            f"{p95_1000:.2f} s" if p95_1000 is not None else "n/a",
+            _judge(p95_1000, 3.0, False),
+        ),
+        Target(
+            18,
+            "operator RSS with 1,000 pools ≤ 150 MiB",
+            f"{number(rss_1000)} MiB" if rss_1000 is not None else "n/a",
+            _judge(rss_1000, 150.0, False),
+        ),
+    ]
+    rows = results.rows_of(AUTOSCALING)
+    if not rows:
+        return operator
+    kasynq = [row for row in rows if row.system == KASYNQ]
+    hpa = {row.variant: row for row in rows if row.system == "hpa"}
+
+    def count(check: Callable[[Row], bool], goal: str) -> Target:
+        missed = [row.variant for row in kasynq if not check(row)]
+        measured = f"{len(kasynq) - len(missed)} of {len(kasynq)} scenarios" + (
+            f" (not: {', '.join(missed)})" if missed else ""
+        )
+        return Target(18, goal, measured, "met" if not missed else "not met")
+
+    def value(row: Row | None, metric: str) -> float:
+        found = _median(row, metric)
+        return float("nan") if found is None else found
+
+    def beats_hpa(row: Row) -> bool:
+        other = hpa.get(row.variant)
+        if value(row, "cron_missed") < value(other, "cron_missed"):
+            return True
+        if value(row, "slo_met") > value(other, "slo_met"):
+            return True
+        return value(row, "pod_seconds") < value(other, "pod_seconds")
+
+    return [
+        *operator,
+        count(lambda row: value(row, "slo_met") >= 1, "pickup p95 ≤ target latency"),
+        count(
+            lambda row: value(row, "pod_seconds_x_oracle") <= 1.15,
+            "pod-seconds within 15 % of the oracle",
+        ),
+        count(
+            lambda row: value(row, "peak") <= 1.25 * value(row, "needed") + 1,
+            "peak ≤ 1.25 x needed + 1",
+        ),
+        count(
+            lambda row: value(row, "busy_removed") == 0,
+            "no busy pod removed while an idle one remains",
+        ),
+        count(beats_hpa, "beats the HPA/KEDA baseline (SLO and ticks served, else pod-seconds)"),
+    ]
+
+
 @dataclass(frozen=True)
 class Target:
     issue: int
@@ -300,7 +408,8 @@ def targets(results: Results) -> list[Target]:
     peer = best_peer(results, drain, "rate", lambda row: row.processes == 1, False)
     kasynq_p50 = _median(_first(latency, KASYNQ, _any), "p50")
     go_p50 = _median(_first(latency, GO, _any), "p50")
-    operator_rows = results.rows_of(OPERATOR)
+    issue_7_pools = ("1 pool", "50 pools", "200 pools")
+    operator_rows = [row for row in results.rows_of(OPERATOR) if row.label in issue_7_pools]
     p95s = [_median(row, "p95") for row in operator_rows]
     worst_p95 = max((value for value in p95s if value is not None), default=None)
     all_p95 = (
@@ -388,7 +497,7 @@ def targets(results: Results) -> list[Target]:
 def targets_table(results: Results) -> str:
     body = [
         [f"#{target.issue}", target.goal, target.measured, target.status]
-        for target in targets(results)
+        for target in [*targets(results), *autoscaling_targets(results)]
     ]
     return table(["issue", "target", "measured", "status"], body, numeric_from=4)
 
@@ -461,7 +570,7 @@ call per queue per poll, or the run fails.
 OPERATOR_TEXT = """\
 Decision latency and memory: `kasynq-operator` (one process) on the local control plane
 (etcd, kube-apiserver, kube-controller-manager; no kubelet, so pods never run), watching one
-namespace with 1, 50 or 200 AsynqWorkerPools, each with its own AsynqQueue, at the CRDs'
+namespace with 1, 50, 200 or 1,000 AsynqWorkerPools, each with its own AsynqQueue, at the CRDs'
 default poll interval (2 s), each run on its own fresh control plane and Redis. A sample
 enqueues a burst of 100 tasks into one pool's queue with kasynq's `Client.enqueue_many`,
 after a random pause of up to one poll interval, and times until that pool's Deployment
@@ -469,6 +578,21 @@ shows a larger `spec.replicas` (read every 50 ms). The cells are medians over th
 each run's p50 / p95 over its samples. RSS is the operator's resident memory after the last
 sample (every pool's Deployment exists and the operator has polled all pools for the whole
 run).
+"""
+
+
+AUTOSCALING_TEXT = """\
+The autoscaling policy (`kasynq_operator.scaling.decide`) in the queue simulator
+(`devenv.simulator`, deterministic with a seed, 0.1 s ticks), against two references run on
+the same tasks: an **oracle** that knows the future (the smallest size whose slots cover the
+next target-latency window of load, ordered one pod start-up early, with the least headroom
+that meets the latency target) and an **HPA/KEDA baseline** (KEDA's Redis list scaler on an
+HPA with its defaults: desired = ceil(current x pending per replica / target), 15 s sync,
+10 % tolerance, +100 % or +4 pods per step, 300 s scale-down stabilization, no deletion
+costs). Pods take the scenario's start-up delay to become ready; a removed pod finishes its
+tasks within the 8 s shutdown timeout or requeues them (interrupted). "Needed" is the
+oracle's peak; the SLO is the pickup-latency p95 against the scenario's target. Each chart
+shows replicas and the oldest pending task's age over time for the three sizers.
 """
 
 
@@ -520,6 +644,12 @@ def render_page(results: Results, charts: dict[str, str], params_text: str) -> s
         "",
         OPERATOR_TEXT,
         operator_table(results),
+        "\n## Autoscaling accuracy\n",
+        AUTOSCALING_TEXT,
+        _scenario_list(results),
+        "",
+        autoscaling_table(results),
+        _autoscaling_charts(results, charts),
         "",
     ]
     return "\n".join(sections).rstrip() + "\n"

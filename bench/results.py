@@ -15,6 +15,7 @@ LATENCY = "latency"
 CEILING = "redis-ceiling"
 ROUND_TRIPS = "operator-round-trips"
 OPERATOR = "operator"
+AUTOSCALING = "autoscaling"
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Results:
     titles: dict[str, str] = field(default_factory=dict)
     python_peers: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    series: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Time series for charts, by "<scenario>/<sizer>" (autoscaling workload)."""
 
     def row(self, workload: str, system: str, label: str, **details: Any) -> Row:
         """The row for (workload, system, label), created on first use."""

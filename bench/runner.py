@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import machine
+from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
 from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
@@ -25,7 +26,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING)
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -171,5 +172,7 @@ def run_session(
                 _round_trips_round(results)
             elif workload == OPERATOR and not operator_missing:
                 _operator_round(params, results, workdir)
+            elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
+                autoscaling_round(results)
     results.finished = _now()
     return results

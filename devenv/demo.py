@@ -77,6 +77,11 @@ class DemoOptions:
     target_backlog_per_replica: int = 100
     poll_seconds: float = 1.0
     scale_down_seconds: float = 10.0
+    target_latency_seconds: float = 5.0
+    scale_to_zero_idle_seconds: float = 60.0
+    due_soon_lookahead_seconds: float = 30.0
+    schedule: str | None = None
+    """Replaces the cron spec of the example pool's schedule (e.g. `@every 40s`)."""
     timeout_seconds: float = 600.0
     live: bool = True
 
@@ -158,7 +163,12 @@ def example_manifests(redis_url: str, options: DemoOptions) -> list[dict[str, An
         pollIntervalSeconds=options.poll_seconds,
         scaleDownStabilizationSeconds=options.scale_down_seconds,
         targetBacklogPerReplica=options.target_backlog_per_replica,
+        targetLatencySeconds=options.target_latency_seconds,
+        scaleToZeroIdleSeconds=options.scale_to_zero_idle_seconds,
+        dueSoonLookaheadSeconds=options.due_soon_lookahead_seconds,
     )
+    if options.schedule is not None:
+        spec["schedules"][0]["cron"] = options.schedule
     for manifest in (secret, queue, pool):
         manifest["metadata"]["namespace"] = NAMESPACE
     return [secret, queue, pool]
@@ -372,6 +382,19 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
 
     Logs (operator, redis, one per worker pod) go to `workdir`.
     """
+    with demo_loop(options, console, workdir) as demo:
+        with console.status(f"enqueueing {options.tasks + options.slow_tasks} tasks"):
+            demo.enqueue_burst()
+        watch(demo, console)
+        demo.check()
+        return demo.result
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def demo_loop(options: DemoOptions, console: Console, workdir: Path) -> Iterator[Demo]:
+    """The loop up to a ready pool: control plane, Redis, CRDs, operator, kubelet stand-in and
+    the example objects; everything is torn down on exit."""
     with contextlib.ExitStack() as stack:
         # No spinner here: the build prints its own progress lines (cold: ~7 min on 2 cores).
         console.print("control plane binaries: reusing them, or building them the first time")
@@ -415,12 +438,7 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
         _kubectl(cluster, "apply", "-f", "-", stdin=manifests)
         with console.status("operator: creating the worker Deployment; stand-in: starting pods"):
             demo.wait_for_pool()
-        with console.status(f"enqueueing {options.tasks + options.slow_tasks} tasks"):
-            demo.enqueue_burst()
-        watch(demo, console)
-        demo.check()
-        return demo.result
-    raise AssertionError("unreachable")
+        yield demo
 
 
 def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:

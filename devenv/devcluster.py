@@ -318,7 +318,8 @@ class DevCluster:
                 f"--service-account-key-file={self._pki.sa_pub}",
                 f"--service-account-signing-key-file={self._pki.sa_key}",
                 "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                # /16: a /24 ran out at about 250 Services (one per pool; the 1,000-pool bench)
+                "--service-cluster-ip-range=10.0.0.0/16",
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=0",

@@ -7,18 +7,24 @@ The pool's kopf daemon calls `PoolController.step` every poll interval. The deci
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from kasynq import cron
 from kasynq.broker.metrics import PoolMetrics, active_tasks_by_host, sample_queues
 from kasynq.redaction import describe
 from kubernetes.client.exceptions import ApiException
 from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
-from kasynq_operator.kube import KubeApi, api_error_message, version_mark
+from kasynq_operator.kube import KubeApi, PodInfo, api_error_message, version_mark
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -39,6 +45,9 @@ logger = logging.getLogger(__name__)
 DRIFT_CHECK_SECONDS = 300.0
 """Owned objects are re-applied at least this often; edits and deletions seen by the owned
 objects' watches (`notice_owned_change`) trigger a re-apply at the next poll."""
+OWN_MARKS_KEPT = 8
+"""Version marks of our recent writes per kind: a late watch event of an earlier own write
+is still ours, not drift."""
 DELETION_COST_SETTLE_SECONDS = 1.0
 """Wait after changing deletion costs so the ReplicaSet controller's cache sees them."""
 
@@ -69,10 +78,29 @@ def policy_from_spec(spec: Mapping[str, Any]) -> Policy:
     )
 
 
-def fixed_size(spec: Mapping[str, Any], policy: Policy) -> int:
-    """Size of a pool with autoscaling disabled: spec.replicas.desired, else min."""
-    desired = spec.get("replicas", {}).get("desired", policy.min_replicas)
+def fixed_size(spec: Mapping[str, Any], policy: Policy, current: int) -> int:
+    """Size of a pool with autoscaling disabled: spec.replicas.desired, else the current size
+    (turning autoscaling off under load must not drop the pool to min), within the bounds."""
+    desired = spec.get("replicas", {}).get("desired", current)
     return min(max(int(desired), policy.min_replicas), policy.max_replicas)
+
+
+def next_schedule_in(spec: Mapping[str, Any], now: float) -> float | None:
+    """Seconds from `now` (Unix) to the pool's next schedule tick, as the worker's scheduler
+    computes it (`kasynq.scheduler` `_tick_after`, UTC); None without schedules. An entry whose
+    cron spec does not parse is skipped: the worker's scheduler refuses and reports it."""
+    after = datetime.fromtimestamp(math.floor(now), UTC)
+    ticks: list[float] = []
+    for entry in spec.get("schedules", []):
+        try:
+            schedule = cron.parse(entry["cron"])
+        except cron.CronError:
+            continue
+        if isinstance(schedule, cron.EverySchedule):
+            ticks.append(schedule.tick_after(after).timestamp())
+        elif (upcoming := schedule.next(after)) is not None:
+            ticks.append(upcoming.timestamp())
+    return max(0.0, min(ticks) - now) if ticks else None
 
 
 def deployment_essentials(deployment: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,6 +130,7 @@ class PoolController:
         name: str,
         post_event: EventPoster,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
@@ -109,10 +138,13 @@ class PoolController:
         self.name = name
         self.post_event = post_event
         self.clock = clock
+        self.wall_clock = wall_clock
         self.scaler: ScalerState | None = None
         self._ensured: tuple[Any, ...] | None = None
         self._ensured_at = float("-inf")
-        self._marks: dict[str, str] = {}
+        self._marks: dict[str, collections.deque[str]] = {}
+        self._writes_in_flight = 0
+        self._deferred: list[tuple[Mapping[str, Any], bool]] = []
         self._deployment: Mapping[str, Any] | None = None
         self.status = StatusWriter(
             kube,
@@ -163,10 +195,12 @@ class PoolController:
             generation,
         )
         if autoscaling_enabled(spec):
-            decision = await self._autoscale(policy, resolution, current, ready)
+            ticks_in = next_schedule_in(spec, self.wall_clock())
+            decision = await self._autoscale(policy, resolution, current, ready, ticks_in)
         else:
-            size = fixed_size(spec, policy)
-            decision = Decision(current, size, size, "autoscaling disabled: fixed size", True)
+            size = fixed_size(spec, policy, current)
+            why = "spec.replicas.desired" if "desired" in spec.get("replicas", {}) else "held"
+            decision = Decision(current, size, size, f"autoscaling disabled: {why}", True)
         if decision.changed:
             await self._resize(decision)
         available = decision.metrics_available
@@ -190,10 +224,10 @@ class PoolController:
         await self.status.write({"conditions": conditions, "observedGeneration": generation})
 
     def _initial_size(self, body: Mapping[str, Any], policy: Policy) -> int:
-        if not autoscaling_enabled(body["spec"]):
-            return fixed_size(body["spec"], policy)
         remembered = body.get("status", {}).get("desiredReplicas")
         size = policy.min_replicas if remembered is None else int(remembered)
+        if not autoscaling_enabled(body["spec"]):
+            return fixed_size(body["spec"], policy, size)
         return min(max(size, policy.min_replicas), policy.max_replicas)
 
     async def _ensure(
@@ -215,23 +249,42 @@ class PoolController:
             self.name, self.namespace, spec, resolution, configmap, replicas
         )
         for manifest in (configmap, service_manifest(self.name, self.namespace), deployment):
-            self._remember(await asyncio.to_thread(self.kube.apply, manifest, body))
+            await self._write(self.kube.apply, manifest, body)
         if live_replicas is None:
             logger.info("created workers %s replicas=%d", self._log, replicas)
         self._ensured, self._ensured_at = key, now
 
+    async def _write(self, call: Callable[..., Mapping[str, Any]], *args: Any) -> None:
+        """One write of an owned object, remembered as ours. Watch events that arrive while it
+        is in flight wait for its answer: the event of our own write often comes first (6 in
+        10 scale writes were taken for drift and re-applied the three objects)."""
+        self._writes_in_flight += 1
+        try:
+            self._remember(await asyncio.to_thread(call, *args))
+        finally:
+            self._writes_in_flight -= 1
+            if not self._writes_in_flight:
+                deferred, self._deferred = self._deferred, []
+                for obj, deleted in deferred:
+                    self.notice_owned_change(obj, deleted)
+
     def _remember(self, written: Mapping[str, Any]) -> None:
         """Our own write: its version mark, and for the Deployment its replicas and readiness."""
-        self._marks[written["kind"]] = version_mark(written)
+        marks = self._marks.setdefault(written["kind"], collections.deque(maxlen=OWN_MARKS_KEPT))
+        marks.append(version_mark(written))
         if written["kind"] == "Deployment":
             self._deployment = deployment_essentials(written)
 
     def notice_owned_change(self, obj: Mapping[str, Any], deleted: bool) -> None:
-        """An owned object changed (from its watch): unless it is our own last write, re-apply
-        at the next poll. A Deployment's replicas and readiness are taken from the watch, so
-        polls need no GET; an event older (lower generation) than what we know is ignored."""
+        """An owned object changed (from its watch): unless it is one of our own recent writes
+        (a late event of an earlier one included), re-apply at the next poll. A Deployment's
+        replicas and readiness are taken from the watch, so polls need no GET; an event older
+        (lower generation) than what we know is ignored."""
+        if self._writes_in_flight:
+            self._deferred.append((obj, deleted))
+            return
         kind = obj["kind"]
-        if deleted or self._marks.get(kind) != version_mark(obj):
+        if deleted or version_mark(obj) not in self._marks.get(kind, ()):
             logger.info("owned %s changed %s deleted=%s: repairing", kind, self._log, deleted)
             self._ensured = None
         if kind != "Deployment":
@@ -247,7 +300,12 @@ class PoolController:
             self._deployment = deployment_essentials(obj)
 
     async def _autoscale(
-        self, policy: Policy, resolution: Resolution, current: int, ready: int
+        self,
+        policy: Policy,
+        resolution: Resolution,
+        current: int,
+        ready: int,
+        ticks_in: float | None,
     ) -> Decision:
         assert resolution.secret is not None
         started = self.clock()
@@ -271,7 +329,12 @@ class PoolController:
             logger.warning("metrics unavailable %s error=%s", self._log, error)
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, resolution.secret)
-        decision = decide(policy, current, metrics, self.clock(), state, ready)
+        redecide = functools.partial(
+            decide, policy, current, metrics, self.clock(), state, ready, next_schedule_in=ticks_in
+        )
+        decision = redecide()
+        if decision.metrics_available and decision.desired_replicas < current:
+            decision = await self._scale_in(resolution, decision, redecide)
         if decision.metrics_available:
             self.scaler = decision.state
         elif error:
@@ -282,8 +345,6 @@ class PoolController:
                 f"{decision.reason} ({error})",
                 False,
             )
-        if decision.desired_replicas < current:
-            await self._prefer_idle_victims(resolution)
         outcome = (
             "unavailable"
             if not decision.metrics_available
@@ -297,22 +358,37 @@ class PoolController:
         self._decision_started = started
         return decision
 
-    async def _prefer_idle_victims(self, resolution: Resolution) -> None:
-        """Deletion cost = in-flight tasks per pod, so the ReplicaSet removes idle pods first."""
+    async def _scale_in(
+        self, resolution: Resolution, decision: Decision, redecide: Callable[..., Decision]
+    ) -> Decision:
+        """Decide again knowing how many pods run a task (the floor of a scale-in), then set
+        deletion costs so the ReplicaSet removes idle pods first. Without the worker records
+        the pool keeps its size: scaling in blind could interrupt running tasks."""
         assert resolution.secret is not None
+        current = decision.current_replicas
         try:
             client = await self.redis_clients.get(self.namespace, resolution.secret)
             busy = await active_tasks_by_host(client)
         except SAMPLE_ERRORS as exc:
             logger.warning("worker records unavailable %s error=%s", self._log, describe(exc))
-            return
+            held = redecide(busy_pods=current)  # unknown: as if every pod were busy
+            return replace(held, reason=f"{held.reason}; worker records unavailable")
         pods = await asyncio.to_thread(
             self.kube.list_pods, self.namespace, label_selector(self.name)
         )
+        live = [pod for pod in pods if not pod.terminating]
+        busy_pods = sum(1 for pod in live if busy.get(pod.name, 0))
+        decision = redecide(busy_pods=busy_pods)
+        if decision.desired_replicas < current:
+            await self._prefer_idle_victims(live, busy)
+        return decision
+
+    async def _prefer_idle_victims(self, pods: list[PodInfo], busy: Mapping[str, int]) -> None:
+        """Deletion cost = in-flight tasks per pod, so the ReplicaSet removes idle pods first."""
         changed = 0
         for pod in pods:
             cost = busy.get(pod.name, 0)
-            if pod.terminating or pod.deletion_cost == cost:
+            if pod.deletion_cost == cost:
                 continue
             await asyncio.to_thread(
                 self.kube.annotate_pod,
@@ -327,13 +403,10 @@ class PoolController:
             await asyncio.sleep(DELETION_COST_SETTLE_SECONDS)
 
     async def _resize(self, decision: Decision) -> None:
-        written = await asyncio.to_thread(
-            self.kube.scale_deployment,
-            self.namespace,
-            names(self.name)["deployment"],
-            decision.desired_replicas,
+        deployment = names(self.name)["deployment"]
+        await self._write(
+            self.kube.scale_deployment, self.namespace, deployment, decision.desired_replicas
         )
-        self._remember(written)
         operator_metrics.DECISION_SECONDS.observe(self.clock() - self._decision_started)
         direction = (
             "ScaledUp" if decision.desired_replicas > decision.current_replicas else "ScaledDown"

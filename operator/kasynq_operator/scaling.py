@@ -4,17 +4,26 @@ No I/O happens here. The operator samples Redis, calls `decide`, applies the ret
 keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 
 * backlog = pending + scheduled/retry due within the lookahead, of non-paused queues;
-* Little's law: busy slots = arrival rate x mean service time, where the mean service time is
-  itself Little's law on the active set (active / completion rate); the backlog must also
-  drain within the latency target, which adds backlog / target latency to the arrival rate;
+* Little's law: busy slots = arrival rate x mean service time, kept below
+  `TARGET_UTILIZATION`; the mean service time is Little's law on the active set: busy
+  slot-seconds observed divided by the tasks started (completions + growth of the active
+  set), both decayed over `SERVICE_MEMORY_SECONDS`. It never waits for completions that have
+  not happened yet (dividing by completions read 10 s tasks as 60 s while load started); while
+  the active set is young it reads low, and the latency nudge covers that; the backlog must
+  also drain within the latency target, which adds backlog / target latency (less what of it
+  the arrival rate already counts);
 * at most `target_backlog_per_replica` ready tasks per pod;
 * a latency nudge (+1) when the oldest pending task is older than the target and every pod
   is ready (capacity still starting up is already on its way);
-* never below what the running (active) tasks need, paused queues included.
+* never below what the running (active) tasks need, paused queues included;
+* a schedule tick (cron entry of the pool) due within the lookahead counts as one due task,
+  so a pool at zero wakes for it (its scheduler runs inside the worker pods).
 
 Stabilization follows the HPA: scale up to the lowest recommendation of the up-window, down
-to the highest of the down-window; additionally no scale-down within the down-window after a
-scale-up or after the state began (a restarted operator never scales in on a short memory).
+to the highest of the down-window. Past recommendations are remembered without the backlog's
+drain term (what the arrivals alone need), so a backlog that is gone holds no pods.
+Additionally no scale-down within the down-window after a scale-up or after the state began
+(a restarted operator never scales in on a short memory).
 A scale-up wanted within the down-window after a scale-down (a flap) doubles the down-window,
 up to 8x; each later scale-down (the load stayed low for the whole widened window) halves it.
 A move against the previous move's direction (a reversal) waits until the base down-window has
@@ -22,11 +31,17 @@ passed since the last reversal, so there is never more than one reversal per sta
 window, from the first cycle on; only waking from zero and returning inside the spec bounds
 skip that wait (a pool at zero processes nothing, and the bounds are the user's word).
 Scale to zero only after pending, active and due-soon stayed zero for the idle window.
+Scale-in never goes below the number of pods running a task (`busy_pods`, read fresh by the
+caller before it scales in), so idle pods go first and busy ones are not interrupted.
 Missing or stale metrics hold the current size.
+
+`decide` runs the stages in order: measure, recommend, bound, stabilize, guard (flaps,
+reversals, busy pods) and remember.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -35,9 +50,16 @@ from kasynq.broker.metrics import PoolMetrics, QueueMetrics
 __all__ = ["Decision", "Policy", "PoolMetrics", "QueueMetrics", "ScalerState", "decide"]
 
 STALE_AFTER_POLLS = 3.0
-RATE_WINDOW_SECONDS = 10.0
-"""Arrival and completion rates are measured over this long (one poll alone is noisy)."""
+RATE_WINDOW_SECONDS = 30.0
+"""Arrival and completion rates are measured over this long (one poll alone is noisy; 10 s held
+2-3 arrivals of slow kinds and sized a pool of 90 s tasks 1.7x what it needed)."""
 MAX_DOWN_WINDOW_DAMPING = 8.0
+TARGET_UTILIZATION = 0.9
+"""Share of the slots the throughput term plans to keep busy: at 100 % a queue never drains."""
+SERVICE_MEMORY_SECONDS = 60.0
+"""Time constant of the service-time estimate: task durations change slowly, and a 10 s window
+holds too few tasks of slow kinds (one 1.4 s estimate of 0.5 s tasks sized a burst 3x)."""
+"""Share of the slots the throughput term plans to keep busy: at 100 % a queue never drains."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,8 @@ class ScalerState:
     busy_at: float | None = None
     samples: tuple[PoolMetrics, ...] = ()
     """Recent samples, oldest first, covering the rate window."""
+    service_memory: tuple[float, float] = (0.0, 0.0)
+    """Busy slot-seconds and tasks started, decayed over `SERVICE_MEMORY_SECONDS`."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,11 @@ class Demand:
     latency_seconds: float
     arrival_rate: float | None
     completion_rate: float | None
+    service_seconds: float | None
+    """Mean task duration: decayed busy slot-seconds / decayed tasks started."""
+    backlog_growth: float
+    """Per-second growth of pending over the rate window (0 without rates); already part of
+    the arrival rate."""
     paused_queues: int
 
     @property
@@ -139,13 +168,6 @@ class Demand:
     def idle(self) -> bool:
         return self.backlog == 0 and self.active == 0
 
-    @property
-    def service_seconds(self) -> float | None:
-        """Mean task duration by Little's law on the active set (active / completion rate)."""
-        if not self.completion_rate or self.active == 0:
-            return None
-        return self.active / self.completion_rate
-
 
 def _rate(current: int, previous: int, seconds: float) -> float | None:
     """Per-second increase of a counter; None when it went backwards (counter reset)."""
@@ -154,12 +176,63 @@ def _rate(current: int, previous: int, seconds: float) -> float | None:
     return (current - previous) / seconds
 
 
-def measure_demand(metrics: PoolMetrics, previous: PoolMetrics | None) -> Demand:
-    """Aggregate one sample; rates are measured against an earlier sample of the queues."""
+def in_flight(queue: QueueMetrics) -> int:
+    """Running tasks of a queue: those whose lease is live when sampled, so a dead server's
+    tasks (left active until the recoverer moves them) hold no pods."""
+    return queue.active if queue.in_flight is None else queue.in_flight
+
+
+def _busy_slot_seconds(samples: tuple[PoolMetrics, ...], names: set[str]) -> float:
+    """Trapezoid integral of the active count of the `names` queues across `samples`."""
+
+    def active(sample: PoolMetrics) -> int:
+        return sum(in_flight(q) for q in sample.queues if q.name in names)
+
+    return sum(
+        (active(a) + active(b)) / 2 * (b.taken_at - a.taken_at)
+        for a, b in itertools.pairwise(samples)
+    )
+
+
+def remember_service(
+    memory: tuple[float, float], last: PoolMetrics | None, metrics: PoolMetrics, gap: bool
+) -> tuple[float, float]:
+    """Stage 1a: add the busy slot-seconds and tasks started since `last` to the decayed sums;
+    across a gap or a counter reset nothing is added (the interval's work is unknown)."""
+    if last is None or gap or metrics.taken_at <= last.taken_at:
+        return memory
+    before = {q.name: q for q in last.queues if not q.paused}
+    matched = [(q, before[q.name]) for q in metrics.queues if not q.paused and q.name in before]
+    done = [q.processed_total - b.processed_total for q, b in matched]
+    if not matched or min(done) < 0:
+        return memory
+    # Tasks requeued by a stopping worker leave the active set unfinished: never below 0.
+    started = max(0, sum(done) + sum(in_flight(q) - in_flight(b) for q, b in matched))
+    seconds = metrics.taken_at - last.taken_at
+    busy = _busy_slot_seconds((last, metrics), {q.name for q, _ in matched})
+    decay = math.exp(-seconds / SERVICE_MEMORY_SECONDS)
+    return (memory[0] * decay + busy, memory[1] * decay + started)
+
+
+def service_seconds(memory: tuple[float, float]) -> float | None:
+    """Mean task duration from the decayed sums; None before the first task started."""
+    busy, started = memory
+    return busy / started if started >= 1 and busy > 0 else None
+
+
+def measure_demand(
+    metrics: PoolMetrics,
+    window: tuple[PoolMetrics, ...] = (),
+    schedule_due: bool = False,
+    service: float | None = None,
+) -> Demand:
+    """Stage 1b: aggregate one sample; rates are measured over `window` (earlier samples,
+    oldest first) up to this one. A due schedule tick adds one due-soon task."""
     serving = [q for q in metrics.queues if not q.paused]
-    pending = sum(q.pending for q in serving)
     completion_rate: float | None = None
     arrival_rate: float | None = None
+    growth = 0.0
+    previous = window[0] if window else None
     if previous is not None and metrics.taken_at > previous.taken_at:
         seconds = metrics.taken_at - previous.taken_at
         before = {q.name: q for q in previous.queues if not q.paused}
@@ -167,17 +240,18 @@ def measure_demand(metrics: PoolMetrics, previous: PoolMetrics | None) -> Demand
         rates = [_rate(q.processed_total, b.processed_total, seconds) for q, b in matched]
         if matched and all(r is not None for r in rates):
             completion_rate = sum(r for r in rates if r is not None)
-            in_system_now = sum(q.pending + q.active for q, _ in matched)
-            in_system_before = sum(b.pending + b.active for _, b in matched)
-            growth = (in_system_now - in_system_before) / seconds
-            arrival_rate = max(0.0, completion_rate + growth)
+            active_growth = sum(in_flight(q) - in_flight(b) for q, b in matched) / seconds
+            growth = sum(q.pending - b.pending for q, b in matched) / seconds
+            arrival_rate = max(0.0, completion_rate + active_growth + growth)
     return Demand(
-        pending=pending,
-        due_soon=sum(q.due_soon for q in serving),
-        active=sum(q.active for q in metrics.queues),
+        pending=sum(q.pending for q in serving),
+        due_soon=sum(q.due_soon for q in serving) + int(schedule_due),
+        active=sum(in_flight(q) for q in metrics.queues),
         latency_seconds=max((q.latency_seconds for q in serving), default=0.0),
         arrival_rate=arrival_rate,
         completion_rate=completion_rate,
+        service_seconds=service,
+        backlog_growth=max(0.0, growth),
         paused_queues=len(metrics.queues) - len(serving),
     )
 
@@ -187,26 +261,41 @@ def _ceil(value: float) -> int:
     return max(0, math.ceil(value - 1e-9))
 
 
-def recommend(
-    policy: Policy, demand: Demand, current: int, ready: int
-) -> tuple[int, str, dict[str, int]]:
-    """Unbounded size each signal asks for, the largest of them, and a reason naming it."""
+@dataclass(frozen=True)
+class Recommendation:
+    """The unbounded size each signal asks for and the largest of them, with its reason."""
+
+    size: int
+    reason: str
+    terms: dict[str, int]
+    sustained: int
+    """What the load needs once the backlog is drained (no drain term); the size when no
+    service time is known. The scale-down window holds this, not the drain."""
+
+
+def recommend(policy: Policy, demand: Demand, current: int, ready: int) -> Recommendation:
+    """Stage 2: the size each signal asks for; the largest wins and names the reason."""
     terms: dict[str, int] = {}
     details: dict[str, str] = {}
     service = demand.service_seconds
     if service is not None and demand.arrival_rate is not None:
-        drain_rate = demand.backlog / policy.target_latency_seconds
-        terms["throughput"] = _ceil(
-            (demand.arrival_rate + drain_rate) * service / policy.concurrency
+        # The backlog must drain within the target; what of it arrived within the rate window
+        # is already in the arrival rate (a burst is counted once).
+        drain_rate = max(
+            0.0, demand.backlog / policy.target_latency_seconds - demand.backlog_growth
         )
+        slots = (demand.arrival_rate + drain_rate) * service / TARGET_UTILIZATION
+        terms["throughput"] = _ceil(slots / policy.concurrency)
         details["throughput"] = (
             f"arrivals {demand.arrival_rate:.1f}/s + drain {drain_rate:.1f}/s at "
             f"{service:.2f}s per task"
         )
-    terms["backlog"] = _ceil(demand.backlog / policy.target_backlog_per_replica)
-    details["backlog"] = (
-        f"backlog {demand.backlog} at {policy.target_backlog_per_replica:g} per replica"
-    )
+    else:
+        # Without a measured service time the backlog per replica stands in for it.
+        terms["backlog"] = _ceil(demand.backlog / policy.target_backlog_per_replica)
+        details["backlog"] = (
+            f"backlog {demand.backlog} at {policy.target_backlog_per_replica:g} per replica"
+        )
     terms["in-flight"] = _ceil(demand.active / policy.concurrency)
     details["in-flight"] = f"{demand.active} running tasks at concurrency {policy.concurrency}"
     if (
@@ -220,7 +309,11 @@ def recommend(
             f"{policy.target_latency_seconds:g}s with all {current} ready"
         )
     name = max(terms, key=lambda key: terms[key])
-    return terms[name], f"{details[name]} -> {terms[name]}", terms
+    sustained = terms[name]
+    if "throughput" in terms and service is not None and demand.arrival_rate is not None:
+        flow = demand.arrival_rate * service / TARGET_UTILIZATION
+        sustained = _ceil(flow / policy.concurrency)
+    return Recommendation(terms[name], f"{details[name]} -> {terms[name]}", terms, sustained)
 
 
 def _inputs(demand: Demand, ready: int, terms: dict[str, int]) -> dict[str, float]:
@@ -265,6 +358,165 @@ def hold(policy: Policy, current: int, state: ScalerState, why: str) -> Decision
     )
 
 
+@dataclass(frozen=True)
+class Step:
+    """One poll's decision in the making, passed from stage to stage."""
+
+    policy: Policy
+    state: ScalerState
+    now: float
+    current: int
+    idle_for: float
+    bounded: int
+    reason: str
+    held: int = 0
+    """The bounded sustained size, remembered for the scale-down window."""
+    desired: int = 0
+    history: tuple[tuple[float, int], ...] = ()
+    out_of_bounds: bool = False
+    damping: float = 1.0
+    flapped: bool = False
+    reversal: bool = False
+
+    @property
+    def window(self) -> float:
+        """The scale-down window, widened by flap damping."""
+        return self.policy.scale_down_stabilization_seconds * self.state.down_window_damping
+
+    def but(self, reason: str = "", **changes: object) -> Step:
+        """A copy with `changes` and `reason` appended to the reason."""
+        return replace(self, reason=self.reason + reason, **changes)  # type: ignore[arg-type]
+
+
+def bound(policy: Policy, recommendation: Recommendation, current: int, idle_for: float) -> Step:
+    """Stage 3: the recommendation within the spec bounds; zero only after the idle window."""
+    bounded = min(max(recommendation.size, policy.min_replicas), policy.max_replicas)
+    reason = recommendation.reason
+    if bounded == 0 and current > 0 and idle_for < policy.scale_to_zero_idle_seconds:
+        bounded = 1
+        reason = f"idle for {idle_for:.0f}s of {policy.scale_to_zero_idle_seconds:g}s: keeping 1"
+    elif bounded != recommendation.size:
+        reason += f", bounded to [{policy.min_replicas}, {policy.max_replicas}]"
+    held = min(max(recommendation.sustained, policy.min_replicas, min(bounded, 1)), bounded)
+    return Step(policy, ScalerState(0.0), 0.0, current, idle_for, bounded, reason, held)
+
+
+def stabilize(step: Step) -> Step:
+    """Stage 4: up to the lowest recommendation of the up-window, down to the highest of the
+    down-window; no scale-down within a down-window of the start or of the last scale-up."""
+    policy, state, now, current, bounded = (
+        step.policy,
+        step.state,
+        step.now,
+        step.current,
+        step.bounded,
+    )
+    horizon = now - max(
+        policy.scale_up_stabilization_seconds,
+        policy.scale_down_stabilization_seconds * MAX_DOWN_WINDOW_DAMPING,
+    )
+    kept = [item for item in state.recommendations if item[0] >= horizon]
+    if kept and kept[-1][1] == step.held:
+        kept.pop()
+    history = (*kept, (now, step.held))
+    step = step.but(history=history, desired=current, damping=state.down_window_damping)
+    earlier = kept
+    up_floor, down_floor = now - policy.scale_up_stabilization_seconds, now - step.window
+    up = min([bounded, *(size for at, size in earlier if at >= up_floor)])
+    down = max([bounded, *(size for at, size in earlier if at >= down_floor)])
+    if current > policy.max_replicas or current < policy.min_replicas:
+        inside = min(max(current, policy.min_replicas), policy.max_replicas)
+        return step.but(
+            f"; current {current} outside spec bounds", desired=inside, out_of_bounds=True
+        )
+    if current < up:
+        desired = min(up, current + policy.max_scale_up_step)
+        limited = f", step limited to +{policy.max_scale_up_step}" if desired < up else ""
+        return step.but(limited, desired=desired)
+    if bounded == 0 and step.idle_for >= policy.scale_to_zero_idle_seconds:
+        reason = f"pending, active and due-soon zero for {step.idle_for:.0f}s: scaling to zero"
+        return replace(step, desired=0, reason=reason)
+    if current > down:
+        recent_up = (
+            state.last_scale_up_at is not None and now - state.last_scale_up_at < step.window
+        )
+        if now - state.started_at < step.window or recent_up:
+            return step.but(
+                f"; scale-down held: less than {step.window:g}s since start or last scale-up"
+            )
+        highest = f"; highest in {step.window:g}s window is {down}" if down != bounded else ""
+        return step.but(highest, desired=down)
+    if bounded != current:
+        return step.but(f"; held at {current} by stabilization")
+    return step
+
+
+def keep_busy_pods(step: Step, busy_pods: int | None) -> Step:
+    """Stage 5a: scale-in never goes below the pods running a task (they would be
+    interrupted at the shutdown timeout and their tasks restarted)."""
+    if busy_pods is None or step.desired >= step.current or step.desired >= busy_pods:
+        return step
+    desired = min(step.current, busy_pods)
+    return step.but(f"; {busy_pods} pods are running tasks: keeping {desired}", desired=desired)
+
+
+def damp_flaps(step: Step) -> Step:
+    """Stage 5b: a scale-up within the down-window after a scale-down doubles the window (up to
+    8x, once per scale-down); each scale-down halves it again (`remember`)."""
+    state = step.state
+    flapped = (
+        step.desired > step.current
+        and state.last_scale_down_at is not None
+        and step.now - state.last_scale_down_at < step.window
+        and state.flap_counted_for != state.last_scale_down_at
+    )
+    if flapped:
+        step = step.but(
+            f"; flap after a recent scale-down: down-window now {step.window * 2:g}s",
+            damping=min(step.damping * 2, MAX_DOWN_WINDOW_DAMPING),
+            flapped=True,
+        )
+    return step
+
+
+def limit_reversals(step: Step) -> Step:
+    """Stage 5c: a move against the previous one waits a base down-window after the last
+    reversal; waking from zero and returning inside the spec bounds never wait."""
+    reversal = _reverses(step.state, step.current, step.desired)
+    if not reversal or step.out_of_bounds or step.current == 0:
+        return step.but(reversal=reversal)
+    last = step.state.last_reversal_at
+    since = step.now - last if last is not None else math.inf
+    window = step.policy.scale_down_stabilization_seconds
+    if since >= window:
+        return step.but(reversal=True)
+    return step.but(
+        f"; held: the last direction reversal was {since:.0f}s ago, within the "
+        f"{window:g}s stabilization window",
+        desired=step.current,
+    )
+
+
+def remember(step: Step, busy_at: float | None, metrics: PoolMetrics) -> ScalerState:
+    """Stage 6: the state the next poll starts from."""
+    state, now = step.state, step.now
+    up, down = step.desired > step.current, step.desired < step.current
+    return replace(
+        state,
+        recommendations=step.history,
+        last_scale_up_at=now if up else state.last_scale_up_at,
+        last_scale_down_at=now if down else state.last_scale_down_at,
+        last_reversal_at=now if step.reversal else state.last_reversal_at,
+        flap_counted_for=state.last_scale_down_at if step.flapped else state.flap_counted_for,
+        down_window_damping=max(1.0, step.damping / 2) if down else step.damping,
+        busy_at=busy_at,
+        samples=(
+            *(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS),
+            metrics,
+        ),
+    )
+
+
 def decide(
     policy: Policy,
     current: int,
@@ -272,108 +524,45 @@ def decide(
     now: float,
     state: ScalerState,
     ready: int | None = None,
+    *,
+    busy_pods: int | None = None,
+    next_schedule_in: float | None = None,
 ) -> Decision:
-    """The size the pool should run now; `ready` defaults to `current` (all pods ready)."""
+    """The size the pool should run now; `ready` defaults to `current` (all pods ready).
+
+    `busy_pods`: pods running a task right now, when known (the floor of a scale-in).
+    `next_schedule_in`: seconds to the pool's next schedule tick, when it has schedules.
+    """
     if metrics is None:
         return hold(policy, current, state, "metrics unavailable")
     age = now - metrics.taken_at
     if age > policy.stale_after_seconds:
         return hold(policy, current, state, f"metrics stale ({age:.1f}s old)")
     ready = current if ready is None else ready
-    demand = measure_demand(metrics, state.samples[0] if state.samples else None)
+    schedule_due = (
+        next_schedule_in is not None and next_schedule_in <= policy.due_soon_lookahead_seconds
+    )
     # Across a gap in the samples (Redis was unreachable) idleness is unknown: count as busy.
     gap = bool(state.samples) and (
         metrics.taken_at - state.samples[-1].taken_at > policy.stale_after_seconds
     )
+    last = state.samples[-1] if state.samples else None
+    memory = remember_service(state.service_memory, last, metrics, gap)
+    window = tuple(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS)
+    demand = measure_demand(metrics, window, schedule_due, service_seconds(memory))
     busy_at = state.busy_at if demand.idle and not gap else now
     idle_for = now - (busy_at if busy_at is not None else state.started_at)
-    recommended, reason, terms = recommend(policy, demand, current, ready)
-    bounded = min(max(recommended, policy.min_replicas), policy.max_replicas)
-    if bounded == 0 and current > 0 and idle_for < policy.scale_to_zero_idle_seconds:
-        bounded = 1
-        reason = f"idle for {idle_for:.0f}s of {policy.scale_to_zero_idle_seconds:g}s: keeping 1"
-    elif bounded != recommended:
-        reason += f", bounded to [{policy.min_replicas}, {policy.max_replicas}]"
-
-    damping = state.down_window_damping
-    window = policy.scale_down_stabilization_seconds * damping
-    horizon = now - max(
-        policy.scale_up_stabilization_seconds,
-        policy.scale_down_stabilization_seconds * MAX_DOWN_WINDOW_DAMPING,
-    )
-    kept = [item for item in state.recommendations if item[0] >= horizon]
-    if kept and kept[-1][1] == bounded:
-        kept.pop()
-    history = (*kept, (now, bounded))
-    up_floor = now - policy.scale_up_stabilization_seconds
-    down_floor = now - window
-    up_recommendation = min(size for at, size in history if at >= up_floor)
-    down_recommendation = max(size for at, size in history if at >= down_floor)
-
-    desired = current
-    out_of_bounds = current > policy.max_replicas or current < policy.min_replicas
-    if out_of_bounds:
-        desired = min(max(current, policy.min_replicas), policy.max_replicas)
-        reason += f"; current {current} outside spec bounds"
-    elif current < up_recommendation:
-        desired = min(up_recommendation, current + policy.max_scale_up_step)
-        if desired < up_recommendation:
-            reason += f", step limited to +{policy.max_scale_up_step}"
-    elif bounded == 0 and idle_for >= policy.scale_to_zero_idle_seconds:
-        desired = 0
-        reason = f"pending, active and due-soon zero for {idle_for:.0f}s: scaling to zero"
-    elif current > down_recommendation:
-        recent_up = state.last_scale_up_at is not None and now - state.last_scale_up_at < window
-        if now - state.started_at < window or recent_up:
-            reason += f"; scale-down held: less than {window:g}s since start or last scale-up"
-        else:
-            desired = down_recommendation
-            if down_recommendation != bounded:
-                reason += f"; highest in {window:g}s window is {down_recommendation}"
-    elif bounded != current:
-        reason += f"; held at {current} by stabilization"
-
-    flapped = (
-        desired > current
-        and state.last_scale_down_at is not None
-        and now - state.last_scale_down_at < window
-        and state.flap_counted_for != state.last_scale_down_at
-    )
-    if flapped:
-        damping = min(damping * 2, MAX_DOWN_WINDOW_DAMPING)
-        reason += f"; flap after a recent scale-down: down-window now {window * 2:g}s"
-    reversal = _reverses(state, current, desired)
-    if reversal and not out_of_bounds and current > 0:
-        since = now - state.last_reversal_at if state.last_reversal_at is not None else math.inf
-        if since < policy.scale_down_stabilization_seconds:
-            desired = current
-            reversal = False
-            reason += (
-                f"; held: the last direction reversal was {since:.0f}s ago, within the "
-                f"{policy.scale_down_stabilization_seconds:g}s stabilization window"
-            )
-    if desired < current:
-        damping = max(1.0, damping / 2)
-    new_state = replace(
-        state,
-        recommendations=history,
-        last_scale_up_at=now if desired > current else state.last_scale_up_at,
-        last_scale_down_at=now if desired < current else state.last_scale_down_at,
-        last_reversal_at=now if reversal else state.last_reversal_at,
-        flap_counted_for=state.last_scale_down_at if flapped else state.flap_counted_for,
-        down_window_damping=damping,
-        busy_at=busy_at,
-        samples=(
-            *(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS),
-            metrics,
-        ),
-    )
+    recommendation = recommend(policy, demand, current, ready)
+    step = replace(bound(policy, recommendation, current, idle_for), state=state, now=now)
+    step = stabilize(step)
+    step = keep_busy_pods(step, busy_pods)
+    step = limit_reversals(damp_flaps(step))
     return Decision(
         current_replicas=current,
-        desired_replicas=desired,
-        recommended_replicas=bounded,
-        reason=reason,
+        desired_replicas=step.desired,
+        recommended_replicas=step.bounded,
+        reason=step.reason,
         metrics_available=True,
-        inputs=_inputs(demand, ready, terms),
-        state=new_state,
+        inputs=_inputs(demand, ready, recommendation.terms),
+        state=replace(remember(step, busy_at, metrics), service_memory=memory),
     )

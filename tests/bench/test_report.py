@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import render_page, targets
+from bench.autoscaling_bench import autoscaling_round
+from bench.report import autoscaling_targets, render_page, targets
 from bench.results import DRAIN, ENQUEUE, LATENCY, OPERATOR, Results
 from bench.stats import Failed
 
@@ -81,3 +82,21 @@ def test_resources_pair_cpu_of_the_latency_setup_with_idle_rss() -> None:
     kasynq_line = next(line for line in section.splitlines() if line.startswith("| kasynq |"))
     # the c10 drain row's CPU (1.00) against Go's (1.00); RSS 30 MiB against Go's 30 MiB
     assert kasynq_line == "| kasynq | 1 proc x c10 | 1.00 | 1.00x | n/a | 30.0 | 1.00x | n/a |"
+
+
+def test_autoscaling_scores_and_charts_per_scenario(tmp_path: Path) -> None:
+    """The simulator's scenario table, the issue #18 targets and one chart per scenario."""
+    results = Results(quick=False, started="then", finished="now")
+    autoscaling_round(results)
+    page = render_page(results, {"autoscaling-burst": "benchmarks/autoscaling-burst.png"}, "")
+    section = page.split("## Autoscaling accuracy")[1]
+    assert "| burst | kasynq |" in section and "| burst | HPA/KEDA baseline |" in section
+    assert "![autoscaling-burst](benchmarks/autoscaling-burst.png)" in section
+    status = {target.goal: target for target in autoscaling_targets(results)}
+    assert status["peak ≤ 1.25 x needed + 1"].status == "met"
+    busy = status["no busy pod removed while an idle one remains"]
+    assert busy.measured.startswith("8 of 11 scenarios (not: burst, daily-sine, slow-start)")
+    assert set(results.series) >= {"burst/kasynq", "burst/oracle", "burst/hpa"}
+    path = tmp_path / "results.json"
+    results.save(path)
+    assert Results.load(path) == results

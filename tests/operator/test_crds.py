@@ -91,3 +91,16 @@ def test_scale_subresource_sets_the_fixed_size(kube: Kube, namespace: str, crds:
     api = client.CustomObjectsApi(kube.api_client)
     got = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "asynqworkerpools", "mail")
     assert got["spec"]["replicas"]["desired"] == 3
+
+
+def test_kubectl_scale_is_refused_while_autoscaling_is_on(
+    kube: Kube, namespace: str, crds: list[str]
+) -> None:
+    """It used to answer "scaled" and change nothing: the autoscaler ignores the fixed size."""
+    create(kube, namespace, "asynqworkerpools", pool("auto"))
+    result = kube.cluster.kubectl("scale", "-n", namespace, "asynqworkerpool/auto", "--replicas=3")
+    assert result.returncode != 0, result.stdout
+    assert "set spec.autoscaling.enabled to false first" in result.stderr
+    api = client.CustomObjectsApi(kube.api_client)
+    got = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "asynqworkerpools", "auto")
+    assert "desired" not in got["spec"]["replicas"]

@@ -123,3 +123,14 @@ async def test_active_tasks_by_host_from_worker_records(client: redis.asyncio.Re
 
 async def test_no_workers_means_no_hosts(client: redis.asyncio.Redis) -> None:
     assert await active_tasks_by_host(client) == {}
+
+
+async def test_in_flight_counts_only_live_leases(client: redis.asyncio.Redis) -> None:
+    """A dead server's tasks stay active until the recoverer runs; their leases expired."""
+    await client.lpush(keys.active_key("ns:a"), "live1", "live2", "dead1")
+    await client.zadd(
+        keys.lease_key("ns:a"), {"live1": NOW_S + 20, "live2": NOW_S + 5, "dead1": NOW_S - 15}
+    )
+    sample = await sample_queues(client, ["ns:a"], 0, wall_clock_ns=lambda: NOW_NS)
+    assert sample.queues[0].active == 3
+    assert sample.queues[0].in_flight == 2

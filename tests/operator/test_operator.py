@@ -5,6 +5,7 @@ restarts, tenancy and idle-first scale-in."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -436,21 +437,25 @@ def test_invalid_pod_template_override_is_reported(
         wait_for(reported, "Ready=False naming the invalid field")
 
 
-def test_scale_in_removes_idle_pods_first(
-    env: Env, redis_server: RedisServer, run_operator: Any
-) -> None:
-    env.redis_secret(redis_server)
+@contextlib.contextmanager
+def two_of_four_pods_busy(
+    env: Env, server: RedisServer, run_operator: Any, pool: str, concurrency: int
+) -> Iterator[tuple[list[str], Callable[[], list[str]]]]:
+    """A running operator with `pool` at 4 pods (4 pending tasks, one per replica), then two
+    of its pods running a task (worker records and active entries as asynq writes them) and
+    the backlog gone; yields the busy pods and a lister of the pool's live pods."""
+    env.redis_secret(server)
     env.queue("jobs")
     env.pool(
-        "idle",
+        pool,
         ["jobs"],
-        concurrency=1,
+        concurrency=concurrency,
         replicas={"min": 1, "max": 10},
         autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 3},
     )
     queue = env.redis_name("jobs")
-    push_pending(redis_server, queue, 4)
-    selector = "kasynq.io/pool=idle"
+    push_pending(server, queue, 4)
+    selector = f"kasynq.io/pool={pool}"
 
     def pods() -> list[str]:
         items = env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
@@ -459,7 +464,7 @@ def test_scale_in_removes_idle_pods_first(
     with run_operator():
         wait_for(lambda: len(pods()) == 4, "4 pods for 4 pending tasks", 20)
         busy = pods()[1:3]
-        with redis_server.client() as conn:
+        with server.client() as conn:
             expires = int(time.time()) + 600
             for index, host in enumerate(busy):
                 workers = keys.workers_key(host, 1, f"server-{index}")
@@ -467,13 +472,110 @@ def test_scale_in_removes_idle_pods_first(
                 conn.hset(workers, f"task-{index}", b"worker-info")
                 conn.lpush(keys.active_key(queue), f"task-{index}")
             conn.delete(keys.pending_key(queue))
+        yield busy, pods
+
+
+def test_scale_in_removes_idle_pods_first(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    with two_of_four_pods_busy(env, redis_server, run_operator, "idle", 1) as (busy, pods):
         wait_for(lambda: env.replicas("idle") == 2, "2 running tasks at concurrency 1", 20)
         wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
         costs = {
             p.metadata.name: p.metadata.annotations.get(
                 "controller.kubernetes.io/pod-deletion-cost"
             )
-            for p in env.core.list_namespaced_pod(env.namespace, label_selector=selector).items
+            for p in env.core.list_namespaced_pod(
+                env.namespace, label_selector="kasynq.io/pool=idle"
+            ).items
             if p.metadata.name in busy
         }
         assert costs == dict.fromkeys(busy, "1")
+
+
+def test_disabling_autoscaling_holds_the_current_size(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """`autoscaling.enabled: false` without `replicas.desired` once dropped 4 -> 1 under load."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool("hold", ["jobs"], autoscaling={"targetBacklogPerReplica": 20})
+    push_pending(redis_server, env.redis_name("jobs"), 80)
+    with run_operator():
+        wait_for(lambda: env.replicas("hold") == 4, "80 tasks / 20 = 4 replicas")
+        env.patch_spec("asynqworkerpools", "hold", {"autoscaling": {"enabled": False}})
+        wait_for(
+            lambda: (
+                "autoscaling disabled"
+                in env.get("asynqworkerpools", "hold")["status"]["lastDecision"]["reason"]
+            ),
+            "a decision with autoscaling disabled",
+        )
+        stays(lambda: env.replicas("hold") == 4, 4 * POLL_SECONDS, "dropped to min")
+
+
+def test_scale_in_keeps_every_busy_pod(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """Two tasks at concurrency 10 need one pod, but they run on two: both stay."""
+    with two_of_four_pods_busy(env, redis_server, run_operator, "busy", 10) as (busy, pods):
+        wait_for(lambda: pods() == busy, f"only the busy pods {busy} left", 20)
+        stays(lambda: pods() == busy, 4 * POLL_SECONDS, "a busy pod removed")
+        reason = env.get("asynqworkerpools", "busy")["status"]["lastDecision"]["reason"]
+        assert "2 pods are running tasks" in reason
+
+
+def test_a_pool_at_zero_wakes_for_its_schedule(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """The scheduler runs in the worker pods: a pool at zero must wake before each tick."""
+    period = 40
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "cron",
+        ["jobs"],
+        replicas={"min": 0, "max": 2},
+        autoscaling={
+            "scaleToZeroIdleSeconds": 2,
+            "scaleDownStabilizationSeconds": 1,
+            "dueSoonLookaheadSeconds": 15,
+        },
+        schedules=[{"name": "tick", "cron": f"@every {period}s", "taskType": "t", "queue": "jobs"}],
+    )
+    with run_operator():
+        # Outside the lookahead the idle pool goes to zero; inside it, it wakes.
+        wait_for(lambda: env.replicas("cron") == 0, "zero while the next tick is far", period)
+        wait_for(lambda: env.replicas("cron") == 1, "woken for the tick", period)
+        woken = time.time()
+        next_tick = (int(woken) // period + 1) * period
+        assert next_tick - woken <= 15 + 1, f"woken {next_tick - woken:.0f}s before the tick"
+        assert next_tick - woken >= 5, "woken too late for the pod to start"
+        wait_for(lambda: env.replicas("cron") == 0, "idle again after the tick", period)
+
+
+def test_own_scale_writes_are_not_drift(
+    env: Env, redis_server: RedisServer, run_operator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """About 6 in 10 of the operator's own scale writes were taken for edits and re-applied
+    the three owned objects."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool(
+        "own",
+        ["jobs"],
+        replicas={"min": 1, "max": 20},
+        autoscaling={"targetBacklogPerReplica": 1, "scaleDownStabilizationSeconds": 1},
+    )
+    queue = env.redis_name("jobs")
+    with run_operator():
+        wait_for(lambda: env.replicas("own") == 1, "the Deployment at min size")
+        time.sleep(2 * POLL_SECONDS)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="kasynq_operator.autoscaler"):
+            for before, size in itertools.pairwise((0, 3, 6, 9, 12)):
+                push_pending(redis_server, queue, size - before)
+                wait_for(lambda size=size: env.replicas("own") == size, f"{size} replicas")
+            time.sleep(2 * POLL_SECONDS)
+    repairs = [r.getMessage() for r in caplog.records if "repairing" in r.getMessage()]
+    assert repairs == []

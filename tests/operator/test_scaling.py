@@ -350,3 +350,51 @@ def test_decision_records_inputs() -> None:
 def test_policy_rejects_bad_settings(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Policy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_scale_in_keeps_every_busy_pod() -> None:
+    """8 -> 1 once removed two pods each running a 90 s task: 2 tasks at concurrency 10 need
+    one pod, but they run on two."""
+    policy = Policy(scale_down_stabilization_seconds=0)
+    state = ScalerState(started_at=-600)
+    metrics = pool(0, queue(active=2))
+    blind = decide(policy, 8, metrics, 0.0, state)
+    assert blind.desired_replicas == 1
+    decision = decide(policy, 8, metrics, 0.0, state, busy_pods=2)
+    assert decision.desired_replicas == 2, decision.reason
+    assert "2 pods are running tasks" in decision.reason
+    assert decide(policy, 1, metrics, 0.0, state, busy_pods=2).desired_replicas == 1
+
+
+def test_service_time_does_not_wait_for_completions() -> None:
+    """Load starts: 1 s tasks at 15/s on one pod of 5 slots. Dividing by completions that lag
+    read the service time several times too long and recommended 13 pods where 4 suffice."""
+    policy = Policy(max_replicas=50, concurrency=5)
+    samples = [(0.0, pool(0, queue()))]
+    samples += [
+        (t, pool(t, queue(active=5, pending=10 * int(t), processed_total=5 * int(t) - 5)))
+        for t in (2.0, 4.0, 6.0)
+    ]
+    decisions = run(policy, 1, samples, start=-600)
+    assert max(sizes(decisions)) <= 1.25 * 4 + 1, [d.reason for d in decisions]
+    assert decisions[-1].inputs["serviceSeconds"] <= 1.0
+
+
+def test_a_schedule_tick_wakes_a_pool_at_zero() -> None:
+    policy = Policy(min_replicas=0, due_soon_lookahead_seconds=30)
+    state = ScalerState(started_at=-600)
+    idle = pool(0, queue())
+    assert decide(policy, 0, idle, 0.0, state, next_schedule_in=45).desired_replicas == 0
+    woken = decide(policy, 0, idle, 0.0, state, next_schedule_in=20)
+    assert woken.desired_replicas == 1
+    assert woken.inputs["dueSoon"] == 1
+
+
+def test_tasks_of_dead_servers_hold_no_pods() -> None:
+    """After a Redis outage, dead servers' tasks stay in the active list until the recoverer
+    moves them; their leases expired, so they are not in flight."""
+    policy = Policy(concurrency=1, scale_down_stabilization_seconds=0)
+    stale = pool(0, queue(active=8, in_flight=2))
+    decision = decide(policy, 8, stale, 0.0, ScalerState(started_at=-600))
+    assert decision.desired_replicas == 2, decision.reason
+    assert decision.inputs["active"] == 2

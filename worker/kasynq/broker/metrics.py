@@ -39,6 +39,9 @@ class QueueMetrics:
     processed_total: int = 0
     failed_total: int = 0
     paused: bool = False
+    in_flight: int | None = None
+    """Active tasks whose lease has not expired (None when not sampled): a dead server's
+    tasks stay active until the recoverer moves them, but are no longer in flight."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def _queue_metrics(name: str, row: Sequence[object], now_ns: int) -> QueueMetric
     (pending, active, scheduled, retry, archived, completed, processed, failed, paused) = (
         _as_int(value) for value in row[:9]
     )
-    due_scheduled, due_retry, aggregating, pending_since = (_as_int(value) for value in row[9:13])
+    due_scheduled, due_retry, aggregating, pending_since, leased = (
+        _as_int(value) for value in row[9:14]
+    )
     latency = max(0.0, (now_ns - pending_since) / NS_PER_SECOND) if pending_since else 0.0
     return QueueMetrics(
         name=name,
@@ -77,6 +82,7 @@ def _queue_metrics(name: str, row: Sequence[object], now_ns: int) -> QueueMetric
         processed_total=processed,
         failed_total=failed,
         paused=bool(paused),
+        in_flight=min(active, leased),
     )
 
 
@@ -104,8 +110,15 @@ async def sample_queues(
                 keys.failed_total_key(queue),
                 keys.paused_key(queue),
                 keys.all_groups(queue),
+                keys.lease_key(queue),
             ],
-            [keys.task_key_prefix(queue), keys.group_key_prefix(queue), horizon, PENDING_TAIL_SCAN],
+            [
+                keys.task_key_prefix(queue),
+                keys.group_key_prefix(queue),
+                horizon,
+                PENDING_TAIL_SCAN,
+                wall_clock_ns() // NS_PER_SECOND,
+            ],
         )
         for queue in queues
     ]

@@ -1,13 +1,16 @@
 -- Autoscaling sample of one queue, read-only (operator's queue-metrics sampler).
 -- KEYS[1] pending, KEYS[2] active, KEYS[3] scheduled, KEYS[4] retry, KEYS[5] archived,
--- KEYS[6] completed, KEYS[7] processed, KEYS[8] failed, KEYS[9] paused, KEYS[10] groups
+-- KEYS[6] completed, KEYS[7] processed, KEYS[8] failed, KEYS[9] paused, KEYS[10] groups,
+-- KEYS[11] lease
 -- ARGV[1] task key prefix, ARGV[2] group key prefix, ARGV[3] due-soon horizon (Unix s),
--- ARGV[4] how many tail tasks to look at for pending_since
+-- ARGV[4] how many tail tasks to look at for pending_since, ARGV[5] now (Unix s)
 -- Returns: pending, active, scheduled, retry, archived, completed, processed total, failed
--- total, paused (0/1), scheduled due soon, retry due soon, aggregating, and pending_since
--- (Unix ns, as a string) of the oldest pending task that has one, or 0. A task requeued at
--- shutdown sits at the tail without pending_since (wire-protocol.md §2.4), so the next ones are
--- tried.
+-- total, paused (0/1), scheduled due soon, retry due soon, aggregating, pending_since
+-- (Unix ns, as a string) of the oldest pending task that has one, or 0, and the active tasks
+-- whose lease has not expired. A task requeued at shutdown sits at the tail without
+-- pending_since (wire-protocol.md §2.4), so the next ones are tried. A dead server's tasks
+-- stay in the active list until the recoverer moves them; their leases are no longer
+-- extended, so they drop out of the last count once their lease expires.
 local res = {
   redis.call("LLEN", KEYS[1]),
   redis.call("LLEN", KEYS[2]),
@@ -38,4 +41,5 @@ for i = #tail, 1, -1 do
   end
 end
 table.insert(res, oldest)
+table.insert(res, redis.call("ZCOUNT", KEYS[11], ARGV[5], "+inf"))
 return res
