@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from kasynq.config import REDIS_CA_FILE_ENV, REDIS_PASSWORD_ENV, REDIS_URL_ENV
 
+from kasynq_operator.podtemplate import template_problems
+
 GROUP = "kasynq.io"
 VERSION = "v1alpha1"
 QUEUE_PLURAL = "asynqqueues"
@@ -98,7 +100,8 @@ def resolve_pool(
     """Check a pool's queue references against the AsynqQueue specs of its namespace.
 
     Refuses references to other namespaces, missing queues, queues whose Secret leaves the
-    namespace, and queues that live in different Redis Secrets (one pool, one Redis).
+    namespace, queues that live in different Redis Secrets (one pool, one Redis), and a
+    `spec.template` outside the bounds of `podtemplate.template_problems`.
     """
     problems: list[str] = []
     resolved: list[ResolvedQueue] = []
@@ -131,6 +134,8 @@ def resolve_pool(
                 f"schedule {schedule['name']} targets AsynqQueue {namespace}/{schedule['queue']}"
                 " which does not exist"
             )
+    # Pools stored before the CRD bounded spec.template must not reach a pod either.
+    problems.extend(template_problems(spec.get("template", {})))
     secret = next(iter(secrets)) if len(secrets) == 1 else None
     return Resolution(tuple(resolved), secret, tuple(problems))
 
@@ -326,6 +331,8 @@ def deployment_manifest(
         },
         "spec": {
             "terminationGracePeriodSeconds": shutdown + GRACE_MARGIN_SECONDS,
+            # Workers never call the Kubernetes API: no token in the pod to steal.
+            "automountServiceAccountToken": False,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": WORKER_UID,

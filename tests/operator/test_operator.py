@@ -423,17 +423,44 @@ def test_invalid_pod_template_override_is_reported(
 ) -> None:
     env.redis_secret(redis_server)
     env.queue("jobs")
-    bad = {"spec": {"restartPolicy": "Never"}}  # Deployments allow only Always
+    # Within the CRD's bounds, but refused by Deployment validation.
+    bad = {"spec": {"tolerations": [{"key": "batch", "operator": "Sometimes"}]}}
     env.pool("broken", ["jobs"], template={"image": "registry.invalid/app:1", "podTemplate": bad})
     with run_operator():
 
         def reported() -> bool:
             condition = env.condition("asynqworkerpools", "broken", "Ready") or {}
-            return condition.get("reason") == "ApplyFailed" and "restartPolicy" in condition.get(
+            return condition.get("reason") == "ApplyFailed" and "tolerations" in condition.get(
                 "message", ""
             )
 
         wait_for(reported, "Ready=False naming the invalid field")
+
+
+def test_pod_settings_within_the_bounds_reach_pods_without_a_token(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    pod_template = {
+        "metadata": {"labels": {"team": "a"}},
+        "spec": {
+            "nodeSelector": {"pool": "batch"},
+            "tolerations": [{"key": "batch", "operator": "Exists"}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}],
+        },
+    }
+    template = {"image": "registry.invalid/app:1", "podTemplate": pod_template}
+    env.pool("bounded", ["jobs"], template=template)
+    with run_operator():
+        wait_for(lambda: env.replicas("bounded") is not None, "the worker Deployment")
+    pod = env.apps.read_namespaced_deployment("bounded-worker", env.namespace).spec.template
+    assert pod.spec.automount_service_account_token is False
+    assert pod.spec.node_selector == {"pool": "batch"}
+    assert [t.key for t in pod.spec.tolerations] == ["batch"]
+    assert sorted(v.name for v in pod.spec.volumes) == ["config", "scratch"]
+    assert pod.metadata.labels["team"] == "a" and pod.metadata.labels["kasynq.io/pool"] == "bounded"
+    assert pod.spec.containers[0].args == ["--config", "/etc/kasynq/worker.yaml"]
 
 
 def test_scale_in_removes_idle_pods_first(
