@@ -27,6 +27,7 @@ from kasynq_operator.resources import (
     QUEUE_PLURAL,
     VERSION,
 )
+from kasynq_operator.webhook import start_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +93,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.pools = {}
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
+    webhook_port = memo.get("webhook_port")
+    memo.webhook = (
+        await start_webhook(int(webhook_port), memo.webhook_cert_dir) if webhook_port else None
+    )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.redis_clients.close()
-    if memo.http is not None:
-        await memo.http.cleanup()
+    for runner in (memo.http, memo.webhook):
+        if runner is not None:
+            await runner.cleanup()
     if memo.get("api_session") is not None:
         await memo.api_session.close()
 

@@ -19,6 +19,7 @@ import yaml
 from kasynq.config import REDIS_CA_FILE_ENV, REDIS_PASSWORD_ENV, REDIS_URL_ENV
 
 from kasynq_operator.podtemplate import template_problems
+from kasynq_operator.webhook import schedule_problems
 
 GROUP = "kasynq.io"
 VERSION = "v1alpha1"
@@ -100,8 +101,9 @@ def resolve_pool(
     """Check a pool's queue references against the AsynqQueue specs of its namespace.
 
     Refuses references to other namespaces, missing queues, queues whose Secret leaves the
-    namespace, queues that live in different Redis Secrets (one pool, one Redis), and a
-    `spec.template` outside the bounds of `podtemplate.template_problems`.
+    namespace, queues that live in different Redis Secrets (one pool, one Redis), a
+    `spec.template` outside the bounds of `podtemplate.template_problems`, and cron specs
+    the worker cannot parse.
     """
     problems: list[str] = []
     resolved: list[ResolvedQueue] = []
@@ -134,8 +136,10 @@ def resolve_pool(
                 f"schedule {schedule['name']} targets AsynqQueue {namespace}/{schedule['queue']}"
                 " which does not exist"
             )
-    # Pools stored before the CRD bounded spec.template must not reach a pod either.
+    # Pools stored before the CRD bounded spec.template must not reach a pod either, nor
+    # schedules admitted while the webhook was down reach the scheduler.
     problems.extend(template_problems(spec.get("template", {})))
+    problems.extend(schedule_problems(spec))
     secret = next(iter(secrets)) if len(secrets) == 1 else None
     return Resolution(tuple(resolved), secret, tuple(problems))
 

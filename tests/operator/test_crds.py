@@ -175,3 +175,24 @@ def test_pod_settings_within_the_bounds_are_stored(
     }
     created = create(kube, namespace, "asynqworkerpools", pool("fine", template=template))
     assert created["spec"]["template"] == template
+
+
+@pytest.mark.parametrize("handlers", ["app/tasks.py", "app.tasks", "app.tasks:", "app tasks:mux"])
+def test_handlers_of_the_wrong_shape_are_refused(
+    kube: Kube, namespace: str, crds: list[str], handlers: str
+) -> None:
+    message = rejection(kube, namespace, "asynqworkerpools", pool("bad", handlers=handlers))
+    assert "spec.handlers" in message and "package.module:attribute" in message
+
+
+@pytest.mark.parametrize("secret_name", ["Bad Name!", "UPPER", "-dash", "x" * 254])
+def test_secret_names_that_are_not_names_are_refused(
+    kube: Kube, namespace: str, crds: list[str], secret_name: str
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AsynqQueue",
+        "metadata": {"name": "emails"},
+        "spec": {"redis": {"secretName": secret_name}},
+    }
+    assert "spec.redis.secretName" in rejection(kube, namespace, "asynqqueues", body)

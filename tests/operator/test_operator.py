@@ -463,6 +463,25 @@ def test_pod_settings_within_the_bounds_reach_pods_without_a_token(
     assert pod.spec.containers[0].args == ["--config", "/etc/kasynq/worker.yaml"]
 
 
+def test_bad_cron_admitted_while_the_webhook_was_down_sets_ready_false(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    schedule = {"name": "nightly", "cron": "@every banana", "taskType": "t", "queue": "jobs"}
+    env.pool("cron", ["jobs"], schedules=[schedule])
+    with run_operator():
+
+        def refused() -> bool:
+            condition = env.condition("asynqworkerpools", "cron", "Ready") or {}
+            return condition.get("reason") == "Refused" and "spec.schedules[0].cron" in (
+                condition.get("message", "")
+            )
+
+        wait_for(refused, "Ready=False naming the schedule")
+    assert env.replicas("cron") is None
+
+
 def test_scale_in_removes_idle_pods_first(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
