@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.kube import KubeApi, api_error_message, version_mark
+from kasynq_operator.problems import InvalidRedisURL, Problem, pool_field_paths, redis_problem
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -27,6 +28,7 @@ from kasynq_operator.resources import (
     deployment_manifest,
     label_selector,
     names,
+    operator_env,
     resolve_pool,
     service_manifest,
 )
@@ -44,7 +46,14 @@ DELETION_COST_SETTLE_SECONDS = 1.0
 EventPoster = Callable[[str, str], None]
 """Posts a Kubernetes Event on the pool: (reason, message)."""
 
-SAMPLE_ERRORS = (RedisError, OSError, asyncio.TimeoutError, KeyError, ApiException)
+SAMPLE_ERRORS = (
+    RedisError,
+    OSError,
+    asyncio.TimeoutError,
+    KeyError,
+    ApiException,
+    InvalidRedisURL,
+)
 
 
 def policy_from_spec(spec: Mapping[str, Any]) -> Policy:
@@ -101,12 +110,16 @@ class PoolController:
         name: str,
         post_event: EventPoster,
         clock: Callable[[], float] = time.monotonic,
+        post_warning: EventPoster = lambda reason, message: None,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
         self.namespace = namespace
         self.name = name
         self.post_event = post_event
+        self.post_warning = post_warning
+        self._problem: Problem | None = None
+        self._warned: Problem | None = None
         self.clock = clock
         self.scaler: ScalerState | None = None
         self._ensured: tuple[Any, ...] | None = None
@@ -147,7 +160,11 @@ class PoolController:
             await self._ensure(body, resolution, policy, current)
         except ApiException as exc:
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "apply").inc()
-            message = f"applying the worker objects failed: {api_error_message(exc)}"
+            assert resolution.secret is not None
+            message = pool_field_paths(
+                f"applying the worker objects failed: {api_error_message(exc)}",
+                len(operator_env(self.name, self.namespace, resolution.secret)),
+            )
             await self._not_ready("ApplyFailed", message, generation)
             return None
         if current is None:
@@ -177,8 +194,23 @@ class PoolController:
             "queue metrics sampled from Redis" if available else decision.reason,
             generation,
         )
+        conditions = self._redis_problem_condition(conditions, generation)
         await self._report(decision, conditions, generation)
         return decision
+
+    def _redis_problem_condition(
+        self, conditions: list[Condition], generation: int | None
+    ) -> list[Condition]:
+        """Ready=False naming the Secret or Redis problem of the last poll, and a Warning
+        Event once per distinct problem (not every poll)."""
+        problem = self._problem
+        if problem is not None and problem != self._warned:
+            self.post_warning(problem.reason, problem.message)
+        self._warned = problem
+        if problem is None:
+            return conditions
+        reason, message = problem.reason, problem.message
+        return set_condition(conditions, "Ready", False, reason, message, generation)
 
     async def _not_ready(self, reason: str, message: str, generation: int | None) -> None:
         """Ready=False with the reason in status and the log; the pool's size is left alone."""
@@ -266,11 +298,17 @@ class PoolController:
             )
             operator_metrics.REDIS_POLL_SECONDS.observe(self.clock() - started)
         except SAMPLE_ERRORS as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.warning("metrics unavailable %s error=%r", self._log, error)
+            timeout = max(1.0, policy.poll_interval_seconds)
+            self._problem = redis_problem(exc, self.namespace, resolution.secret, timeout)
+            error = self._problem.message
+            logger.warning(
+                "metrics unavailable %s reason=%s error=%r", self._log, self._problem.reason, error
+            )
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, resolution.secret)
         decision = decide(policy, current, metrics, self.clock(), state, ready)
+        if metrics is not None:
+            self._problem = None
         if decision.metrics_available:
             self.scaler = decision.state
         elif error:

@@ -163,7 +163,12 @@ async def pool_daemon(
     def post_event(reason: str, message: str) -> None:
         kopf.event(body, type="Normal", reason=reason, message=message)
 
-    controller = PoolController(memo.kube, memo.redis_clients, namespace, name, post_event)
+    def post_warning(reason: str, message: str) -> None:
+        kopf.event(body, type="Warning", reason=reason, message=message)
+
+    controller = PoolController(
+        memo.kube, memo.redis_clients, namespace, name, post_event, post_warning=post_warning
+    )
     memo.pools[(namespace, name)] = controller
     try:
         await poll_until_stopped(
@@ -205,7 +210,13 @@ async def queue_daemon(
 ) -> None:
     """Keep one queue's paused flag and status in line with Redis until it is deleted."""
     assert namespace is not None, "AsynqQueue is namespaced"
-    controller = QueueController(memo.kube, memo.redis_clients, namespace, name)
+
+    def post_warning(reason: str, message: str) -> None:
+        kopf.event(body, type="Warning", reason=reason, message=message)
+
+    controller = QueueController(
+        memo.kube, memo.redis_clients, namespace, name, post_warning=post_warning
+    )
     try:
         await poll_until_stopped(
             stopped,

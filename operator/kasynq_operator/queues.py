@@ -16,7 +16,8 @@ from kasynq.errors import FailedPreconditionError
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import SAMPLE_ERRORS
 from kasynq_operator.kube import KubeApi
-from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.problems import Problem, redis_problem
+from kasynq_operator.redis_clients import REDIS_TIMEOUT_SECONDS, RedisClients
 from kasynq_operator.resources import QUEUE_PLURAL, SecretRef, redis_queue_name, secret_problem
 from kasynq_operator.status import StatusWriter, set_condition, utc_now
 
@@ -53,6 +54,7 @@ class QueueController:
         namespace: str,
         name: str,
         clock: Callable[[], float] = time.monotonic,
+        post_warning: Callable[[str, str], None] = lambda reason, message: None,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
@@ -60,6 +62,8 @@ class QueueController:
         self.name = name
         self.redis_name = redis_queue_name(namespace, name)
         self.clock = clock
+        self.post_warning = post_warning
+        self._warned: Problem | None = None
         self._previous: tuple[float, QueueMetrics] | None = None
         self.status = StatusWriter(
             kube,
@@ -85,16 +89,26 @@ class QueueController:
         try:
             sample = await self._sync(secret, bool(spec.get("paused", False)))
         except SAMPLE_ERRORS as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.warning("queue metrics unavailable queue=%s error=%r", self.redis_name, error)
+            trouble = redis_problem(exc, self.namespace, secret, REDIS_TIMEOUT_SECONDS)
+            logger.warning(
+                "queue metrics unavailable queue=%s reason=%s error=%r",
+                self.redis_name,
+                trouble.reason,
+                trouble.message,
+            )
             operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, secret)
             operator_metrics.QUEUES.forget(self.redis_name)
-            conditions = set_condition(
-                conditions, "MetricsAvailable", False, "RedisUnavailable", error, generation
-            )
+            if trouble != self._warned:  # one Warning Event per distinct problem
+                self.post_warning(trouble.reason, trouble.message)
+                self._warned = trouble
+            for type_ in ("Ready", "MetricsAvailable"):
+                conditions = set_condition(
+                    conditions, type_, False, trouble.reason, trouble.message, generation
+                )
             await self.status.write({**status, "conditions": conditions})
             return
+        self._warned = None
         now = self.clock()
         rates = None
         if self._previous is not None and now > self._previous[0]:

@@ -249,6 +249,16 @@ def _redis_env(secret: SecretRef) -> list[dict[str, Any]]:
     return env
 
 
+def operator_env(pool: str, namespace: str, secret: SecretRef) -> list[dict[str, Any]]:
+    """The worker container's environment set by the operator; the tenant's env follows."""
+    return [
+        {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # One leader-elected cron scheduler per pool (see docs/scheduler.md).
+        {"name": "KASYNQ_SCHEDULER_GROUP", "value": f"{namespace}/{pool}"},
+        *_redis_env(secret),
+    ]
+
+
 def merge_override(base: Any, override: Any) -> Any:
     """Deep-merge `override` over `base`: dicts by key, containers by name, other lists replace."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -301,13 +311,7 @@ def deployment_manifest(
         "name": "worker",
         "image": template["image"],
         "args": ["--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
-        "env": [
-            {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            # One leader-elected cron scheduler per pool (see docs/scheduler.md).
-            {"name": "KASYNQ_SCHEDULER_GROUP", "value": f"{namespace}/{pool}"},
-            *_redis_env(resolution.secret),
-            *template.get("env", []),
-        ],
+        "env": [*operator_env(pool, namespace, resolution.secret), *template.get("env", [])],
         "ports": [{"name": "http", "containerPort": HTTP_PORT}],
         "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "http"}},
         "livenessProbe": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -480,6 +481,100 @@ def test_bad_cron_admitted_while_the_webhook_was_down_sets_ready_false(
 
         wait_for(refused, "Ready=False naming the schedule")
     assert env.replicas("cron") is None
+
+
+def warnings(env: Env, name: str, reason: str) -> int:
+    """Warning Events posted about object `name` with `reason`."""
+    selector = f"involvedObject.name={name},type=Warning,reason={reason}"
+    return len(env.core.list_namespaced_event(env.namespace, field_selector=selector).items)
+
+
+def assert_understandable(message: str) -> None:
+    for dump in ("Traceback", "HTTP response", "headers", "Exception", "hunter2"):
+        assert dump not in message, message
+
+
+@pytest.mark.parametrize(
+    ("secret_data", "reason", "text"),
+    [
+        (None, "SecretNotFound", "Secret {namespace}/redis not found"),
+        (
+            {"url": "http://admin:hunter2@cache.invalid/"},
+            "InvalidRedisURL",
+            "Secret {namespace}/redis key 'url': not a Redis URL",
+        ),
+        ({"address": "redis://127.0.0.1:1/0"}, "SecretKeyMissing", "has no key 'url'"),
+    ],
+    ids=["missing-secret", "not-a-redis-url", "missing-key"],
+)
+def test_secret_problems_set_ready_false_with_a_reason_and_one_warning(
+    env: Env, run_operator: Any, secret_data: dict[str, str] | None, reason: str, text: str
+) -> None:
+    if secret_data is not None:
+        env.core.create_namespaced_secret(
+            env.namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name="redis"), string_data=secret_data),
+        )
+    env.queue("jobs")
+    env.pool("mail", ["jobs"])
+    expected = text.format(namespace=env.namespace)
+
+    def not_ready(plural: str, name: str) -> bool:
+        condition = env.condition(plural, name, "Ready") or {}
+        return condition.get("status") == "False" and condition.get("reason") == reason
+
+    with run_operator():
+        wait_for(lambda: not_ready("asynqworkerpools", "mail"), f"pool Ready=False {reason}")
+        wait_for(lambda: not_ready("asynqqueues", "jobs"), f"queue Ready=False {reason}")
+        time.sleep(4 * POLL_SECONDS)  # more polls, the same problem: no more Events
+        assert warnings(env, "mail", reason) == 1
+        assert warnings(env, "jobs", reason) == 1
+    for plural, name in (("asynqworkerpools", "mail"), ("asynqqueues", "jobs")):
+        for condition in env.get(plural, name)["status"]["conditions"]:
+            assert_understandable(condition["message"])
+        assert expected in (env.condition(plural, name, "Ready") or {})["message"]
+
+
+def test_redis_freeze_is_reported_as_a_timeout(
+    env: Env, redis_factory: type[RedisServer], run_operator: Any
+) -> None:
+    server = redis_factory().start()
+    assert server.process is not None
+    env.redis_secret(server)
+    env.queue("jobs")
+    env.pool("frozen", ["jobs"])
+
+    def ready() -> dict[str, Any]:
+        return env.condition("asynqworkerpools", "frozen", "Ready") or {}
+
+    with run_operator():
+        wait_for(lambda: ready().get("status") == "True", "pool Ready")
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: ready().get("reason") == "RedisTimeout", "Ready=False RedisTimeout")
+            assert "did not answer within" in ready()["message"]
+            assert warnings(env, "frozen", "RedisTimeout") == 1
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        wait_for(lambda: ready().get("status") == "True", "pool Ready again after the thaw")
+
+
+def test_env_errors_name_the_entry_the_user_wrote(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    both = {"name": "MODE", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    env.pool("envs", ["jobs"], template={"image": "registry.invalid/app:1", "env": [both]})
+    with run_operator():
+
+        def reported() -> bool:
+            condition = env.condition("asynqworkerpools", "envs", "Ready") or {}
+            return "spec.template.env[0].valueFrom" in condition.get("message", "")
+
+        wait_for(reported, "Ready=False naming spec.template.env[0]")
+    message = (env.condition("asynqworkerpools", "envs", "Ready") or {})["message"]
+    assert "env[3]" not in message and "containers[0]" not in message
 
 
 def test_scale_in_removes_idle_pods_first(
