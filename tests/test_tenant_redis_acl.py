@@ -30,6 +30,7 @@ from kasynq_operator.redis_acl import (
 from devenv.goasynq import GoAsynq
 from devenv.processes import wait_until
 from devenv.redis_servers import RedisServer
+from tests.fixtures.redis import lock_down
 from tests.test_server_process import spawn_worker, worker_processes  # noqa: F401
 
 TASKS = 20
@@ -71,11 +72,7 @@ class Tenants:
 def tenants(redis_factory: type[RedisServer]) -> Iterator[Tenants]:
     """A fresh Redis with users for team-a and team-b, made as the operator makes them."""
     server = redis_factory().start()
-    with server.client() as conn:
-        conn.execute_command(
-            "ACL", "SETUSER", "admin", "on", f">{ADMIN_PASSWORD}", "~*", "&*", "+@all"
-        )
-        conn.execute_command("ACL", "SETUSER", "default", "resetpass", f">{uuid.uuid4().hex}")
+    lock_down(server, ADMIN_PASSWORD)
     setup = Tenants(server, {})
     for namespace in ("team-a", "team-b"):
         password = new_password()

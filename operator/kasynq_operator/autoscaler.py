@@ -18,7 +18,13 @@ from redis.exceptions import RedisError
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.kube import KubeApi, api_error_message, version_mark
-from kasynq_operator.problems import InvalidRedisURL, Problem, pool_field_paths, redis_problem
+from kasynq_operator.problems import (
+    InvalidRedisURL,
+    Problem,
+    TenantUserError,
+    pool_field_paths,
+    redis_problem,
+)
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -53,6 +59,7 @@ SAMPLE_ERRORS = (
     KeyError,
     ApiException,
     InvalidRedisURL,
+    TenantUserError,
 )
 
 

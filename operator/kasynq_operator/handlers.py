@@ -7,6 +7,7 @@ Importing this module registers the handlers (`kopf run -m kasynq_operator.handl
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from kasynq_operator.autoscaler import PoolController, policy_from_spec
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.kube import KubeApi, load_api_client
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
+from kasynq_operator.redis_acl import TenantUsers
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     GROUP,
@@ -90,6 +92,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 90
     memo.kube = KubeApi(load_api_client())
     memo.redis_clients = RedisClients(memo.kube)
+    memo.tenant_users = TenantUsers.from_env(memo.kube, memo.redis_clients, os.environ)
     memo.pools = {}
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
@@ -215,7 +218,12 @@ async def queue_daemon(
         kopf.event(body, type="Warning", reason=reason, message=message)
 
     controller = QueueController(
-        memo.kube, memo.redis_clients, namespace, name, post_warning=post_warning
+        memo.kube,
+        memo.redis_clients,
+        namespace,
+        name,
+        post_warning=post_warning,
+        tenant_users=memo.tenant_users,
     )
     try:
         await poll_until_stopped(
@@ -227,3 +235,23 @@ async def queue_daemon(
         )
     finally:
         operator_metrics.QUEUES.forget(controller.redis_name)
+
+
+@kopf.on.delete(GROUP, VERSION, QUEUE_PLURAL)
+async def queue_deleted(
+    namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **kwargs: Any
+) -> None:
+    """The namespace's last queue with a tenant user is going: remove the user and Secret."""
+    tenant_users: TenantUsers = memo.tenant_users
+    if namespace is None or not tenant_users.wanted(spec.get("redis", {})):
+        return
+    index: kopf.Index[Any, Any] = kwargs["queue_specs"]
+    others = [
+        queue_spec
+        for (other_namespace, other_name), specs in index.items()
+        if other_namespace == namespace and other_name != name
+        for queue_spec in specs
+        if tenant_users.wanted(queue_spec.get("redis", {}))
+    ]
+    if not others:
+        await tenant_users.remove(namespace, [spec["redis"]["secretName"]])

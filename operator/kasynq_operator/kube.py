@@ -111,6 +111,40 @@ class KubeApi:
         )
         return dict(self._plain(written))
 
+    def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret's labels and decoded data, or None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+        data = {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+        labels = secret.metadata.labels if secret.metadata is not None else None
+        return {"labels": dict(labels or {}), "data": data}
+
+    def apply_secret(
+        self, namespace: str, name: str, labels: dict[str, str], data: dict[str, str]
+    ) -> None:
+        """Create or server-side apply a Secret the operator manages (no owner: it outlives
+        any one custom resource and is deleted explicitly)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "stringData": data,
+        }
+        self.core.patch_namespaced_secret(
+            name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY
+        )
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise
+
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return dict(self._plain(self.apps.read_namespaced_deployment(name, namespace)))

@@ -18,6 +18,10 @@ from redis import exceptions as redis_errors
 from kasynq_operator.resources import SecretRef
 
 
+class TenantUserError(Exception):
+    """A namespace's Redis ACL user cannot be set up; the message names what to fix."""
+
+
 class InvalidRedisURL(ValueError):
     """The Secret's URL key holds something that is not a Redis URL (the URL is not quoted)."""
 
@@ -35,6 +39,8 @@ def redis_problem(
 ) -> Problem:
     """Why a queue's Secret or Redis could not be used, naming the Secret, never its values."""
     where = f"Secret {namespace}/{secret.name}"
+    if isinstance(exc, TenantUserError):
+        return Problem("TenantUserFailed", str(exc))
     if isinstance(exc, ApiException):
         if exc.status == 404:
             return Problem("SecretNotFound", f"{where} not found")

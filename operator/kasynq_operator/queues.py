@@ -17,6 +17,7 @@ from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import SAMPLE_ERRORS
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.problems import Problem, redis_problem
+from kasynq_operator.redis_acl import TenantUsers
 from kasynq_operator.redis_clients import REDIS_TIMEOUT_SECONDS, RedisClients
 from kasynq_operator.resources import QUEUE_PLURAL, SecretRef, redis_queue_name, secret_problem
 from kasynq_operator.status import StatusWriter, set_condition, utc_now
@@ -55,6 +56,7 @@ class QueueController:
         name: str,
         clock: Callable[[], float] = time.monotonic,
         post_warning: Callable[[str, str], None] = lambda reason, message: None,
+        tenant_users: TenantUsers | None = None,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
@@ -63,6 +65,7 @@ class QueueController:
         self.redis_name = redis_queue_name(namespace, name)
         self.clock = clock
         self.post_warning = post_warning
+        self.tenant_users = tenant_users
         self._warned: Problem | None = None
         self._previous: tuple[float, QueueMetrics] | None = None
         self.status = StatusWriter(
@@ -87,6 +90,8 @@ class QueueController:
             return
         secret = SecretRef.from_spec(spec["redis"])
         try:
+            if self.tenant_users is not None and self.tenant_users.wanted(spec["redis"]):
+                await self.tenant_users.ensure(self.namespace, secret)
             sample = await self._sync(secret, bool(spec.get("paused", False)))
         except SAMPLE_ERRORS as exc:
             trouble = redis_problem(exc, self.namespace, secret, REDIS_TIMEOUT_SECONDS)

@@ -9,12 +9,24 @@ or touch the server (KEYS, SCAN, INFO, CONFIG, FLUSHALL, ...) are not granted.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from kasynq import keys
 from kasynq.broker import acl
 from kasynq.connection import AsyncRedis
+
+from kasynq_operator.kube import KubeApi
+from kasynq_operator.problems import TenantUserError
+from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.resources import MANAGED_BY, SecretRef
+
+logger = logging.getLogger(__name__)
 
 USER_PREFIX = "kasynq-tenant-"
 COMMANDS = ("+@all", "-@dangerous", "-@admin", "-scan", "-randomkey", "-pubsub")
@@ -62,3 +74,105 @@ def tenant_url(url: str, user: str, password: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+ADMIN_SECRET_ENV = "KASYNQ_REDIS_ADMIN_SECRET"
+"""`<namespace>/<name>` of the Secret with the admin's Redis URL (key `url`, optional
+`password`): the Redis where tenant users are made, by a user allowed ACL SETUSER."""
+TENANT_USERS_ENV = "KASYNQ_REDIS_TENANT_USERS"
+"""`all`: every AsynqQueue gets a tenant user, whatever its spec.redis.tenantUser."""
+MANAGED_LABEL = "kasynq.io/tenant-user"
+PASSWORD_KEY = "password"
+
+
+@dataclass(frozen=True)
+class AdminSecret:
+    namespace: str
+    ref: SecretRef
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AdminSecret | None:
+        value = environ.get(ADMIN_SECRET_ENV, "")
+        if not value:
+            return None
+        namespace, slash, name = value.partition("/")
+        if not slash or not namespace or not name:
+            raise ValueError(f"{ADMIN_SECRET_ENV} must be <namespace>/<name>, got {value!r}")
+        return cls(namespace, SecretRef(name, password_key=None))
+
+
+class TenantUsers:
+    """Keeps each opted-in namespace's Redis user and the Secret its workers read in step."""
+
+    def __init__(
+        self,
+        kube: KubeApi,
+        redis_clients: RedisClients,
+        admin: AdminSecret | None,
+        everywhere: bool,
+    ) -> None:
+        self._kube = kube
+        self._redis_clients = redis_clients
+        self._admin = admin
+        self._everywhere = everywhere
+        self._ensured: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_env(
+        cls, kube: KubeApi, redis_clients: RedisClients, environ: Mapping[str, str]
+    ) -> TenantUsers:
+        return cls(
+            kube,
+            redis_clients,
+            AdminSecret.from_env(environ),
+            environ.get(TENANT_USERS_ENV) == "all",
+        )
+
+    def wanted(self, redis_spec: Mapping[str, Any]) -> bool:
+        return self._everywhere or bool(redis_spec.get("tenantUser", False))
+
+    async def ensure(self, namespace: str, secret: SecretRef) -> None:
+        """The namespace's user exists with the password in its Secret (made if missing)."""
+        if self._admin is None:
+            raise TenantUserError(
+                f"spec.redis.tenantUser needs the operator's admin Secret ({ADMIN_SECRET_ENV})"
+            )
+        where = f"Secret {namespace}/{secret.name}"
+        existing = await asyncio.to_thread(self._kube.read_secret_object, namespace, secret.name)
+        if existing is not None and existing["labels"].get(MANAGED_LABEL) != "true":
+            raise TenantUserError(
+                f"{where} exists and is not managed by kasynq: with spec.redis.tenantUser the"
+                " operator writes it; name a Secret that does not exist yet"
+            )
+        password = (existing or {}).get("data", {}).get(PASSWORD_KEY, b"").decode()
+        if password and self._ensured.get((namespace, secret.name)) == password:
+            return
+        password = password or new_password()
+        admin_data = await asyncio.to_thread(
+            self._kube.read_secret, self._admin.namespace, self._admin.ref.name
+        )
+        admin = await self._redis_clients.get(self._admin.namespace, self._admin.ref)
+        user = await ensure_tenant_user(admin, namespace, password)
+        url = tenant_url(admin_data[self._admin.ref.url_key].decode(), user, password)
+        await asyncio.to_thread(
+            self._kube.apply_secret,
+            namespace,
+            secret.name,
+            {MANAGED_LABEL: "true", "app.kubernetes.io/managed-by": MANAGED_BY},
+            {secret.url_key: url, PASSWORD_KEY: password},
+        )
+        self._ensured[(namespace, secret.name)] = password
+        logger.info(
+            "tenant redis user ready namespace=%s user=%s secret=%s", namespace, user, secret.name
+        )
+
+    async def remove(self, namespace: str, secret_names: Iterable[str]) -> None:
+        """The namespace's last tenant-user queue is gone: delete its user and Secrets."""
+        if self._admin is None:
+            return
+        admin = await self._redis_clients.get(self._admin.namespace, self._admin.ref)
+        await remove_tenant_user(admin, namespace)
+        for name in secret_names:
+            await asyncio.to_thread(self._kube.delete_secret, namespace, name)
+            self._ensured.pop((namespace, name), None)
+        logger.info("tenant redis user removed namespace=%s", namespace)

@@ -4,6 +4,7 @@ restarts, tenancy and idle-first scale-in."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import signal
@@ -13,12 +14,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from kasynq import keys
 from kopf.testing import KopfRunner
 from kubernetes import client
 
 from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import Kube, wait_for
+from tests.fixtures.redis import lock_down
 
 GROUP, VERSION = "kasynq.io", "v1alpha1"
 logger = logging.getLogger(__name__)
@@ -575,6 +578,58 @@ def test_env_errors_name_the_entry_the_user_wrote(
         wait_for(reported, "Ready=False naming spec.template.env[0]")
     message = (env.condition("asynqworkerpools", "envs", "Ready") or {})["message"]
     assert "env[3]" not in message and "containers[0]" not in message
+
+
+def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
+    env: Env,
+    redis_factory: type[RedisServer],
+    run_operator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = redis_factory().start()
+    admin_url = lock_down(server, "admin-secret-password")
+    env.core.create_namespaced_secret(
+        env.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="admin"), string_data={"url": admin_url}),
+    )
+    monkeypatch.setenv("KASYNQ_REDIS_ADMIN_SECRET", f"{env.namespace}/admin")
+    env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
+    env.pool("mail", ["jobs"])
+    user = f"kasynq-tenant-{env.namespace}"
+
+    def users() -> list[bytes]:
+        with redis.Redis.from_url(admin_url) as admin:
+            return list(admin.execute_command("ACL", "USERS"))
+
+    with run_operator():
+        for plural, name in (("asynqqueues", "jobs"), ("asynqworkerpools", "mail")):
+            wait_for(
+                lambda p=plural, n=name: (
+                    (env.condition(p, n, "Ready") or {}).get("status") == "True"
+                ),
+                f"{name} Ready with the tenant user",
+            )
+        secret = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+        tenant = base64.b64decode(secret.data["url"]).decode()
+        assert tenant.startswith(f"redis://{user}:") and "admin-secret-password" not in tenant
+        container = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+        (url_env,) = [e for e in container.spec.template.spec.containers[0].env
+                      if e.name == "KASYNQ_REDIS_URL"]  # fmt: skip
+        assert url_env.value_from.secret_key_ref.name == "jobs-redis"
+        with redis.Redis.from_url(tenant) as conn:
+            conn.lpush(keys.pending_key(env.redis_name("jobs")), "task")
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                conn.llen(keys.pending_key("other-team:jobs"))
+        env.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, "asynqqueues", "jobs"
+        )
+        wait_for(lambda: user.encode() not in users(), "the tenant user removed with its queue")
+
+        def secret_gone() -> bool:
+            names = env.core.list_namespaced_secret(env.namespace).items
+            return "jobs-redis" not in {s.metadata.name for s in names}
+
+        wait_for(secret_gone, "the tenant Secret removed")
 
 
 def test_scale_in_removes_idle_pods_first(
