@@ -46,6 +46,11 @@ scale-in, and post Events.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+{{- if .Values.redisTenantUsers.enabled }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, patch, delete]
+{{- end }}
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, patch]
