@@ -202,6 +202,13 @@ class PoolController:
             generation,
         )
         conditions = self._redis_problem_condition(conditions, generation)
+        operator_metrics.POOLS.record(
+            self.namespace,
+            self.name,
+            (queue.redis_name for queue in resolution.queues),
+            policy.target_latency_seconds,
+            ready,
+        )
         await self._report(decision, conditions, generation)
         return decision
 

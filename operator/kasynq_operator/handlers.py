@@ -183,6 +183,7 @@ async def pool_daemon(
         )
     finally:
         memo.pools.pop((namespace, name), None)
+        operator_metrics.POOLS.forget(namespace, name)
 
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
