@@ -620,6 +620,22 @@ def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
             conn.lpush(keys.pending_key(env.redis_name("jobs")), "task")
             with pytest.raises(redis.exceptions.NoPermissionError):
                 conn.llen(keys.pending_key("other-team:jobs"))
+        # Rotation by hand: delete the Secret, the operator makes a new password.
+        env.core.delete_namespaced_secret("jobs-redis", env.namespace)
+
+        def rotated() -> str | None:
+            try:
+                found = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+            except client.exceptions.ApiException:
+                return None
+            url = base64.b64decode(found.data["url"]).decode()
+            return url if url != tenant else None
+
+        wait_for(rotated, "a new tenant password")
+        with redis.Redis.from_url(tenant) as old, pytest.raises(redis.AuthenticationError):
+            old.ping()
+        with redis.Redis.from_url(rotated() or "") as new:
+            assert new.llen(keys.pending_key(env.redis_name("jobs"))) == 1
         env.custom.delete_namespaced_custom_object(
             GROUP, VERSION, env.namespace, "asynqqueues", "jobs"
         )
