@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -40,13 +41,14 @@ def new_password() -> str:
     return secrets.token_urlsafe(32)
 
 
-def tenant_rules(namespace: str, password: str) -> list[str]:
-    """ACL SETUSER rules of `namespace`'s user: replaces any earlier rules and passwords."""
+def tenant_rules(namespace: str, *passwords: str) -> list[str]:
+    """ACL SETUSER rules of `namespace`'s user: replaces any earlier rules and passwords
+    (two passwords while a rotation lets pods with the old one roll over)."""
     own = keys.tenant_key_patterns(f"{namespace}:", f"{namespace}/")
     return [
         "reset",
         "on",
-        f">{password}",
+        *(f">{password}" for password in passwords),
         *(f"~{pattern}" for pattern in own),
         *(f"~{key}" for key in keys.SHARED_INDEX_KEYS),
         *(f"%W~{pattern}" for pattern in keys.PROCESS_KEY_PATTERNS),
@@ -55,10 +57,10 @@ def tenant_rules(namespace: str, password: str) -> list[str]:
     ]
 
 
-async def ensure_tenant_user(admin: AsyncRedis, namespace: str, password: str) -> str:
-    """Create or replace `namespace`'s user with `password` (the only one); its name."""
+async def ensure_tenant_user(admin: AsyncRedis, namespace: str, *passwords: str) -> str:
+    """Create or replace `namespace`'s user with `passwords` (the only ones); its name."""
     user = tenant_user(namespace)
-    await acl.set_user(admin, user, tenant_rules(namespace, password))
+    await acl.set_user(admin, user, tenant_rules(namespace, *passwords))
     return user
 
 
@@ -81,8 +83,15 @@ ADMIN_SECRET_ENV = "KASYNQ_REDIS_ADMIN_SECRET"
 `password`): the Redis where tenant users are made, by a user allowed ACL SETUSER."""
 TENANT_USERS_ENV = "KASYNQ_REDIS_TENANT_USERS"
 """`all`: every AsynqQueue gets a tenant user, whatever its spec.redis.tenantUser."""
+MAX_AGE_ENV = "KASYNQ_REDIS_TENANT_PASSWORD_MAX_AGE_SECONDS"
+"""Rotate a tenant's password when it is older than this (0 or unset: never)."""
+OVERLAP_ENV = "KASYNQ_REDIS_TENANT_PASSWORD_OVERLAP_SECONDS"
+"""How long the previous password keeps working after a rotation, while pods roll."""
+DEFAULT_OVERLAP_SECONDS = 600.0
 MANAGED_LABEL = "kasynq.io/tenant-user"
+SET_AT_ANNOTATION = "kasynq.io/password-set-at"
 PASSWORD_KEY = "password"
+PREVIOUS_PASSWORD_KEY = "previous-password"
 
 
 @dataclass(frozen=True)
@@ -110,12 +119,18 @@ class TenantUsers:
         redis_clients: RedisClients,
         admin: AdminSecret | None,
         everywhere: bool,
+        max_age_seconds: float = 0.0,
+        overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._kube = kube
         self._redis_clients = redis_clients
         self._admin = admin
         self._everywhere = everywhere
-        self._ensured: dict[tuple[str, str], str] = {}
+        self._max_age = max_age_seconds
+        self._overlap = overlap_seconds
+        self._clock = clock
+        self._ensured: dict[tuple[str, str], _Credentials] = {}
 
     @classmethod
     def from_env(
@@ -126,6 +141,8 @@ class TenantUsers:
             redis_clients,
             AdminSecret.from_env(environ),
             environ.get(TENANT_USERS_ENV) == "all",
+            float(environ.get(MAX_AGE_ENV) or 0),
+            float(environ.get(OVERLAP_ENV) or DEFAULT_OVERLAP_SECONDS),
         )
 
     def wanted(self, redis_spec: Mapping[str, Any]) -> bool:
@@ -144,27 +161,53 @@ class TenantUsers:
                 f"{where} exists and is not managed by kasynq: with spec.redis.tenantUser the"
                 " operator writes it; name a Secret that does not exist yet"
             )
-        password = (existing or {}).get("data", {}).get(PASSWORD_KEY, b"").decode()
-        if password and self._ensured.get((namespace, secret.name)) == password:
+        fresh = _Credentials(new_password(), "", self._now())
+        current = _Credentials.from_secret(existing) or fresh
+        wanted, rotated = self._next(current)
+        if self._ensured.get((namespace, secret.name)) == wanted and wanted == current:
             return
-        password = password or new_password()
         admin_data = await asyncio.to_thread(
             self._kube.read_secret, self._admin.namespace, self._admin.ref.name
         )
         admin = await self._redis_clients.get(self._admin.namespace, self._admin.ref)
-        user = await ensure_tenant_user(admin, namespace, password)
-        url = tenant_url(admin_data[self._admin.ref.url_key].decode(), user, password)
-        await asyncio.to_thread(
-            self._kube.apply_secret,
-            namespace,
-            secret.name,
-            {MANAGED_LABEL: "true", "app.kubernetes.io/managed-by": MANAGED_BY},
-            {secret.url_key: url, PASSWORD_KEY: password},
-        )
-        self._ensured[(namespace, secret.name)] = password
+        user = await ensure_tenant_user(admin, namespace, *wanted.passwords)
+        url = tenant_url(admin_data[self._admin.ref.url_key].decode(), user, wanted.password)
+        metadata = {
+            "labels": {MANAGED_LABEL: "true", "app.kubernetes.io/managed-by": MANAGED_BY},
+            "annotations": {SET_AT_ANNOTATION: f"{wanted.set_at:.0f}"},
+        }
+        data = {secret.url_key: url, PASSWORD_KEY: wanted.password}
+        if wanted.previous:
+            data[PREVIOUS_PASSWORD_KEY] = wanted.previous
+        await asyncio.to_thread(self._kube.apply_secret, namespace, secret.name, metadata, data)
+        self._ensured[(namespace, secret.name)] = wanted
+        if rotated:
+            rolled = await asyncio.to_thread(
+                self._kube.restart_workers_using, namespace, secret.name, f"{wanted.set_at:.0f}"
+            )
+            logger.info(
+                "tenant redis password rotated namespace=%s user=%s rolled=%s",
+                namespace,
+                user,
+                ",".join(rolled),
+            )
         logger.info(
             "tenant redis user ready namespace=%s user=%s secret=%s", namespace, user, secret.name
         )
+
+    def _now(self) -> float:
+        """Whole seconds, as the Secret's annotation keeps them."""
+        return float(int(self._clock()))
+
+    def _next(self, current: _Credentials) -> tuple[_Credentials, bool]:
+        """The credentials to have now: rotated when too old, the previous password dropped
+        once the overlap is over; and whether this is a rotation."""
+        age = self._clock() - current.set_at
+        if self._max_age > 0 and age >= self._max_age:
+            return _Credentials(new_password(), current.password, self._now()), True
+        if current.previous and age >= self._overlap:
+            return _Credentials(current.password, "", current.set_at), False
+        return current, False
 
     async def remove(self, namespace: str, secret_names: Iterable[str]) -> None:
         """The namespace's last tenant-user queue is gone: delete its user and Secrets."""
@@ -176,3 +219,26 @@ class TenantUsers:
             await asyncio.to_thread(self._kube.delete_secret, namespace, name)
             self._ensured.pop((namespace, name), None)
         logger.info("tenant redis user removed namespace=%s", namespace)
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """A tenant's password, the previous one while a rotation overlaps, and when it was set."""
+
+    password: str
+    previous: str
+    set_at: float
+
+    @property
+    def passwords(self) -> tuple[str, ...]:
+        return (self.password, self.previous) if self.previous else (self.password,)
+
+    @classmethod
+    def from_secret(cls, secret: Mapping[str, Any] | None) -> _Credentials | None:
+        if secret is None or PASSWORD_KEY not in secret["data"]:
+            return None
+        data = secret["data"]
+        set_at = float(secret["annotations"].get(SET_AT_ANNOTATION) or 0)
+        return cls(
+            data[PASSWORD_KEY].decode(), data.get(PREVIOUS_PASSWORD_KEY, b"").decode(), set_at
+        )

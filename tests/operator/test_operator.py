@@ -648,6 +648,51 @@ def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
         wait_for(secret_gone, "the tenant Secret removed")
 
 
+def test_tenant_password_rotates_with_an_overlap_and_rolls_the_workers(
+    env: Env,
+    redis_factory: type[RedisServer],
+    run_operator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = redis_factory().start()
+    admin_url = lock_down(server, "admin-secret-password")
+    env.core.create_namespaced_secret(
+        env.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="admin"), string_data={"url": admin_url}),
+    )
+    monkeypatch.setenv("KASYNQ_REDIS_ADMIN_SECRET", f"{env.namespace}/admin")
+    monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_MAX_AGE_SECONDS", "5")
+    monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_OVERLAP_SECONDS", "4")
+    env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
+    env.pool("mail", ["jobs"])
+
+    def tenant_url() -> str | None:
+        try:
+            found = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+        except client.exceptions.ApiException:
+            return None
+        return base64.b64decode(found.data["url"]).decode()
+
+    def works(url: str) -> bool:
+        try:
+            with redis.Redis.from_url(url) as conn:
+                return bool(conn.ping())
+        except redis.AuthenticationError:
+            return False
+
+    with run_operator():
+        wait_for(lambda: env.replicas("mail") is not None, "the worker Deployment")
+        wait_for(tenant_url, "the tenant Secret")
+        first = tenant_url() or ""
+        wait_for(lambda: tenant_url() != first, "a rotated password", 15)
+        assert works(first), "the previous password must work while pods roll"
+        assert works(tenant_url() or "")
+        deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+        annotations = deployment.spec.template.metadata.annotations
+        assert "kasynq.io/redis-credentials-rotated-at" in annotations
+        wait_for(lambda: not works(first), "the previous password dropped after the overlap", 15)
+
+
 def test_scale_in_removes_idle_pods_first(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
