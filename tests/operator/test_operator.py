@@ -580,12 +580,10 @@ def test_env_errors_name_the_entry_the_user_wrote(
     assert "env[3]" not in message and "containers[0]" not in message
 
 
-def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
-    env: Env,
-    redis_factory: type[RedisServer],
-    run_operator: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def tenant_users_enabled(
+    env: Env, redis_factory: type[RedisServer], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A locked-down Redis, its admin Secret, and the operator told to use it; admin URL."""
     server = redis_factory().start()
     admin_url = lock_down(server, "admin-secret-password")
     env.core.create_namespaced_secret(
@@ -593,6 +591,16 @@ def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
         client.V1Secret(metadata=client.V1ObjectMeta(name="admin"), string_data={"url": admin_url}),
     )
     monkeypatch.setenv("KASYNQ_REDIS_ADMIN_SECRET", f"{env.namespace}/admin")
+    return admin_url
+
+
+def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
+    env: Env,
+    redis_factory: type[RedisServer],
+    run_operator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin_url = tenant_users_enabled(env, redis_factory, monkeypatch)
     env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
     env.pool("mail", ["jobs"])
     user = f"kasynq-tenant-{env.namespace}"
@@ -654,13 +662,7 @@ def test_tenant_password_rotates_with_an_overlap_and_rolls_the_workers(
     run_operator: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = redis_factory().start()
-    admin_url = lock_down(server, "admin-secret-password")
-    env.core.create_namespaced_secret(
-        env.namespace,
-        client.V1Secret(metadata=client.V1ObjectMeta(name="admin"), string_data={"url": admin_url}),
-    )
-    monkeypatch.setenv("KASYNQ_REDIS_ADMIN_SECRET", f"{env.namespace}/admin")
+    tenant_users_enabled(env, redis_factory, monkeypatch)
     monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_MAX_AGE_SECONDS", "5")
     monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_OVERLAP_SECONDS", "4")
     env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
