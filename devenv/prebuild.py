@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devenv import devcluster, goasynq
+from devenv import devcluster, goasynq, promtool
 
 log = logging.getLogger("prebuild")
 TICK_SECONDS = 30.0
@@ -47,6 +47,7 @@ STEPS: list[tuple[str, Callable[[], Path]]] = [
     ),
     ("goasynq: the Go asynq v0.26.0 interop program", goasynq.build),
     ("goexporter: asynq's Go metrics exporter", goasynq.build_exporter),
+    ("promtool: Prometheus's rule tester, for the chart's alerts (cold: minutes)", promtool.build),
 ]
 
 

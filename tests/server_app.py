@@ -25,3 +25,9 @@ not_a_handler = 42
 def stubborn(ctx: TaskContext, task: Task) -> None:
     """A sync handler that never looks at ctx.done(): shutdown must not wait for it."""
     time.sleep(120)
+
+
+@mux.handler("fail")
+async def fail(ctx: TaskContext, task: Task) -> None:
+    """Always fails: retried while retries last, then archived (for alert tests)."""
+    raise RuntimeError("planned failure")

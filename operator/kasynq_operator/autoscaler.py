@@ -21,10 +21,17 @@ from kasynq import cron
 from kasynq.broker.metrics import PoolMetrics, active_tasks_by_host, sample_queues
 from kasynq.redaction import describe
 from kubernetes.client.exceptions import ApiException
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.kube import KubeApi, PodInfo, api_error_message, version_mark
+from kasynq_operator.problems import (
+    InvalidRedisURL,
+    Problem,
+    TenantUserError,
+    pool_field_paths,
+    redis_problem,
+)
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
@@ -34,6 +41,7 @@ from kasynq_operator.resources import (
     deployment_manifest,
     label_selector,
     names,
+    operator_env,
     resolve_pool,
     service_manifest,
 )
@@ -54,7 +62,15 @@ DELETION_COST_SETTLE_SECONDS = 1.0
 EventPoster = Callable[[str, str], None]
 """Posts a Kubernetes Event on the pool: (reason, message)."""
 
-SAMPLE_ERRORS = (RedisError, OSError, asyncio.TimeoutError, KeyError, ApiException)
+SAMPLE_ERRORS = (
+    RedisError,
+    OSError,
+    asyncio.TimeoutError,
+    KeyError,
+    ApiException,
+    InvalidRedisURL,
+    TenantUserError,
+)
 
 
 def policy_from_spec(spec: Mapping[str, Any]) -> Policy:
@@ -131,12 +147,16 @@ class PoolController:
         post_event: EventPoster,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        post_warning: EventPoster = lambda reason, message: None,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
         self.namespace = namespace
         self.name = name
         self.post_event = post_event
+        self.post_warning = post_warning
+        self._problem: Problem | None = None
+        self._warned: Problem | None = None
         self.clock = clock
         self.wall_clock = wall_clock
         self.scaler: ScalerState | None = None
@@ -180,7 +200,11 @@ class PoolController:
             await self._ensure(body, resolution, policy, current)
         except ApiException as exc:
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "apply").inc()
-            message = f"applying the worker objects failed: {api_error_message(exc)}"
+            assert resolution.secret is not None
+            message = pool_field_paths(
+                f"applying the worker objects failed: {api_error_message(exc)}",
+                len(operator_env(self.name, self.namespace, resolution.secret)),
+            )
             await self._not_ready("ApplyFailed", message, generation)
             return None
         if current is None:
@@ -212,8 +236,30 @@ class PoolController:
             "queue metrics sampled from Redis" if available else decision.reason,
             generation,
         )
+        conditions = self._redis_problem_condition(conditions, generation)
+        operator_metrics.POOLS.record(
+            self.namespace,
+            self.name,
+            (queue.redis_name for queue in resolution.queues),
+            policy.target_latency_seconds,
+            ready,
+        )
         await self._report(decision, conditions, generation)
         return decision
+
+    def _redis_problem_condition(
+        self, conditions: list[Condition], generation: int | None
+    ) -> list[Condition]:
+        """Ready=False naming the Secret or Redis problem of the last poll, and a Warning
+        Event once per distinct problem (not every poll)."""
+        problem = self._problem
+        if problem is not None and problem != self._warned:
+            self.post_warning(problem.reason, problem.message)
+        self._warned = problem
+        if problem is None:
+            return conditions
+        reason, message = problem.reason, problem.message
+        return set_condition(conditions, "Ready", False, reason, message, generation)
 
     async def _not_ready(self, reason: str, message: str, generation: int | None) -> None:
         """Ready=False with the reason in status and the log; the pool's size is left alone."""
@@ -325,10 +371,16 @@ class PoolController:
             )
             operator_metrics.REDIS_POLL_SECONDS.observe(self.clock() - started)
         except SAMPLE_ERRORS as exc:
-            error = describe(exc)
-            logger.warning("metrics unavailable %s error=%s", self._log, error)
+            timeout = max(1.0, policy.poll_interval_seconds)
+            self._problem = redis_problem(exc, self.namespace, resolution.secret, timeout)
+            error = self._problem.message
+            logger.warning(
+                "metrics unavailable %s reason=%s error=%s", self._log, self._problem.reason, error
+            )
             operator_metrics.RECONCILE_ERRORS.labels("AsynqWorkerPool", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, resolution.secret)
+        if metrics is not None:
+            self._problem = None
         redecide = functools.partial(
             decide, policy, current, metrics, self.clock(), state, ready, next_schedule_in=ticks_in
         )
@@ -369,6 +421,11 @@ class PoolController:
         try:
             client = await self.redis_clients.get(self.namespace, resolution.secret)
             busy = await active_tasks_by_host(client)
+        except NoPermissionError:
+            # A tenant user may not read heartbeats (docs/operations.md): scale in on the
+            # in-flight floor and let the ReplicaSet pick the pods.
+            logger.warning("worker records not readable with tenant credentials %s", self._log)
+            return decision
         except SAMPLE_ERRORS as exc:
             logger.warning("worker records unavailable %s error=%s", self._log, describe(exc))
             held = redecide(busy_pods=current)  # unknown: as if every pod were busy

@@ -7,6 +7,7 @@ Importing this module registers the handlers (`kopf run -m kasynq_operator.handl
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from kasynq_operator.autoscaler import PoolController, policy_from_spec
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.kube import KubeApi, load_api_client
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
+from kasynq_operator.redis_acl import TenantUsers
 from kasynq_operator.redis_clients import RedisClients
 from kasynq_operator.resources import (
     GROUP,
@@ -27,6 +29,7 @@ from kasynq_operator.resources import (
     QUEUE_PLURAL,
     VERSION,
 )
+from kasynq_operator.webhook import start_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +92,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 90
     memo.kube = KubeApi(load_api_client())
     memo.redis_clients = RedisClients(memo.kube)
+    memo.tenant_users = TenantUsers.from_env(memo.kube, memo.redis_clients, os.environ)
     memo.pools = {}
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
+    webhook_port = memo.get("webhook_port")
+    memo.webhook = (
+        await start_webhook(int(webhook_port), memo.webhook_cert_dir) if webhook_port else None
+    )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.redis_clients.close()
-    if memo.http is not None:
-        await memo.http.cleanup()
+    for runner in (memo.http, memo.webhook):
+        if runner is not None:
+            await runner.cleanup()
     if memo.get("api_session") is not None:
         await memo.api_session.close()
 
@@ -157,7 +166,12 @@ async def pool_daemon(
     def post_event(reason: str, message: str) -> None:
         kopf.event(body, type="Normal", reason=reason, message=message)
 
-    controller = PoolController(memo.kube, memo.redis_clients, namespace, name, post_event)
+    def post_warning(reason: str, message: str) -> None:
+        kopf.event(body, type="Warning", reason=reason, message=message)
+
+    controller = PoolController(
+        memo.kube, memo.redis_clients, namespace, name, post_event, post_warning=post_warning
+    )
     memo.pools[(namespace, name)] = controller
     try:
         await poll_until_stopped(
@@ -169,6 +183,7 @@ async def pool_daemon(
         )
     finally:
         memo.pools.pop((namespace, name), None)
+        operator_metrics.POOLS.forget(namespace, name)
 
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -199,7 +214,18 @@ async def queue_daemon(
 ) -> None:
     """Keep one queue's paused flag and status in line with Redis until it is deleted."""
     assert namespace is not None, "AsynqQueue is namespaced"
-    controller = QueueController(memo.kube, memo.redis_clients, namespace, name)
+
+    def post_warning(reason: str, message: str) -> None:
+        kopf.event(body, type="Warning", reason=reason, message=message)
+
+    controller = QueueController(
+        memo.kube,
+        memo.redis_clients,
+        namespace,
+        name,
+        post_warning=post_warning,
+        tenant_users=memo.tenant_users,
+    )
     try:
         await poll_until_stopped(
             stopped,
@@ -210,3 +236,23 @@ async def queue_daemon(
         )
     finally:
         operator_metrics.QUEUES.forget(controller.redis_name)
+
+
+@kopf.on.delete(GROUP, VERSION, QUEUE_PLURAL)
+async def queue_deleted(
+    namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **kwargs: Any
+) -> None:
+    """The namespace's last queue with a tenant user is going: remove the user and Secret."""
+    tenant_users: TenantUsers = memo.tenant_users
+    if namespace is None or not tenant_users.wanted(spec.get("redis", {})):
+        return
+    index: kopf.Index[Any, Any] = kwargs["queue_specs"]
+    others = [
+        queue_spec
+        for (other_namespace, other_name), specs in index.items()
+        if other_namespace == namespace and other_name != name
+        for queue_spec in specs
+        if tenant_users.wanted(queue_spec.get("redis", {}))
+    ]
+    if not others:
+        await tenant_users.remove(namespace, [spec["redis"]["secretName"]])

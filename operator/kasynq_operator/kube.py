@@ -19,12 +19,20 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from kasynq_operator.resources import DELETION_COST_ANNOTATION, GROUP, VERSION, Manifest
+from kasynq_operator.resources import (
+    DELETION_COST_ANNOTATION,
+    GROUP,
+    MANAGED_BY,
+    VERSION,
+    Manifest,
+)
 
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "kasynq-operator"
 AUTOSCALER_FIELD_MANAGER = "kasynq-autoscaler"
+ROTATION_FIELD_MANAGER = "kasynq-rotation"
+CREDENTIALS_ROTATED_ANNOTATION = "kasynq.io/redis-credentials-rotated-at"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 NOT_FOUND = 404
@@ -110,6 +118,77 @@ class KubeApi:
             _content_type=APPLY,
         )
         return dict(self._plain(written))
+
+    def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret's labels and decoded data, or None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+        data = {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+        meta = secret.metadata or client.V1ObjectMeta()
+        return {
+            "labels": dict(meta.labels or {}),
+            "annotations": dict(meta.annotations or {}),
+            "data": data,
+        }
+
+    def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        metadata: Mapping[str, dict[str, str]],
+        data: dict[str, str],
+    ) -> None:
+        """Create or server-side apply a Secret the operator manages (`metadata`: its labels
+        and annotations; no owner: it outlives any one custom resource and is deleted
+        explicitly)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, **metadata},
+            "stringData": data,
+        }
+        self.core.patch_namespaced_secret(
+            name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY
+        )
+
+    def restart_workers_using(self, namespace: str, secret: str, stamp: str) -> list[str]:
+        """Roll the pools' worker Deployments whose env reads `secret` (a pod template
+        annotation, under its own field manager so the pool's apply keeps it); their names."""
+        selector = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+        listed = self.apps.list_namespaced_deployment(namespace, label_selector=selector)
+        rolled: list[str] = []
+        for deployment in self._plain(listed)["items"]:
+            env = [
+                item
+                for container in deployment["spec"]["template"]["spec"]["containers"]
+                for item in container.get("env", [])
+            ]
+            refs = {item.get("valueFrom", {}).get("secretKeyRef", {}).get("name") for item in env}
+            if secret not in refs:
+                continue
+            name = str(deployment["metadata"]["name"])
+            annotations = {CREDENTIALS_ROTATED_ANNOTATION: stamp}
+            patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+            self.apps.patch_namespaced_deployment(
+                name,
+                namespace,
+                patch,
+                field_manager=ROTATION_FIELD_MANAGER,
+                _content_type=MERGE,
+            )
+            rolled.append(name)
+        return rolled
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 import kopf
@@ -30,12 +31,33 @@ from kasynq_operator import __version__, handlers
     help="Port of /metrics and /healthz; 0 disables them.",
 )
 @click.option(
+    "--webhook-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the validating admission webhook (HTTPS); 0 disables it.",
+)
+@click.option(
+    "--webhook-cert-dir",
+    default="/etc/kasynq-operator/webhook",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Directory with tls.crt and tls.key of the webhook.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
-def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, log_level: str) -> None:
+def main(
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    http_port: int,
+    webhook_port: int,
+    webhook_cert_dir: Path,
+    log_level: str,
+) -> None:
     """Run the kasynq operator: reconcile AsynqQueues and autoscale AsynqWorkerPools."""
     if namespaces and all_namespaces:
         raise click.UsageError("--namespace and --all-namespaces exclude each other")
@@ -54,6 +76,11 @@ def main(namespaces: tuple[str, ...], all_namespaces: bool, http_port: int, log_
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        memo=kopf.Memo(http_port=http_port, namespaces=namespaces),
+        memo=kopf.Memo(
+            http_port=http_port,
+            namespaces=namespaces,
+            webhook_port=webhook_port,
+            webhook_cert_dir=webhook_cert_dir,
+        ),
         settings=settings,
     )

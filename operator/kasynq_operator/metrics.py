@@ -7,13 +7,13 @@ its queue daemons already take: a scrape costs no Redis round trip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from kasynq.broker.inspect import QueueInfo
 from kasynq.broker.metrics import QueueMetrics
 from kasynq.exporter import queue_metric_families
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -37,6 +37,46 @@ RECONCILE_ERRORS = Counter(
     "Failed reconcile or poll steps by resource kind and step.",
     ["kind", "step"],
 )
+
+QUEUE_TARGET_LATENCY = Gauge(
+    "kasynq_operator_queue_target_latency_seconds",
+    "spec.autoscaling.targetLatencySeconds of the pool serving a queue (for alerts).",
+    ["namespace", "pool", "queue"],
+)
+QUEUE_READY_REPLICAS = Gauge(
+    "kasynq_operator_queue_ready_replicas",
+    "Ready worker pods of the pool serving a queue (for alerts).",
+    ["namespace", "pool", "queue"],
+)
+
+
+class PoolGauges:
+    """The per-queue gauges of each pool; a pool's series go when it goes or drops a queue."""
+
+    def __init__(self) -> None:
+        self._queues: dict[tuple[str, str], frozenset[str]] = {}
+
+    def record(
+        self, namespace: str, pool: str, queues: Iterable[str], target: float, ready: int
+    ) -> None:
+        current = frozenset(queues)
+        self._drop(namespace, pool, self._queues.get((namespace, pool), frozenset()) - current)
+        for queue in current:
+            QUEUE_TARGET_LATENCY.labels(namespace, pool, queue).set(target)
+            QUEUE_READY_REPLICAS.labels(namespace, pool, queue).set(ready)
+        self._queues[(namespace, pool)] = current
+
+    def forget(self, namespace: str, pool: str) -> None:
+        self._drop(namespace, pool, self._queues.pop((namespace, pool), frozenset()))
+
+    @staticmethod
+    def _drop(namespace: str, pool: str, queues: Iterable[str]) -> None:
+        for queue in queues:
+            for gauge in (QUEUE_TARGET_LATENCY, QUEUE_READY_REPLICAS):
+                gauge.remove(namespace, pool, queue)
+
+
+POOLS = PoolGauges()
 
 NOT_SAMPLED_FAMILIES = frozenset({"asynq_queue_memory_usage_approx_bytes"})
 """Families the queue daemons' sample cannot fill: memory usage would take MEMORY USAGE

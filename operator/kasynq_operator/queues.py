@@ -12,12 +12,13 @@ from typing import Any
 from kasynq.broker.inspect import InspectBroker
 from kasynq.broker.metrics import QueueMetrics, sample_queues
 from kasynq.errors import FailedPreconditionError
-from kasynq.redaction import describe
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import SAMPLE_ERRORS
 from kasynq_operator.kube import KubeApi
-from kasynq_operator.redis_clients import RedisClients
+from kasynq_operator.problems import Problem, redis_problem
+from kasynq_operator.redis_acl import TenantUsers
+from kasynq_operator.redis_clients import REDIS_TIMEOUT_SECONDS, RedisClients
 from kasynq_operator.resources import QUEUE_PLURAL, SecretRef, redis_queue_name, secret_problem
 from kasynq_operator.status import StatusWriter, set_condition, utc_now
 
@@ -54,6 +55,8 @@ class QueueController:
         namespace: str,
         name: str,
         clock: Callable[[], float] = time.monotonic,
+        post_warning: Callable[[str, str], None] = lambda reason, message: None,
+        tenant_users: TenantUsers | None = None,
     ) -> None:
         self.kube = kube
         self.redis_clients = redis_clients
@@ -61,6 +64,9 @@ class QueueController:
         self.name = name
         self.redis_name = redis_queue_name(namespace, name)
         self.clock = clock
+        self.post_warning = post_warning
+        self.tenant_users = tenant_users
+        self._warned: Problem | None = None
         self._previous: tuple[float, QueueMetrics] | None = None
         self.status = StatusWriter(
             kube,
@@ -84,18 +90,30 @@ class QueueController:
             return
         secret = SecretRef.from_spec(spec["redis"])
         try:
+            if self.tenant_users is not None and self.tenant_users.wanted(spec["redis"]):
+                await self.tenant_users.ensure(self.namespace, secret)
             sample = await self._sync(secret, bool(spec.get("paused", False)))
         except SAMPLE_ERRORS as exc:
-            error = describe(exc)
-            logger.warning("queue metrics unavailable queue=%s error=%s", self.redis_name, error)
+            trouble = redis_problem(exc, self.namespace, secret, REDIS_TIMEOUT_SECONDS)
+            logger.warning(
+                "queue metrics unavailable queue=%s reason=%s error=%s",
+                self.redis_name,
+                trouble.reason,
+                trouble.message,
+            )
             operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
             await self.redis_clients.forget(self.namespace, secret)
             operator_metrics.QUEUES.forget(self.redis_name)
-            conditions = set_condition(
-                conditions, "MetricsAvailable", False, "RedisUnavailable", error, generation
-            )
+            if trouble != self._warned:  # one Warning Event per distinct problem
+                self.post_warning(trouble.reason, trouble.message)
+                self._warned = trouble
+            for type_ in ("Ready", "MetricsAvailable"):
+                conditions = set_condition(
+                    conditions, type_, False, trouble.reason, trouble.message, generation
+                )
             await self.status.write({**status, "conditions": conditions})
             return
+        self._warned = None
         now = self.clock()
         rates = None
         if self._previous is not None and now > self._previous[0]:

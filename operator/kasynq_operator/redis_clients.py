@@ -13,6 +13,7 @@ from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.redaction import describe
 
 from kasynq_operator.kube import KubeApi
+from kasynq_operator.problems import InvalidRedisURL
 from kasynq_operator.resources import SecretRef
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ class RedisClients:
         ca = value(secret.ca_key)
         if ca is not None:
             options["ssl_ca_data"] = ca
-        return redis_from_url(url, password=value(secret.password_key), **options)
+        try:
+            return redis_from_url(url, password=value(secret.password_key), **options)
+        except ValueError as exc:  # redis-py names the schemes; the URL is not repeated
+            raise InvalidRedisURL(
+                "not a Redis URL (want redis://, rediss://, unix:// or redis-sentinel://)"
+            ) from exc
 
     async def forget(self, namespace: str, secret: SecretRef) -> None:
         """Drop a client after a Redis error, so the next poll reconnects with a fresh Secret."""

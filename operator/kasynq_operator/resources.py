@@ -18,6 +18,9 @@ from typing import Any
 import yaml
 from kasynq.config import REDIS_CA_FILE_ENV, REDIS_PASSWORD_ENV, REDIS_URL_ENV
 
+from kasynq_operator.podtemplate import template_problems
+from kasynq_operator.webhook import schedule_problems
+
 GROUP = "kasynq.io"
 VERSION = "v1alpha1"
 QUEUE_PLURAL = "asynqqueues"
@@ -98,7 +101,9 @@ def resolve_pool(
     """Check a pool's queue references against the AsynqQueue specs of its namespace.
 
     Refuses references to other namespaces, missing queues, queues whose Secret leaves the
-    namespace, and queues that live in different Redis Secrets (one pool, one Redis).
+    namespace, queues that live in different Redis Secrets (one pool, one Redis), a
+    `spec.template` outside the bounds of `podtemplate.template_problems`, and cron specs
+    the worker cannot parse.
     """
     problems: list[str] = []
     resolved: list[ResolvedQueue] = []
@@ -131,6 +136,10 @@ def resolve_pool(
                 f"schedule {schedule['name']} targets AsynqQueue {namespace}/{schedule['queue']}"
                 " which does not exist"
             )
+    # Pools stored before the CRD bounded spec.template must not reach a pod either, nor
+    # schedules admitted while the webhook was down reach the scheduler.
+    problems.extend(template_problems(spec.get("template", {})))
+    problems.extend(schedule_problems(spec))
     secret = next(iter(secrets)) if len(secrets) == 1 else None
     return Resolution(tuple(resolved), secret, tuple(problems))
 
@@ -240,6 +249,16 @@ def _redis_env(secret: SecretRef) -> list[dict[str, Any]]:
     return env
 
 
+def operator_env(pool: str, namespace: str, secret: SecretRef) -> list[dict[str, Any]]:
+    """The worker container's environment set by the operator; the tenant's env follows."""
+    return [
+        {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # One leader-elected cron scheduler per pool (see docs/scheduler.md).
+        {"name": "KASYNQ_SCHEDULER_GROUP", "value": f"{namespace}/{pool}"},
+        *_redis_env(secret),
+    ]
+
+
 def merge_override(base: Any, override: Any) -> Any:
     """Deep-merge `override` over `base`: dicts by key, containers by name, other lists replace."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -295,13 +314,7 @@ def deployment_manifest(
         "name": "worker",
         "image": template["image"],
         "args": ["--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
-        "env": [
-            {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            # One leader-elected cron scheduler per pool (see docs/scheduler.md).
-            {"name": "KASYNQ_SCHEDULER_GROUP", "value": f"{namespace}/{pool}"},
-            *_redis_env(resolution.secret),
-            *template.get("env", []),
-        ],
+        "env": [*operator_env(pool, namespace, resolution.secret), *template.get("env", [])],
         "ports": [{"name": "http", "containerPort": HTTP_PORT}],
         "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "http"}},
         "livenessProbe": {
@@ -329,6 +342,8 @@ def deployment_manifest(
         },
         "spec": {
             "terminationGracePeriodSeconds": shutdown + GRACE_MARGIN_SECONDS,
+            # Workers never call the Kubernetes API: no token in the pod to steal.
+            "automountServiceAccountToken": False,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": WORKER_UID,

@@ -297,3 +297,62 @@ def test_operator_works_with_the_namespaced_service_account(
             process.kill()
             process.wait()
         print(log_path.read_text())  # shown by pytest when the test fails
+
+
+@pytest.mark.requires_kube
+def test_name_overrides_rename_the_objects(kube_bin_dir: Path) -> None:
+    rendered = _helm(
+        kube_bin_dir, "template", "rel", str(CHART), "--set", "fullnameOverride=ops",
+        "--set", "nameOverride=queues",
+    )  # fmt: skip
+    docs = [doc for doc in yaml.safe_load_all(rendered) if doc]
+    deployment = next(doc for doc in docs if doc["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == "ops"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "queues-operator"
+    named = _helm(kube_bin_dir, "template", "rel", str(CHART), "--set", "nameOverride=queues")
+    assert "name: rel-queues\n" in named
+
+
+def test_chart_installs_as_a_subchart_with_global_values(
+    kube: Kube, namespace: str, crds: list[str], tmp_path: Path
+) -> None:
+    """A parent chart with `global:` values and kasynq as a dependency: the schema accepts
+    `global`, and the release comes up with the parent's values for the subchart."""
+    parent = tmp_path / "platform"
+    parent.mkdir()
+    chart = {
+        "apiVersion": "v2",
+        "name": "platform",
+        "version": "1.0.0",
+        "dependencies": [{"name": "kasynq", "version": "0.1.0", "repository": f"file://{CHART}"}],
+    }
+    (parent / "Chart.yaml").write_text(yaml.safe_dump(chart))
+    values = {
+        "global": {"imageRegistry": "registry.example", "team": "platform"},
+        "kasynq": {"fullnameOverride": "platform-kasynq", "logLevel": "debug"},
+    }
+    (parent / "values.yaml").write_text(yaml.safe_dump(values))
+    _helm(kube.bin_dir, "dependency", "build", str(parent))
+    release = f"pl-{uuid.uuid4().hex[:6]}"
+    _helm(
+        kube.bin_dir, "install", release, str(parent), "--namespace", namespace,
+        "--kubeconfig", str(kube.kubeconfig),
+    )  # fmt: skip
+    try:
+        apps = client.AppsV1Api(kube.api_client)
+        deployment = apps.read_namespaced_deployment("platform-kasynq", namespace)
+        assert "--log-level=debug" in deployment.spec.template.spec.containers[0].args
+    finally:
+        _helm(kube.bin_dir, "uninstall", release, "--namespace", namespace,
+              "--kubeconfig", str(kube.kubeconfig))  # fmt: skip
+
+
+def test_missing_watch_namespace_does_not_fail_the_install(
+    kube: Kube, other_namespace: str, install: object
+) -> None:
+    assert callable(install)
+    missing = f"not-yet-{uuid.uuid4().hex[:6]}"
+    user = install("--set", f"watchNamespaces={{{other_namespace},{missing}}}")
+    assert can_i(kube, user, "patch", "deployments.apps", "-n", other_namespace)
+    roles = kube.kubectl("get", "roles", "-A", "-o", "jsonpath={.items[*].metadata.namespace}")
+    assert missing not in roles

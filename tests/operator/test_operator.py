@@ -4,21 +4,25 @@ restarts, tenancy and idle-first scale-in."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from kasynq import keys
 from kopf.testing import KopfRunner
 from kubernetes import client
 
 from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import Kube, wait_for
+from tests.fixtures.redis import lock_down
 
 GROUP, VERSION = "kasynq.io", "v1alpha1"
 logger = logging.getLogger(__name__)
@@ -424,17 +428,272 @@ def test_invalid_pod_template_override_is_reported(
 ) -> None:
     env.redis_secret(redis_server)
     env.queue("jobs")
-    bad = {"spec": {"restartPolicy": "Never"}}  # Deployments allow only Always
+    # Within the CRD's bounds, but refused by Deployment validation.
+    bad = {"spec": {"tolerations": [{"key": "batch", "operator": "Sometimes"}]}}
     env.pool("broken", ["jobs"], template={"image": "registry.invalid/app:1", "podTemplate": bad})
     with run_operator():
 
         def reported() -> bool:
             condition = env.condition("asynqworkerpools", "broken", "Ready") or {}
-            return condition.get("reason") == "ApplyFailed" and "restartPolicy" in condition.get(
+            return condition.get("reason") == "ApplyFailed" and "tolerations" in condition.get(
                 "message", ""
             )
 
         wait_for(reported, "Ready=False naming the invalid field")
+
+
+def test_pod_settings_within_the_bounds_reach_pods_without_a_token(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    pod_template = {
+        "metadata": {"labels": {"team": "a"}},
+        "spec": {
+            "nodeSelector": {"pool": "batch"},
+            "tolerations": [{"key": "batch", "operator": "Exists"}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}],
+        },
+    }
+    template = {"image": "registry.invalid/app:1", "podTemplate": pod_template}
+    env.pool("bounded", ["jobs"], template=template)
+    with run_operator():
+        wait_for(lambda: env.replicas("bounded") is not None, "the worker Deployment")
+    pod = env.apps.read_namespaced_deployment("bounded-worker", env.namespace).spec.template
+    assert pod.spec.automount_service_account_token is False
+    assert pod.spec.node_selector == {"pool": "batch"}
+    assert [t.key for t in pod.spec.tolerations] == ["batch"]
+    assert sorted(v.name for v in pod.spec.volumes) == ["config", "scratch"]
+    assert pod.metadata.labels["team"] == "a" and pod.metadata.labels["kasynq.io/pool"] == "bounded"
+    assert pod.spec.containers[0].args == ["--config", "/etc/kasynq/worker.yaml"]
+
+
+def test_bad_cron_admitted_while_the_webhook_was_down_sets_ready_false(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    schedule = {"name": "nightly", "cron": "@every banana", "taskType": "t", "queue": "jobs"}
+    env.pool("cron", ["jobs"], schedules=[schedule])
+    with run_operator():
+
+        def refused() -> bool:
+            condition = env.condition("asynqworkerpools", "cron", "Ready") or {}
+            return condition.get("reason") == "Refused" and "spec.schedules[0].cron" in (
+                condition.get("message", "")
+            )
+
+        wait_for(refused, "Ready=False naming the schedule")
+    assert env.replicas("cron") is None
+
+
+def warnings(env: Env, name: str, reason: str) -> int:
+    """Warning Events posted about object `name` with `reason`."""
+    selector = f"involvedObject.name={name},type=Warning,reason={reason}"
+    return len(env.core.list_namespaced_event(env.namespace, field_selector=selector).items)
+
+
+def assert_understandable(message: str) -> None:
+    for dump in ("Traceback", "HTTP response", "headers", "Exception", "hunter2"):
+        assert dump not in message, message
+
+
+@pytest.mark.parametrize(
+    ("secret_data", "reason", "text"),
+    [
+        (None, "SecretNotFound", "Secret {namespace}/redis not found"),
+        (
+            {"url": "http://admin:hunter2@cache.invalid/"},
+            "InvalidRedisURL",
+            "Secret {namespace}/redis key 'url': not a Redis URL",
+        ),
+        ({"address": "redis://127.0.0.1:1/0"}, "SecretKeyMissing", "has no key 'url'"),
+    ],
+    ids=["missing-secret", "not-a-redis-url", "missing-key"],
+)
+def test_secret_problems_set_ready_false_with_a_reason_and_one_warning(
+    env: Env, run_operator: Any, secret_data: dict[str, str] | None, reason: str, text: str
+) -> None:
+    if secret_data is not None:
+        env.core.create_namespaced_secret(
+            env.namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name="redis"), string_data=secret_data),
+        )
+    env.queue("jobs")
+    env.pool("mail", ["jobs"])
+    expected = text.format(namespace=env.namespace)
+
+    def not_ready(plural: str, name: str) -> bool:
+        condition = env.condition(plural, name, "Ready") or {}
+        return condition.get("status") == "False" and condition.get("reason") == reason
+
+    with run_operator():
+        wait_for(lambda: not_ready("asynqworkerpools", "mail"), f"pool Ready=False {reason}")
+        wait_for(lambda: not_ready("asynqqueues", "jobs"), f"queue Ready=False {reason}")
+        time.sleep(4 * POLL_SECONDS)  # more polls, the same problem: no more Events
+        assert warnings(env, "mail", reason) == 1
+        assert warnings(env, "jobs", reason) == 1
+    for plural, name in (("asynqworkerpools", "mail"), ("asynqqueues", "jobs")):
+        for condition in env.get(plural, name)["status"]["conditions"]:
+            assert_understandable(condition["message"])
+        assert expected in (env.condition(plural, name, "Ready") or {})["message"]
+
+
+def test_redis_freeze_is_reported_as_a_timeout(
+    env: Env, redis_factory: type[RedisServer], run_operator: Any
+) -> None:
+    server = redis_factory().start()
+    assert server.process is not None
+    env.redis_secret(server)
+    env.queue("jobs")
+    env.pool("frozen", ["jobs"])
+
+    def ready() -> dict[str, Any]:
+        return env.condition("asynqworkerpools", "frozen", "Ready") or {}
+
+    with run_operator():
+        wait_for(lambda: ready().get("status") == "True", "pool Ready")
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: ready().get("reason") == "RedisTimeout", "Ready=False RedisTimeout")
+            assert "did not answer within" in ready()["message"]
+            assert warnings(env, "frozen", "RedisTimeout") == 1
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        wait_for(lambda: ready().get("status") == "True", "pool Ready again after the thaw")
+
+
+def test_env_errors_name_the_entry_the_user_wrote(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    both = {"name": "MODE", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    env.pool("envs", ["jobs"], template={"image": "registry.invalid/app:1", "env": [both]})
+    with run_operator():
+
+        def reported() -> bool:
+            condition = env.condition("asynqworkerpools", "envs", "Ready") or {}
+            return "spec.template.env[0].valueFrom" in condition.get("message", "")
+
+        wait_for(reported, "Ready=False naming spec.template.env[0]")
+    message = (env.condition("asynqworkerpools", "envs", "Ready") or {})["message"]
+    assert "env[3]" not in message and "containers[0]" not in message
+
+
+def tenant_users_enabled(
+    env: Env, redis_factory: type[RedisServer], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A locked-down Redis, its admin Secret, and the operator told to use it; admin URL."""
+    server = redis_factory().start()
+    admin_url = lock_down(server, "admin-secret-password")
+    env.core.create_namespaced_secret(
+        env.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="admin"), string_data={"url": admin_url}),
+    )
+    monkeypatch.setenv("KASYNQ_REDIS_ADMIN_SECRET", f"{env.namespace}/admin")
+    return admin_url
+
+
+def test_tenant_user_queue_gives_workers_credentials_for_their_namespace_only(
+    env: Env,
+    redis_factory: type[RedisServer],
+    run_operator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin_url = tenant_users_enabled(env, redis_factory, monkeypatch)
+    env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
+    env.pool("mail", ["jobs"])
+    user = f"kasynq-tenant-{env.namespace}"
+
+    def users() -> list[bytes]:
+        with redis.Redis.from_url(admin_url) as admin:
+            return list(admin.execute_command("ACL", "USERS"))
+
+    with run_operator():
+        for plural, name in (("asynqqueues", "jobs"), ("asynqworkerpools", "mail")):
+            wait_for(
+                lambda p=plural, n=name: (
+                    (env.condition(p, n, "Ready") or {}).get("status") == "True"
+                ),
+                f"{name} Ready with the tenant user",
+            )
+        secret = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+        tenant = base64.b64decode(secret.data["url"]).decode()
+        assert tenant.startswith(f"redis://{user}:") and "admin-secret-password" not in tenant
+        container = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+        (url_env,) = [e for e in container.spec.template.spec.containers[0].env
+                      if e.name == "KASYNQ_REDIS_URL"]  # fmt: skip
+        assert url_env.value_from.secret_key_ref.name == "jobs-redis"
+        with redis.Redis.from_url(tenant) as conn:
+            conn.lpush(keys.pending_key(env.redis_name("jobs")), "task")
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                conn.llen(keys.pending_key("other-team:jobs"))
+        # Rotation by hand: delete the Secret, the operator makes a new password.
+        env.core.delete_namespaced_secret("jobs-redis", env.namespace)
+
+        def rotated() -> str | None:
+            try:
+                found = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+            except client.exceptions.ApiException:
+                return None
+            url = base64.b64decode(found.data["url"]).decode()
+            return url if url != tenant else None
+
+        wait_for(rotated, "a new tenant password")
+        with redis.Redis.from_url(tenant) as old, pytest.raises(redis.AuthenticationError):
+            old.ping()
+        with redis.Redis.from_url(rotated() or "") as new:
+            assert new.llen(keys.pending_key(env.redis_name("jobs"))) == 1
+        env.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, "asynqqueues", "jobs"
+        )
+        wait_for(lambda: user.encode() not in users(), "the tenant user removed with its queue")
+
+        def secret_gone() -> bool:
+            names = env.core.list_namespaced_secret(env.namespace).items
+            return "jobs-redis" not in {s.metadata.name for s in names}
+
+        wait_for(secret_gone, "the tenant Secret removed")
+
+
+def test_tenant_password_rotates_with_an_overlap_and_rolls_the_workers(
+    env: Env,
+    redis_factory: type[RedisServer],
+    run_operator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_users_enabled(env, redis_factory, monkeypatch)
+    monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_MAX_AGE_SECONDS", "5")
+    monkeypatch.setenv("KASYNQ_REDIS_TENANT_PASSWORD_OVERLAP_SECONDS", "4")
+    env.queue("jobs", redis={"secretName": "jobs-redis", "tenantUser": True})
+    env.pool("mail", ["jobs"])
+
+    def tenant_url() -> str | None:
+        try:
+            found = env.core.read_namespaced_secret("jobs-redis", env.namespace)
+        except client.exceptions.ApiException:
+            return None
+        return base64.b64decode(found.data["url"]).decode()
+
+    def works(url: str) -> bool:
+        try:
+            with redis.Redis.from_url(url) as conn:
+                return bool(conn.ping())
+        except redis.AuthenticationError:
+            return False
+
+    with run_operator():
+        wait_for(lambda: env.replicas("mail") is not None, "the worker Deployment")
+        wait_for(tenant_url, "the tenant Secret")
+        first = tenant_url() or ""
+        wait_for(lambda: tenant_url() != first, "a rotated password", 15)
+        assert works(first), "the previous password must work while pods roll"
+        assert works(tenant_url() or "")
+        deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+        annotations = deployment.spec.template.metadata.annotations
+        assert "kasynq.io/redis-credentials-rotated-at" in annotations
+        wait_for(lambda: not works(first), "the previous password dropped after the overlap", 15)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from kasynq.config import load_file, resolve
 from kasynq.scheduler import parse_entry_config
+from kasynq_operator import podtemplate
 from kasynq_operator.resources import (
     DELETION_COST_ANNOTATION,
     configmap_manifest,
@@ -18,6 +19,7 @@ from kasynq_operator.resources import (
     service_manifest,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 QUEUES = {
     "emails": {"redis": {"secretName": "redis", "urlKey": "url"}, "weight": 3},
     "reports": {"redis": {"secretName": "redis", "urlKey": "url"}, "paused": True},
@@ -180,3 +182,57 @@ def test_service_selects_the_pool_pods() -> None:
     service = service_manifest("mail", "team-a")
     assert service["spec"]["selector"]["kasynq.io/pool"] == "mail"
     assert service["spec"]["ports"][0]["port"] == 8080
+
+
+def test_pod_template_outside_the_bounds_is_refused_by_the_operator_too() -> None:
+    """Pools stored before the CRD bounded spec.template (Helm does not upgrade CRDs) are
+    refused when rendered, naming each field."""
+    template = {
+        "image": "img:1",
+        "env": [{"name": "KASYNQ_REDIS_URL", "value": "redis://elsewhere"}],
+        "podTemplate": {
+            "metadata": {"labels": {"kasynq.io/pool": "theirs"}},
+            "spec": {
+                "containers": [{"name": "worker", "args": ["--queues", "team-b:work=1"]}],
+                "volumes": [{"name": "config", "hostPath": {"path": "/"}}],
+            },
+        },
+    }
+    resolution = resolve_pool("team-a", pool_spec(template=template), QUEUES)
+    assert not resolution.ok
+    problems = "\n".join(resolution.problems)
+    for field in (
+        "spec.template.env[0].name",
+        "spec.template.podTemplate.metadata.labels[kasynq.io/pool]",
+        "spec.template.podTemplate.spec.containers",
+        "spec.template.podTemplate.spec.volumes[0]: must set exactly one of",
+        "spec.template.podTemplate.spec.volumes[0].name",
+    ):
+        assert field in problems
+
+
+def test_worker_pods_mount_no_service_account_token() -> None:
+    spec = pool_spec()
+    resolution = resolve_pool("team-a", spec, QUEUES)
+    configmap = configmap_manifest("mail", "team-a", spec, resolution)
+    pod = deployment_manifest("mail", "team-a", spec, resolution, configmap)["spec"]["template"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_crd_and_operator_agree_on_the_pod_template_bounds() -> None:
+    """The CRD's refusals and the operator's check are two copies of one list."""
+    crd = yaml.safe_load((REPO / "crds" / "asynqworkerpool.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    template = schema["properties"]["spec"]["properties"]["template"]["properties"]
+    pod_spec = template["podTemplate"]["properties"]["spec"]["properties"]
+    refused = {
+        name
+        for name, field in pod_spec.items()
+        if any(rule["rule"] == "false" for rule in field.get("x-kubernetes-validations", []))
+    }
+    assert set(pod_spec) - refused == podtemplate.ALLOWED_SPEC
+    assert not refused & podtemplate.ALLOWED_SPEC
+    volume = pod_spec["volumes"]["items"]["properties"]
+    assert set(volume) - {"name"} == set(podtemplate.SAFE_VOLUME_KINDS)
+    metadata = template["podTemplate"]["properties"]["metadata"]["properties"]
+    assert set(metadata) == podtemplate.ALLOWED_METADATA

@@ -171,3 +171,31 @@ def scheduler_token_key(group: str) -> str:
 def scheduler_ticks_key(queue: str, group: str) -> str:
     """kasynq: a group's fence and last fired tick per entry, in the queue's slot."""
     return f"kasynq:{{{queue}}}:scheduler:{group}"
+
+
+SHARED_INDEX_KEYS = (ALL_QUEUES, ALL_SERVERS, ALL_WORKERS, ALL_SCHEDULERS)
+"""Keys every asynq process reads and writes whatever its queues (wire-protocol.md §2.1)."""
+
+PROCESS_KEY_PATTERNS = (
+    "asynq:servers:{*}",
+    "asynq:workers:{*}",
+    scheduler_entries_key("*"),
+    scheduler_history_key("*"),
+)
+"""Per-process keys, named by host, pid and ID rather than by queue: a process writes its
+own; only inspectors read them (they hold other processes' in-flight task payloads)."""
+
+
+def tenant_key_patterns(queue_prefix: str, scheduler_group_prefix: str) -> tuple[str, ...]:
+    """Redis glob patterns of every key of the queues named `<queue_prefix>...` and of the
+    kasynq scheduler groups named `<scheduler_group_prefix>...` (for Redis ACL users).
+
+    Key names are used as written (no escaping), so the prefixes must hold none of `*?[]\\`.
+    """
+    if any(char in queue_prefix + scheduler_group_prefix for char in "*?[]\\"):
+        raise ValueError(f"glob characters in a tenant prefix: {queue_prefix!r}")
+    return (
+        queue_key_prefix(f"{queue_prefix}*") + "*",
+        scheduler_ticks_key(f"{queue_prefix}*", "*"),
+        scheduler_leader_key(f"{scheduler_group_prefix}*").removesuffix(":leader") + ":*",
+    )

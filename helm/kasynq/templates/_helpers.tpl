@@ -1,14 +1,24 @@
-{{/* Full name of the release's objects, at most 63 characters. */}}
+{{/* The chart's name, or nameOverride. */}}
+{{- define "kasynq.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name of the release's objects (fullnameOverride wins), at most 63 characters. */}}
 {{- define "kasynq.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "kasynq.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "kasynq.selectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}-operator
+app.kubernetes.io/name: {{ include "kasynq.name" . }}-operator
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -46,10 +56,28 @@ scale-in, and post Events.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+{{- if .Values.redisTenantUsers.enabled }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, patch, delete]
+{{- end }}
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, patch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- end -}}
+
+
+{{/*
+Names of the cluster's namespaces as a JSON object {name: true}; {} when Helm cannot look
+them up (`helm template`, or no right to list namespaces): then nothing is skipped.
+*/}}
+{{- define "kasynq.existingNamespaces" -}}
+{{- $names := dict -}}
+{{- range (lookup "v1" "Namespace" "" "").items | default list -}}
+{{- $_ := set $names .metadata.name true -}}
+{{- end -}}
+{{- toJson $names -}}
 {{- end -}}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -30,7 +31,19 @@ func (c conn) asynqOpt() (asynq.RedisConnOpt, error) {
 	if len(c.cluster) > 0 {
 		return asynq.RedisClusterClientOpt{Addrs: c.cluster}, nil
 	}
-	return asynq.ParseRedisURI(c.url)
+	opt, err := asynq.ParseRedisURI(c.url)
+	if err != nil {
+		return nil, err
+	}
+	// ParseRedisURI keeps the password but drops the user name; a Redis ACL user (one per
+	// tenant, see docs/operations.md) needs RedisClientOpt.Username, as a Go worker sets it.
+	if client, ok := opt.(asynq.RedisClientOpt); ok {
+		if parsed, perr := url.Parse(c.url); perr == nil && parsed.User != nil {
+			client.Username = parsed.User.Username()
+		}
+		return client, nil
+	}
+	return opt, nil
 }
 
 // raw is a go-redis client for the bookkeeping of the test programs (recording lists).
