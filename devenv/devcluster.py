@@ -100,13 +100,13 @@ class Pki:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.ca_cert = self.dir / "ca.crt"
         self.ca_key = self.dir / "ca.key"
         self.sa_key = self.dir / "sa.key"
         self.sa_pub = self.dir / "sa.pub"
 
     def create(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
         _openssl(
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
             "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", CERT_VALID_DAYS,

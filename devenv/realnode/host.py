@@ -272,8 +272,15 @@ def restore(node_bin: Path | None) -> None:
     remove_pod_cgroups(found)
     unmount_all(found)
     if BRIDGE in links() and BRIDGE not in found.links:
+        # The pods' veths: the kernel frees a netns (and its veth pair) asynchronously, so
+        # delete the bridge's ports ourselves, then wait until every link of ours is gone.
+        ports = Path("/sys/class/net") / BRIDGE / "brif"
+        for port in sorted(os.listdir(ports)) if ports.is_dir() else []:
+            subprocess.run(["ip", "link", "delete", port], capture_output=True)
         _run("ip", "link", "delete", BRIDGE)
-    # veths of pods whose netns is gone vanish with it; any left end on our bridge is ours.
+        deadline = time.monotonic() + 15
+        while set(links()) - set(found.links) and time.monotonic() < deadline:
+            time.sleep(0.1)
     _restore_iptables(found)
     for key, value in found.sysctls.items():
         path = _sysctl_path(key)

@@ -49,6 +49,7 @@ PAUSE_IMAGE = "localhost/kasynq-pause:1.0"
 DROP_RULE = ("FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-m", "comment", "--comment",
              "kasynq-realnode: nothing leaves the machine", "-j", "DROP")  # fmt: skip
 READY_SECONDS = 120.0
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 
 
 class RealNodeError(RuntimeError):
@@ -215,12 +216,46 @@ class RealNode:
             raise RealNodeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def helm(self, *args: str) -> str:
+        """Run helm as admin; raise RealNodeError with its stderr when it fails."""
+        command = [str(self.binaries.control_plane / "helm"), "--kubeconfig",
+                   str(self.kubeconfig), *args]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RealNodeError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def restricted_namespace(self, name: str) -> None:
+        """Create `name` (if missing) enforcing the restricted Pod Security Standard."""
+        if self.cluster.kubectl("get", "namespace", name).returncode != 0:
+            self.kubectl("create", "namespace", name)
+        self.kubectl("label", "--overwrite", "namespace", name, RESTRICTED)
+
+    def install_operator(self, namespace: str) -> str:
+        """docs/kind.md step 4 with the image built here, in a restricted namespace, waiting
+        until it is ready; returns the chart's NOTES."""
+        self.restricted_namespace(namespace)
+        return self.helm(
+            "install", "kasynq", str(REPO / "helm" / "kasynq"), "--namespace", namespace,
+            "--set", "image.repository=kasynq-operator", "--set", "image.tag=dev",
+            "--set", "image.pullPolicy=Never", "--wait", "--timeout", f"{int(READY_SECONDS)}s",
+        )  # fmt: skip
+
+    def service_ip(self, namespace: str, name: str) -> str:
+        """A Service's cluster IP (routed to the bridge from this machine, see `_network`)."""
+        return self.kubectl(
+            "-n", namespace, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}"
+        )  # fmt: skip
+
     def _network(self) -> None:
         if BRIDGE in host.links():
             raise RealNodeError(f"bridge {BRIDGE} exists: another real node is up (run down)")
         _ip("link", "add", BRIDGE, "type", "bridge")
         _ip("addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _ip("link", "set", BRIDGE, "up")
+        # Service addresses reached from this machine (tests, the demo) go onto the bridge
+        # with its source address, never out of the default route if kube-proxy has no rule.
+        _ip("route", "add", SERVICE_CIDR, "dev", BRIDGE, "src", NODE_IP)
         # Service VIP -> pod goes back out of the bridge: forwarding for packets entering
         # kasynq0 only; the machine-wide net.ipv4.ip_forward stays as it was.
         Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/forwarding").write_text("1\n")
