@@ -48,13 +48,6 @@ check_versions() {
     expect_line "v$HELM_VERSION" "$dir/helm" version --template '{{.Version}}'
 }
 
-all_present() {
-    local name
-    for name in "${binaries[@]}"; do
-        [[ -x "$bin/$name" ]] || return 1
-    done
-}
-
 build_into() {
     local out="$1" date
     export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
@@ -81,18 +74,5 @@ build_into() {
         nice -n 10 go install -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
-mkdir -p "$root"
-exec 9>"$root/.lock"
-flock 9  # one build at a time, also across parallel test sessions
-if ! all_present; then
-    staging="$(mktemp -d "$root/build.XXXXXX")"
-    trap 'rm -rf "$staging"' EXIT
-    start=$SECONDS
-    build_into "$staging"
-    check_versions "$staging"
-    chmod 755 "$staging"
-    rm -rf "$bin" && mv "$staging" "$bin"
-    log "built in $((SECONDS - start))s into $bin"
-fi
-check_versions "$bin"
+build_once "$root" "$bin" "${binaries[@]}"
 echo "$bin"

@@ -29,3 +29,30 @@ kube_version_ldflags() {
     done
     echo "$flags"
 }
+
+# build_once <root> <bin> <binary names...>: unless every named binary is in <bin>, run the
+# caller's `build_into <staging>` and `check_versions <staging>` in a fresh directory under
+# <root> and move it to <bin>; then `check_versions <bin>`. Holds <root>/.lock throughout:
+# one build at a time, also across parallel test sessions.
+build_once() {
+    local root="$1" bin="$2" name staging start missing=0
+    shift 2
+    mkdir -p "$root"
+    exec 9>"$root/.lock"
+    flock 9
+    for name in "$@"; do
+        [[ -x "$bin/$name" ]] || missing=1
+    done
+    if [[ $missing -eq 1 ]]; then
+        staging="$(mktemp -d "$root/build.XXXXXX")"
+        # shellcheck disable=SC2064  # the path is fixed now
+        trap "rm -rf '$staging'" EXIT
+        start=$SECONDS
+        build_into "$staging"
+        check_versions "$staging"
+        chmod 755 "$staging"
+        rm -rf "$bin" && mv "$staging" "$bin"
+        log "built in $((SECONDS - start))s into $bin"
+    fi
+    check_versions "$bin"
+}

@@ -30,13 +30,6 @@ LOG_PREFIX=node-bins
 # shellcheck source=hack/k8s/lib.sh
 source "$k8s/lib.sh"
 
-all_present() {
-    local name
-    for name in "${binaries[@]}"; do
-        [[ -x "$bin/$name" ]] || return 1
-    done
-}
-
 build_into() {
     local out="$1" date
     export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
@@ -65,18 +58,5 @@ check_versions() {
 }
 
 bash "$k8s/build.sh" >/dev/null
-mkdir -p "$root"
-exec 9>"$root/.lock"
-flock 9  # one build at a time, also across parallel test sessions
-if ! all_present; then
-    staging="$(mktemp -d "$root/build.XXXXXX")"
-    trap 'rm -rf "$staging"' EXIT
-    start=$SECONDS
-    build_into "$staging"
-    check_versions "$staging"
-    chmod 755 "$staging"
-    rm -rf "$bin" && mv "$staging" "$bin"
-    log "built in $((SECONDS - start))s into $bin"
-fi
-check_versions "$bin"
+build_once "$root" "$bin" "${binaries[@]}"
 echo "$bin"

@@ -82,14 +82,7 @@ class Node:
         return result.stdout
 
     def helm(self, *args: str) -> str:
-        result = subprocess.run(
-            [str(self.node.binaries.control_plane / "helm"), "--kubeconfig",
-             str(self.node.kubeconfig), *args],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        if result.returncode != 0:
-            pytest.fail(f"helm {' '.join(args)} failed: {result.stderr}")
-        return result.stdout
+        return self.node.helm(*args)
 
     def json(self, *args: str) -> dict[str, object]:
         document: dict[str, object] = json.loads(self.kubectl(*args, "-o", "json"))
