@@ -101,5 +101,7 @@ if [[ ! -s "$archive" ]]; then
         -o "$archive.part" "$PAUSE" "$COREDNS" "$REDIS" docker.io/library/kasynq-worker:dev \
         docker.io/library/kasynq-worker-examples:dev docker.io/library/kasynq-operator:dev
     mv "$archive.part" "$archive"
+    # The build stages and the images these builds replaced, ~0.6 GB a rebuild otherwise.
+    podman image prune --force >/dev/null
 fi
 echo "$archive"

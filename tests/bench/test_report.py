@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import render_page, targets
+from bench.report import (
+    REALNODE_HEADING,
+    realnode_section,
+    render_page,
+    splice_section,
+    targets,
+)
 from bench.results import DRAIN, ENQUEUE, LATENCY, OPERATOR, Results
 from bench.stats import Failed
 
@@ -81,3 +87,17 @@ def test_resources_pair_cpu_of_the_latency_setup_with_idle_rss() -> None:
     kasynq_line = next(line for line in section.splitlines() if line.startswith("| kasynq |"))
     # the c10 drain row's CPU (1.00) against Go's (1.00); RSS 30 MiB against Go's 30 MiB
     assert kasynq_line == "| kasynq | 1 proc x c10 | 1.00 | 1.00x | n/a | 30.0 | 1.00x | n/a |"
+
+
+def test_real_node_row_is_kept_by_make_bench_and_replaced_by_make_bench_node() -> None:
+    figures: dict[str, object] = {
+        "measured": "today", "tasks": 5000, "task_ms": 50, "replicas_changed_s": 1.26,
+        "first_new_pod_ready_s": 5.1, "drained_s": None, "peak_pods": 10, "max_replicas": 10,
+    }  # fmt: skip
+    page = render_page(_results(), {}, "params", realnode=figures)
+    assert page.count(REALNODE_HEADING) == 1
+    assert "| example pool, 5,000 tasks of 50 ms | 1.3 | 5.1 | - | 10 of 10 |" in page
+    newer = splice_section(page, realnode_section({**figures, "drained_s": 6.2}))
+    assert newer.count(REALNODE_HEADING) == 1 and "| 5.1 | 6.2 |" in newer
+    assert newer.startswith(page.partition(REALNODE_HEADING)[0].rstrip("\n"))
+    assert REALNODE_HEADING not in render_page(_results(), {}, "params")
