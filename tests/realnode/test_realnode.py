@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from kasynq.inspector import Inspector
 from kasynq_operator.resources import HTTP_PORT, label_selector
 
 from devenv.realnode import host
+from devenv.realnode.host import BRIDGE
 from tests.realnode.conftest import OPERATOR_NAMESPACE, POOL_NAMESPACE, REDIS_QUEUE, Node, wait_for
 
 pytestmark = [pytest.mark.requires_realnode, pytest.mark.timeout(600)]
@@ -271,6 +273,38 @@ def test_logs_metrics_through_the_api_proxy_and_notes_commands(
         if command.endswith(" -w"):  # a watch: one listing is enough
             command = command.removesuffix(" -w")
         realnode.kubectl(*command.split(), "--request-timeout=60s")
+
+
+# the network rule ---------------------------------------------------------------------------
+
+NETWORK_PROBE = """
+import socket
+routes = [line.split()[1] for line in open("/proc/net/route").read().splitlines()[1:]]
+print("default-route" if "00000000" in routes else "no-default-route")
+print("cluster-name", socket.gethostbyname("redis.default.svc.cluster.local"))
+try:
+    socket.getaddrinfo("example.com", 443)
+    print("outside-name-resolved")
+except socket.gaierror:
+    print("outside-name-unknown")
+"""
+
+
+def test_pods_cannot_reach_beyond_the_machine(realnode: Node, demo_pool: str) -> None:
+    """No default route in a pod, cluster DNS answers only cluster.local, the drop rule is in
+    place and the machine-wide ip_forward is as it was found."""
+    (worker, *_) = sorted(pod_names(pool_pods(realnode), terminating=False))
+    out = realnode.kubectl("-n", POOL_NAMESPACE, "exec", worker, "--", "python", "-c",
+                           NETWORK_PROBE)  # fmt: skip
+    assert "no-default-route" in out.split()
+    assert "outside-name-unknown" in out.split()
+    assert re.search(r"cluster-name 10\.96\.0\.\d+", out)
+    mangle = subprocess.run(["iptables", "-t", "mangle", "-S", "FORWARD"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert f"-i {BRIDGE} ! -o {BRIDGE}" in mangle and "-j DROP" in mangle
+    assert (
+        host.read_sysctls()["net.ipv4.ip_forward"] == realnode.found.sysctls["net.ipv4.ip_forward"]
+    )
 
 
 # last ---------------------------------------------------------------------------------------
