@@ -8,10 +8,12 @@ LOCK := requirements/dev.lock
 # Reinstall only when the lock or the project metadata changes.
 DEPS_STAMP := $(VENV)/.deps-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help lock test lint typecheck prebuild pytest venv system-deps proto proto-check k8s-bins crd-reference demo bench bench-quick clean
+.PHONY: help lock test lint typecheck prebuild pytest venv system-deps proto proto-check k8s-bins crd-reference demo demo-node node-up node-down bench bench-quick bench-node clean
 
 help:
-	@echo "make demo   - the whole autoscaling loop on one machine"
+	@echo "make demo   - the whole autoscaling loop on one machine (kubelet stand-in, fast)"
+	@echo "make demo-node - the same loop on a real node: real kubelet, containers, chart (root)"
+	@echo "make node-up / node-down - a real one-node cluster (python -m devenv.realnode)"
 	@echo "make test   - set up, then ruff, mypy and the full pytest suite"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make lock   - recompile requirements/*.lock after changing dependencies"
@@ -63,6 +65,21 @@ crd-reference: venv
 # DEMO_ARGS: e.g. "--tasks 20000 --task-ms 20 --max-replicas 20" (see --help)
 demo: venv system-deps
 	$(PY) -m devenv.demo $(DEMO_ARGS)
+
+# The same loop on the real node (devenv.realnode, needs root): our images, the chart's
+# operator in-cluster, Redis from examples/redis.yaml, real worker pods.
+demo-node: venv system-deps
+	$(PY) -m devenv.demo --real-node $(DEMO_ARGS)
+
+node-up: venv
+	$(PY) -m devenv.realnode up
+
+node-down: venv
+	$(PY) -m devenv.realnode down
+
+# The real-node row of docs/benchmarks.md: the example pool on the real node.
+bench-node: venv system-deps
+	$(PY) -m devenv.realnode.bench
 
 bench: venv system-deps prebuild
 	$(PY) -m bench $(BENCH_ARGS)

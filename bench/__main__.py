@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -88,7 +89,10 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     params_text = _describe(QUICK if results.quick else FULL)
-    PAGE.write_text(render_page(results, _charts(results_path), params_text))
+    # The real-node figures come from `make bench-node` (bench/realnode.py); kept across runs.
+    realnode_path = ASSETS / "realnode.json"
+    realnode = json.loads(realnode_path.read_text()) if realnode_path.exists() else None
+    PAGE.write_text(render_page(results, _charts(results_path), params_text, realnode))
     log.info("wrote page=%s", PAGE)
 
 

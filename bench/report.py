@@ -596,8 +596,13 @@ shows replicas and the oldest pending task's age over time for the three sizers.
 """
 
 
-def render_page(results: Results, charts: dict[str, str], params_text: str) -> str:
-    """The whole of docs/benchmarks.md."""
+def render_page(
+    results: Results,
+    charts: dict[str, str],
+    params_text: str,
+    realnode: dict[str, object] | None = None,
+) -> str:
+    """The whole of docs/benchmarks.md; `realnode`: the last `make bench-node` figures."""
     unavailable = (
         "\n".join(f"- **{system}**: {reason}" for system, reason in results.unavailable.items())
         or "- none: every system ran."
@@ -652,4 +657,50 @@ def render_page(results: Results, charts: dict[str, str], params_text: str) -> s
         _autoscaling_charts(results, charts),
         "",
     ]
-    return "\n".join(sections).rstrip() + "\n"
+    page = "\n".join(sections).rstrip() + "\n"
+    return splice_section(page, realnode_section(realnode)) if realnode else page
+
+
+REALNODE_HEADING = "## Real node (example pool)"
+
+
+def realnode_section(figures: dict[str, object]) -> str:
+    """The real-node row (written by `make bench-node`, bench/realnode.py)."""
+
+    def seconds(key: str) -> str:
+        value = figures.get(key)
+        return "-" if value is None else f"{float(str(value)):.1f}"
+
+    row = [
+        f"example pool, {int(str(figures['tasks'])):,} tasks of {figures['task_ms']} ms",
+        seconds("replicas_changed_s"),
+        seconds("first_new_pod_ready_s"),
+        seconds("drained_s"),
+        f"{figures['peak_pods']} of {figures['max_replicas']}",
+    ]
+    return (
+        f"{REALNODE_HEADING}\n\n"
+        "`make bench-node` (`python -m bench.realnode`), measured "
+        f"{figures['measured']}: examples/pool.yaml on the real node (`devenv.realnode`: real "
+        "kubelet, containerd and runc, the operator from its image through the chart, Redis "
+        "from examples/redis.yaml), a burst enqueued from this machine. Seconds from the "
+        "burst's start; peak = most worker pods Ready at once.\n\n"
+        + table(
+            [
+                "workload",
+                "burst → spec.replicas changed s",
+                "→ first new pod Ready s",
+                "→ drained s",
+                "peak pods",
+            ],
+            [row],
+            1,
+        )
+        + "\n"
+    )
+
+
+def splice_section(page: str, section: str) -> str:
+    """`page` with its real-node section replaced by `section` (appended if missing)."""
+    head, _, _ = page.partition(REALNODE_HEADING)
+    return head.rstrip("\n") + "\n\n" + section

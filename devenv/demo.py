@@ -5,6 +5,10 @@ Starts the dev control plane (`devcluster`), a loopback `redis-server`, the CRDs
 example Secret, AsynqQueue and AsynqWorkerPool of `examples/`, enqueues a burst of tasks and
 shows a live table until the queue drained and the pool is back at its minimum. The summary
 checks, from Redis, that every enqueued task ran exactly once. Ctrl-C tears everything down.
+
+With `--real-node` (`make demo-node`, needs root) the same loop runs on the real node
+(`devenv.realnode`): the operator from its image through the Helm chart, Redis from
+`examples/redis.yaml` and the worker pods as real containers.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import click
 import redis
@@ -45,6 +49,13 @@ from rich.table import Table
 from devenv.devcluster import DevCluster, DevClusterError, build_binaries
 from devenv.kubelet_standin import KubeletStandIn, PodEvent
 from devenv.processes import WaitTimeout, free_port, spawn_child, stop_process, wait_until
+from devenv.realnode.node import (
+    RealNode,
+    RealNodeError,
+    build,
+    build_images,
+    requirements_missing,
+)
 from devenv.redis_servers import running_redis
 
 log = logging.getLogger(__name__)
@@ -62,6 +73,7 @@ ENQUEUE_CHUNK = 1000
 SAMPLE_SECONDS = 0.5
 START_TIMEOUT_SECONDS = 60.0
 OPERATOR = Path(sys.executable).with_name("kasynq-operator")
+OPERATOR_NAMESPACE = "kasynq-system"
 
 
 @dataclass(frozen=True)
@@ -174,14 +186,63 @@ def example_manifests(redis_url: str, options: DemoOptions) -> list[dict[str, An
     return [secret, queue, pool]
 
 
+class WorkerPods(Protocol):
+    """What the demo reads of the pool's pods: the stand-in's processes or real pods."""
+
+    events: list[PodEvent]
+
+    def running(self) -> list[str]: ...
+
+    def failure(self) -> str | None: ...
+
+
+class RealPods:
+    """The pool's pods on the real node, read from the API."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, selector: str) -> None:
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.selector = selector
+        self.events: list[PodEvent] = []
+
+    def _pods(self) -> list[Any]:
+        pods: Any = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+        return list(pods.items)
+
+    def running(self) -> list[str]:
+        return sorted(
+            pod.metadata.name
+            for pod in self._pods()
+            if pod.status.phase == "Running" and pod.metadata.deletion_timestamp is None
+        )
+
+    def failure(self) -> str | None:
+        """A worker container that restarted or cannot start, named with its reason."""
+        for pod in self._pods():
+            for status in pod.status.container_statuses or []:
+                waiting = status.state.waiting
+                if status.restart_count or (waiting and waiting.reason in STUCK_REASONS):
+                    reason = waiting.reason if waiting else "restarted"
+                    return (
+                        f"worker pod {pod.metadata.name}: {reason}, {status.restart_count} "
+                        f"restarts (kubectl -n {self.namespace} logs {pod.metadata.name})"
+                    )
+        return None
+
+
+STUCK_REASONS = frozenset(
+    {"CrashLoopBackOff", "ErrImageNeverPull", "CreateContainerConfigError", "RunContainerError"}
+)
+
+
 class Demo:
-    """The running demo's handles: cluster API, Redis, stand-in; and its measurements."""
+    """The running demo's handles: cluster API, Redis, the pods; and its measurements."""
 
     def __init__(
         self,
         api_client: client.ApiClient,
         redis_url: str,
-        standin: KubeletStandIn,
+        pods: WorkerPods,
         opts: DemoOptions,
     ) -> None:
         self.core = client.CoreV1Api(api_client)
@@ -190,7 +251,7 @@ class Demo:
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url)
         self.inspector = Inspector.from_url(redis_url)
-        self.standin = standin
+        self.pods = pods
         self.options = opts
         self.redis_queue = f"{NAMESPACE}:{QUEUE}"
         self.result = DemoResult()
@@ -219,11 +280,10 @@ class Demo:
         return int(value) if value is not None else None
 
     def check_workers(self) -> None:
-        """Fail fast when a worker process died on its own (e.g. its handlers do not import)."""
-        crashed = self.standin.crashed()
-        if crashed:
-            tail = crashed[0].read_text(errors="replace")[-2000:]
-            raise DemoError(f"a worker exited unexpectedly; {crashed[0]} ends with:\n{tail}")
+        """Fail fast when a worker died on its own (e.g. its handlers do not import)."""
+        problem = self.pods.failure()
+        if problem:
+            raise DemoError(problem)
 
     def wait_for_pool(self) -> None:
         def ready() -> bool:
@@ -268,7 +328,7 @@ class Demo:
             desired=self.desired(),
             deployment_replicas=spec_replicas,
             ready=ready,
-            running=len(self.standin.running()),
+            running=len(self.pods.running()),
             processed_per_second=rate,
         )
 
@@ -305,11 +365,11 @@ class Demo:
         self.result.left_in_queue = (
             info.pending + info.active + info.scheduled + info.retry + info.archived
         )
-        self.result.pod_events = list(self.standin.events)
+        self.result.pod_events = list(self.pods.events)
 
-    def active_by_pod(self, pod: str) -> Mapping[str, Any]:
+    def active_by_pod(self, pod: str, serving: list[str]) -> Mapping[str, Any]:
         """When `pod`'s deletion is seen: its in-flight tasks, and how many of the other
-        serving pods are idle and busy (idle pods should go first)."""
+        `serving` pods are idle and busy (idle pods should go first)."""
 
         async def read() -> dict[str, int]:
             conn = aioredis.Redis.from_url(self.redis_url)
@@ -319,7 +379,7 @@ class Demo:
                 await conn.aclose()
 
         counts = asyncio.run(read())
-        others = [counts.get(name, 0) for name in self.standin.serving() if name != pod]
+        others = [counts.get(name, 0) for name in serving if name != pod]
         return {
             "active": counts.get(pod, 0),
             "idle_others": sum(1 for count in others if count == 0),
@@ -383,11 +443,7 @@ def run_demo(options: DemoOptions, console: Console, workdir: Path) -> DemoResul
     Logs (operator, redis, one per worker pod) go to `workdir`.
     """
     with demo_loop(options, console, workdir) as demo:
-        with console.status(f"enqueueing {options.tasks + options.slow_tasks} tasks"):
-            demo.enqueue_burst()
-        watch(demo, console)
-        demo.check()
-        return demo.result
+        return run_burst(demo, console)
     raise AssertionError("unreachable")
 
 
@@ -432,13 +488,59 @@ def demo_loop(options: DemoOptions, console: Console, workdir: Path) -> Iterator
         )
         demo = Demo(api_client, redis_url, standin, options)
         stack.callback(demo.close)
-        standin.on_terminating = demo.active_by_pod
+        standin.on_terminating = lambda pod: demo.active_by_pod(pod, standin.serving())
         stack.enter_context(standin)
         manifests = yaml.safe_dump_all(example_manifests(redis_url, options))
         _kubectl(cluster, "apply", "-f", "-", stdin=manifests)
         with console.status("operator: creating the worker Deployment; stand-in: starting pods"):
             demo.wait_for_pool()
         yield demo
+
+
+def run_burst(demo: Demo, console: Console) -> DemoResult:
+    """Enqueue the burst into the ready pool, watch until done, count what ran."""
+    with console.status(f"enqueueing {demo.options.tasks + demo.options.slow_tasks} tasks"):
+        demo.enqueue_burst()
+    watch(demo, console)
+    demo.check()
+    return demo.result
+
+
+def run_demo_on_real_node(options: DemoOptions, console: Console) -> DemoResult:
+    """The same loop on the real node: the chart's operator in-cluster, Redis from
+    examples/redis.yaml and real worker pods; the node is taken down at the end."""
+    console.print("real node: packages, binaries and images (cold: ~10 min, then cached)")
+    binaries = build()
+    images = build_images(binaries)
+    node = RealNode(binaries)
+    with contextlib.ExitStack() as stack:
+        with console.status("real node: bridge, containerd, control plane, kubelet, CoreDNS"):
+            stack.callback(node.down)
+            node.up(images)
+        with console.status("operator: helm install; redis: examples/redis.yaml"):
+            node.install_operator(OPERATOR_NAMESPACE)
+            node.restricted_namespace(NAMESPACE)
+            node.kubectl("-n", NAMESPACE, "apply", "-f", str(EXAMPLES / "redis.yaml"))
+            node.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/redis",
+                         "--timeout=120s")  # fmt: skip
+        # This machine reaches Redis through its Service address on the node's bridge; the
+        # pods through cluster DNS.
+        redis_url = f"redis://{node.service_ip(NAMESPACE, 'redis')}:6379/0"
+        in_cluster_url = f"redis://redis.{NAMESPACE}.svc.cluster.local:6379/0"
+        console.print(f"real node {node.cluster.server}, redis {in_cluster_url}")
+        api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(node.kubeconfig)
+        )
+        stack.callback(api_client.close)
+        demo = Demo(api_client, redis_url, RealPods(api_client, NAMESPACE, label_selector(POOL)),
+                    options)  # fmt: skip
+        stack.callback(demo.close)
+        manifests = yaml.safe_dump_all(example_manifests(in_cluster_url, options))
+        node.kubectl("apply", "-f", "-", stdin=manifests)
+        with console.status("operator: creating the worker Deployment; kubelet: starting pods"):
+            demo.wait_for_pool()
+        return run_burst(demo, console)
+    raise AssertionError("unreachable")
 
 
 def _kubectl(cluster: DevCluster, *args: str, stdin: str | None = None) -> str:
@@ -515,6 +617,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     type=click.FloatRange(1),
     help="Give up when not drained and back at min by then (seconds after the burst).",
 )
+@click.option(
+    "--real-node",
+    is_flag=True,
+    help="Run on the real node (real kubelet and containers, the chart's operator; needs root).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def main(
     tasks: int,
@@ -524,6 +631,7 @@ def main(
     scale_down_seconds: float,
     poll_seconds: float,
     timeout: float,
+    real_node: bool,
     log_level: str,
 ) -> None:
     """Run the autoscaling loop on a local control plane and show it scale up and down."""
@@ -545,12 +653,17 @@ def main(
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="kasynq-demo-"))
     console.print(f"[bold]kasynq demo[/]: logs in {workdir} (kept if it fails)")
+    if real_node and (reason := requirements_missing()):
+        raise click.ClickException(f"the real node cannot run here: {reason}")
     try:
-        result = run_demo(options, console, workdir)
+        if real_node:
+            result = run_demo_on_real_node(options, console)
+        else:
+            result = run_demo(options, console, workdir)
     except KeyboardInterrupt:
         console.print(f"interrupted: everything was stopped; logs in {workdir}")
         sys.exit(130)
-    except (DemoError, DevClusterError, WaitTimeout) as exc:
+    except (DemoError, DevClusterError, RealNodeError, WaitTimeout) as exc:
         raise click.ClickException(f"{exc} (logs in {workdir})") from None
     console.print()
     console.print(summary(result, options))

@@ -94,19 +94,19 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise DevClusterError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
-class _Pki:
+class Pki:
     """One CA signing the apiserver's serving certificate and the admin client certificate,
     plus the service-account token signing key. Short-lived (7 days) and throwaway."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.ca_cert = self.dir / "ca.crt"
         self.ca_key = self.dir / "ca.key"
         self.sa_key = self.dir / "sa.key"
         self.sa_pub = self.dir / "sa.pub"
 
     def create(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
         _openssl(
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
             "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", CERT_VALID_DAYS,
@@ -143,18 +143,44 @@ class DevCluster:
     """etcd + kube-apiserver + kube-controller-manager on loopback; a context manager.
 
     `kubeconfig` is an admin (system:masters) kubeconfig; `bin_dir` also holds kubectl and helm.
+    The real node (`devenv.realnode`) passes its fixed address, ports and extra flags, and
+    starts its own components through `spawn` and `wait_ready` so `stop` stops them too.
     """
 
-    def __init__(self, bin_dir: Path, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        bin_dir: Path,
+        workdir: Path | None = None,
+        *,
+        address: str = "127.0.0.1",
+        api_port: int | None = None,
+        etcd_port: int | None = None,
+        # /16: a /24 ran out at about 250 Services (one per pool; the 1,000-pool bench)
+        service_cidr: str = "10.0.0.0/16",
+        controllers: Sequence[str] = CONTROLLERS,
+        apiserver_args: Sequence[str] = (),
+        apiserver_sans: Sequence[str] = (),
+        controller_args: Sequence[str] = (),
+        authorization_mode: str = "RBAC",
+    ) -> None:
         self.bin_dir = bin_dir
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kasynq-kube-"))
         self.kubeconfig = self.workdir / "admin.kubeconfig"
-        self.api_port = free_port()
-        self.server = f"https://127.0.0.1:{self.api_port}"
-        self.etcd_url = f"http://127.0.0.1:{free_port()}"
-        self._pki = _Pki(self.workdir / "pki")
-        self.serving_cert, self.serving_key = self._pki.leaf("apiserver")
-        self.admin_cert, self.admin_key = self._pki.leaf("admin")
+        self.address = address
+        self.api_port = api_port or free_port()
+        self.server = f"https://{address}:{self.api_port}"
+        # A fixed client port brings its peer port (+1); free ones are picked independently.
+        self._etcd_peer_port = etcd_port + 1 if etcd_port else free_port()
+        self.etcd_url = f"http://127.0.0.1:{etcd_port or free_port()}"
+        self._service_cidr = service_cidr
+        self._controllers = controllers
+        self._apiserver_args = tuple(apiserver_args)
+        self._apiserver_sans = tuple(apiserver_sans)
+        self._controller_args = tuple(controller_args)
+        self._authorization_mode = authorization_mode
+        self.pki = Pki(self.workdir / "pki")
+        self.serving_cert, self.serving_key = self.pki.leaf("apiserver")
+        self.admin_cert, self.admin_key = self.pki.leaf("admin")
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def __enter__(self) -> DevCluster:
@@ -171,6 +197,7 @@ class DevCluster:
     def start(self) -> DevCluster:
         """Start all three components and wait until each is serving; stop all on failure."""
         started = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._write_credentials()
             self._start_etcd()
@@ -212,23 +239,29 @@ class DevCluster:
         )
 
     def _write_credentials(self) -> None:
-        self._pki.create()
-        self._pki.issue(
+        self.pki.create()
+        self.pki.issue(
             "apiserver",
             "/CN=localhost",
             [
                 "basicConstraints=CA:FALSE",
                 "keyUsage=critical,digitalSignature",
                 "extendedKeyUsage=serverAuth",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "subjectAltName="
+                + ",".join(("DNS:localhost", "IP:127.0.0.1", *self._apiserver_sans)),
             ],
         )
-        self._pki.issue(
+        self.pki.issue(
             "admin",
             f"/O=system:masters/CN={ADMIN_USER}",
             ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
              "extendedKeyUsage=clientAuth"],
         )  # fmt: skip
+        self.write_kubeconfig(self.kubeconfig, ADMIN_USER, "admin")
+
+    def write_kubeconfig(self, path: Path, user: str, leaf: str) -> None:
+        """A kubeconfig for `user` with the client certificate `pki.issue(leaf, ...)` wrote."""
+        cert, key = self.pki.leaf(leaf)
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -237,32 +270,37 @@ class DevCluster:
                     "name": "kasynq-dev",
                     "cluster": {
                         "server": self.server,
-                        "certificate-authority": str(self._pki.ca_cert),
+                        "certificate-authority": str(self.pki.ca_cert),
                     },
                 }
             ],
             "users": [
-                {
-                    "name": ADMIN_USER,
-                    "user": {
-                        "client-certificate": str(self.admin_cert),
-                        "client-key": str(self.admin_key),
-                    },
-                }
+                {"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}
             ],
             "contexts": [
-                {"name": "kasynq-dev", "context": {"cluster": "kasynq-dev", "user": ADMIN_USER}}
+                {"name": "kasynq-dev", "context": {"cluster": "kasynq-dev", "user": user}}
             ],
             "current-context": "kasynq-dev",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(config))
 
-    def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-        process = spawn_child([str(self.bin_dir / name), *args], self.workdir / f"{name}.log")
+    def spawn(
+        self,
+        name: str,
+        args: Sequence[str],
+        binary: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start a component (logging to `<workdir>/<name>.log`) that `stop` stops."""
+        executable = binary or self.bin_dir / name
+        process = spawn_child([str(executable), *args], self.workdir / f"{name}.log", env)
         self._processes.append((name, process))
         return process
 
-    def _wait(self, name: str, process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    def wait_ready(
+        self, name: str, process: subprocess.Popen[bytes], ready: Callable[[], bool]
+    ) -> None:
+        """Wait until `ready()`; fail with the tail of the component's log if it exits."""
         try:
             wait_until(
                 ready,
@@ -281,8 +319,8 @@ class DevCluster:
 
     def _start_etcd(self) -> None:
         client_url = self.etcd_url
-        peer_url = f"http://127.0.0.1:{free_port()}"
-        process = self._spawn(
+        peer_url = f"http://127.0.0.1:{self._etcd_peer_port}"
+        process = self.spawn(
             "etcd",
             [
                 "--name=devcluster",
@@ -301,49 +339,50 @@ class DevCluster:
             with urllib.request.urlopen(f"{client_url}/health", timeout=2) as response:
                 return b'"health":"true"' in response.read()
 
-        self._wait("etcd", process, healthy)
+        self.wait_ready("etcd", process, healthy)
 
     def _start_apiserver(self) -> None:
-        process = self._spawn(
+        process = self.spawn(
             "kube-apiserver",
             [
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={self.api_port}",
                 f"--tls-cert-file={self.serving_cert}",
                 f"--tls-private-key-file={self.serving_key}",
-                f"--client-ca-file={self._pki.ca_cert}",
+                f"--client-ca-file={self.pki.ca_cert}",
                 f"--service-account-issuer={self.server}",
-                f"--service-account-key-file={self._pki.sa_pub}",
-                f"--service-account-signing-key-file={self._pki.sa_key}",
-                "--authorization-mode=RBAC",
-                # /16: a /24 ran out at about 250 Services (one per pool; the 1,000-pool bench)
-                "--service-cluster-ip-range=10.0.0.0/16",
+                f"--service-account-key-file={self.pki.sa_pub}",
+                f"--service-account-signing-key-file={self.pki.sa_key}",
+                f"--authorization-mode={self._authorization_mode}",
+                f"--service-cluster-ip-range={self._service_cidr}",
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=0",
+                *self._apiserver_args,
             ],
         )
-        self._wait("kube-apiserver", process, lambda: self._api_ok("/readyz"))
+        self.wait_ready("kube-apiserver", process, lambda: self._api_ok("/readyz"))
 
     def _start_controller_manager(self) -> None:
-        process = self._spawn(
+        process = self.spawn(
             "kube-controller-manager",
             [
                 f"--kubeconfig={self.kubeconfig}",
                 "--leader-elect=false",
-                f"--controllers={','.join(CONTROLLERS)}",
-                f"--service-account-private-key-file={self._pki.sa_key}",
-                f"--root-ca-file={self._pki.ca_cert}",
+                f"--controllers={','.join(self._controllers)}",
+                f"--service-account-private-key-file={self.pki.sa_key}",
+                f"--root-ca-file={self.pki.ca_cert}",
                 "--secure-port=0",
                 "--concurrent-gc-syncs=5",
                 "--v=0",
+                *self._controller_args,
             ],
         )
         # The serviceaccount controller creates "default" in every namespace: once it exists
         # in "default", the controllers are running (Pods need it to pass admission).
-        self._wait(
+        self.wait_ready(
             "kube-controller-manager",
             process,
             lambda: self._api_ok("/api/v1/namespaces/default/serviceaccounts/default"),
@@ -351,7 +390,7 @@ class DevCluster:
 
     def _api_ok(self, path: str) -> bool:
         """GET `path` as admin; True on 200, False on an HTTP error status."""
-        context = ssl.create_default_context(cafile=str(self._pki.ca_cert))
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         context.load_cert_chain(str(self.admin_cert), str(self.admin_key))
         try:
             with urllib.request.urlopen(self.server + path, timeout=2, context=context) as reply:

@@ -159,6 +159,14 @@ class KubeletStandIn:
         with self._lock:
             return [pod.directory / "worker.log" for pod in self.pods.values() if pod.crashed]
 
+    def failure(self) -> str | None:
+        """What went wrong when a worker exited on its own (the end of its log), else None."""
+        crashed = self.crashed()
+        if not crashed:
+            return None
+        tail = crashed[0].read_text(errors="replace")[-2000:]
+        return f"a worker exited unexpectedly; {crashed[0]} ends with:\n{tail}"
+
     def serving(self) -> list[str]:
         """Names of Pods whose worker is alive and not being stopped."""
         with self._lock:

@@ -23,15 +23,21 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--ms", type=int, default=50, help="how long each task sleeps")
     parser.add_argument("--queue", default="default:work", help="Redis name of the queue")
+    parser.add_argument(
+        "--record", help="Redis hash where handlers.py counts each task's runs (exactly once)"
+    )
     args = parser.parse_args()
     url = os.environ.get("KASYNQ_REDIS_URL", "redis://redis:6379/0")
     with Client.from_url(url) as client:
         for start in range(0, args.tasks, CHUNK):
             count = min(CHUNK, args.tasks - start)
-            tasks = [
-                Task("demo:work", json.dumps({"n": start + i, "ms": args.ms}).encode())
-                for i in range(count)
+            payloads: list[dict[str, object]] = [
+                {"n": start + i, "ms": args.ms} for i in range(count)
             ]
+            if args.record:
+                for payload in payloads:
+                    payload["record"] = args.record
+            tasks = [Task("demo:work", json.dumps(payload).encode()) for payload in payloads]
             failures = [
                 r for r in client.enqueue_many(tasks, queue=args.queue) if isinstance(r, Exception)
             ]

@@ -26,8 +26,9 @@ def test_build_progress_reaches_the_terminal(
 
 
 def test_build_script_reports_long_steps() -> None:
-    """`progress` in hack/k8s/build.sh prints a line while a step runs and its duration."""
-    source = (REPO / "hack" / "k8s" / "build.sh").read_text()
+    """`progress` (hack/k8s/lib.sh, used by the build scripts) prints a line while a step
+    runs and its duration."""
+    source = (REPO / "hack" / "k8s" / "lib.sh").read_text()
     function = source[
         source.index("progress() {") : source.index("\n}\n", source.index("progress() {")) + 3
     ]

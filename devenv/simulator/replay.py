@@ -87,7 +87,7 @@ def replay(scenario: Scenario, workdir: Path) -> ReplayResult:
         try:
             while (elapsed := time.monotonic() - start) < scenario.duration:
                 demo.check_workers()
-                result.pods.append((elapsed, len(demo.standin.running())))
+                result.pods.append((elapsed, len(demo.pods.running())))
                 time.sleep(SAMPLE_SECONDS)
         finally:
             producer.join()

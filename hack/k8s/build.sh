@@ -23,22 +23,9 @@ if [[ "${1:-}" == "--bin-dir" ]]; then
     exit 0
 fi
 
-log() { echo "k8s-bins: $*" >&2; }
-
-# progress <what> <command...>: run it, saying every 30 s that it is still at work (a cold
-# `go build` of kube-apiserver is minutes of silence otherwise), then how long it took.
-progress() {
-    local what="$1" started rc=0 ticker
-    shift
-    started=$(date +%s)
-    (while sleep 30; do log "$what: still at work, $(($(date +%s) - started))s"; done) &
-    ticker=$!
-    "$@" || rc=$?
-    kill "$ticker" 2>/dev/null || true
-    wait "$ticker" 2>/dev/null || true
-    log "$what: $([[ $rc -eq 0 ]] && echo done || echo "failed ($rc)") in $(($(date +%s) - started))s"
-    return "$rc"
-}
+LOG_PREFIX=k8s-bins
+# shellcheck source=hack/k8s/lib.sh
+source "$here/lib.sh"
 
 # Each binary's version line must match exactly. (No `| grep -q`: with pipefail, grep
 # exiting early can kill the writer with SIGPIPE and fail the check at random.)
@@ -61,24 +48,13 @@ check_versions() {
     expect_line "v$HELM_VERSION" "$dir/helm" version --template '{{.Version}}'
 }
 
-all_present() {
-    local name
-    for name in "${binaries[@]}"; do
-        [[ -x "$bin/$name" ]] || return 1
-    done
-}
-
 build_into() {
     local out="$1" date
     export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
     # Release date of the module as build date: reproducible, and honest about the source.
     date="$(cd "$here/kube" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
-    local ver_ldflags="" pkg
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ver_ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*}"
-        ver_ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION") -X $pkg.gitTreeState=clean"
-        ver_ldflags+=" -X $pkg.buildDate=$date"
-    done
+    local ver_ldflags pkg
+    ver_ldflags="$(kube_version_ldflags "$K8S_VERSION" "$date")"
     log "building kube-apiserver, kube-controller-manager, kubectl v$K8S_VERSION (cold: ~5 min)"
     (cd "$here/kube" && progress "kube-apiserver, kube-controller-manager, kubectl" \
         nice -n 10 go build -o "$out/" -ldflags "-s -w$ver_ldflags" \
@@ -98,18 +74,5 @@ build_into() {
         nice -n 10 go install -ldflags "$helm_ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
-mkdir -p "$root"
-exec 9>"$root/.lock"
-flock 9  # one build at a time, also across parallel test sessions
-if ! all_present; then
-    staging="$(mktemp -d "$root/build.XXXXXX")"
-    trap 'rm -rf "$staging"' EXIT
-    start=$SECONDS
-    build_into "$staging"
-    check_versions "$staging"
-    chmod 755 "$staging"
-    rm -rf "$bin" && mv "$staging" "$bin"
-    log "built in $((SECONDS - start))s into $bin"
-fi
-check_versions "$bin"
+build_once "$root" "$bin" "${binaries[@]}"
 echo "$bin"

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.autoscaling_bench import autoscaling_round
-from bench.report import autoscaling_targets, render_page, targets
+from bench.report import (
+    REALNODE_HEADING,
+    autoscaling_targets,
+    realnode_section,
+    render_page,
+    splice_section,
+    targets,
+)
 from bench.results import DRAIN, ENQUEUE, LATENCY, OPERATOR, Results
 from bench.stats import Failed
 
@@ -100,3 +107,17 @@ def test_autoscaling_scores_and_charts_per_scenario(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     results.save(path)
     assert Results.load(path) == results
+
+
+def test_real_node_row_is_kept_by_make_bench_and_replaced_by_make_bench_node() -> None:
+    figures: dict[str, object] = {
+        "measured": "today", "tasks": 5000, "task_ms": 50, "replicas_changed_s": 1.26,
+        "first_new_pod_ready_s": 5.1, "drained_s": None, "peak_pods": 10, "max_replicas": 10,
+    }  # fmt: skip
+    page = render_page(_results(), {}, "params", realnode=figures)
+    assert page.count(REALNODE_HEADING) == 1
+    assert "| example pool, 5,000 tasks of 50 ms | 1.3 | 5.1 | - | 10 of 10 |" in page
+    newer = splice_section(page, realnode_section({**figures, "drained_s": 6.2}))
+    assert newer.count(REALNODE_HEADING) == 1 and "| 5.1 | 6.2 |" in newer
+    assert newer.startswith(page.partition(REALNODE_HEADING)[0].rstrip("\n"))
+    assert REALNODE_HEADING not in render_page(_results(), {}, "params")
