@@ -43,7 +43,7 @@ def test_a_pool_at_zero_runs_its_schedule_and_idles_back(
 
         def at_zero() -> bool:
             demo.check_workers()
-            return demo.deployment()[0] == 0 and not demo.standin.running()
+            return demo.deployment()[0] == 0 and not demo.pods.running()
 
         wait_until(at_zero, "the idle pool at zero", 2 * PERIOD_SECONDS)
         wait_until(lambda: processed() >= 1, "a schedule tick run", 2 * PERIOD_SECONDS)
