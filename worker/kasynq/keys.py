@@ -144,6 +144,12 @@ def workers_key(host: str, pid: int, server_id: str) -> str:
     return f"asynq:workers:{{{host}:{pid}:{server_id}}}"
 
 
+def busy_key(host: str, pid: int | str, server_id: str) -> str:
+    """kasynq only: a server's in-flight task count, rewritten when it changes
+    (docs/wire-protocol.md §12.11); same hash slot as its workers key."""
+    return f"kasynq:busy:{{{host}:{pid}:{server_id}}}"
+
+
 def scheduler_entries_key(scheduler_id: str) -> str:
     return f"asynq:schedulers:{{{scheduler_id}}}"
 
