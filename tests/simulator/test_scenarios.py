@@ -4,9 +4,8 @@ Every target of the issue is asserted per scenario. Targets the policy does not 
 strict xfails whose reason gives the measured value, so reaching one turns the test red until
 the xfail is removed. Pod-seconds: the HPA-style 120 s scale-down window (and no scale-down
 within it after a scale-up) keeps pods the oracle drops at once. Busy pods: the operator
-reads who is busy from asynq's worker records, rewritten every 5 s by each worker's heartbeat
-(the simulator models that), so a pod that just picked up a task can be removed; its task
-then finishes within the shutdown timeout or is requeued.
+reads who is busy from the servers' busy counts, rewritten whenever they change, so a pod
+that just picked up a task is never taken for idle.
 """
 
 from __future__ import annotations
@@ -55,12 +54,6 @@ def test_peak_is_at_most_a_quarter_over_the_needed_size(name: str) -> None:
     assert comparison.kasynq.peak_replicas <= 1.25 * comparison.needed + 1, comparison.kasynq
 
 
-BUSY_POD_REMOVED_NOT_YET = {
-    name: "a pod that picked up a task within 5 s reads idle in its worker record"
-    for name in ("burst", "daily-sine", "slow-start")
-}
-
-
 def marked(reasons: dict[str, str]) -> list[object]:
     """NAMES, those in `reasons` as strict xfails with the reason."""
     return [
@@ -71,7 +64,7 @@ def marked(reasons: dict[str, str]) -> list[object]:
     ]
 
 
-@pytest.mark.parametrize("name", marked(BUSY_POD_REMOVED_NOT_YET))
+@pytest.mark.parametrize("name", NAMES)
 def test_no_busy_pod_is_removed_while_an_idle_one_remains(name: str) -> None:
     scores = result(name).kasynq
     assert scores.busy_removed_while_idle == 0, scores
