@@ -2,8 +2,8 @@
 
 Every target of the issue is asserted per scenario. Targets the policy does not reach yet are
 strict xfails whose reason gives the measured value, so reaching one turns the test red until
-the xfail is removed. Pod-seconds: the HPA-style 120 s scale-down window (and no scale-down
-within it after a scale-up) keeps pods the oracle drops at once. Busy pods: the operator
+the xfail is removed. Pod-seconds: scale-in follows the idle evidence (an empty backlog for
+three polls) instead of waiting out the 120 s scale-down window. Busy pods: the operator
 reads who is busy from the servers' busy counts, rewritten whenever they change, so a pod
 that just picked up a task is never taken for idle.
 """
@@ -20,11 +20,10 @@ from devenv.simulator.scores import Comparison, Scores, compare
 NAMES = [scenario.name for scenario in SCENARIOS]
 
 POD_SECONDS_NOT_YET = {
-    "burst": "2.3x the oracle: no scale-down within the 120 s window after the scale-up",
-    "daily-sine": "1.28x: each downswing is followed 120 s late",
-    "spikes": "2.5x: a 15 s spike every 150 s, then 120 s without scale-down",
-    "long-tasks-drop": "1.6x: 90 s tasks end 90 s after the drop, then 120 s of window",
-    "cron-at-zero": "6.8x: woken 30 s early (lookahead) and idle for 60 s after each tick",
+    "cron-at-zero": (
+        "6.8x: woken 30 s early (dueSoonLookaheadSeconds) and idle for scaleToZeroIdleSeconds "
+        "(60 s) after each 2 s tick; the oracle runs one start-up plus the task"
+    ),
 }
 
 
