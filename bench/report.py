@@ -561,10 +561,11 @@ METHOD = """\
 
 ROUND_TRIPS_TEXT = """\
 Redis round trips of one autoscaler poll: `kasynq.broker.metrics.sample_queues`, which the
-operator's autoscaler calls once per pool per poll, on a standalone Redis. Counted as writes
-on the client's socket (a pipeline is one write, then its replies), after a first poll that
-connects and loads the script; Redis's own `INFO commandstats` must show exactly one script
-call per queue per poll, or the run fails.
+operator calls once per batch of the pools' and queues' polls on one Redis client (those
+asked for within 50 ms, `RedisClients.sample`), here with 1, 50 or 200 queues, on a
+standalone Redis. Counted as writes on the client's socket (a pipeline is one write, then
+its replies), after a first poll that connects and loads the script; Redis's own `INFO
+commandstats` must show exactly one script call per queue per poll, or the run fails.
 """
 
 OPERATOR_TEXT = """\

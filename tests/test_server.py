@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio
 from kasynq import keys
 from kasynq.broker import Broker
+from kasynq.broker.metrics import active_tasks_by_host
 from kasynq.context import TaskContext
 from kasynq.retry import RevokeTask, SkipRetry
 from kasynq.servemux import ServeMux
@@ -522,3 +523,32 @@ async def test_processes_through_sentinel_url(redis_sentinel: Any) -> None:
         assert sorted(seen) == sorted(msg.id for msg in messages)
     finally:
         await server.shutdown()
+
+
+async def test_the_busy_count_is_current_between_heartbeats(
+    client: redis.asyncio.Redis, broker: Broker, servers: list[Server]
+) -> None:
+    """The operator's scale-in reads who is busy (`active_tasks_by_host`): a task picked up
+    after the last heartbeat must count at once, not up to 5 s later (issue #18 point 4)."""
+    release = asyncio.Event()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        await release.wait()
+
+    server = await start(servers, client, handler, concurrency=3, heartbeat_interval=60)
+    host = server.identity.host
+    await wait_for(lambda: _hosts(client), what="the first heartbeat")  # records 0 tasks
+    await enqueue(broker, 2)
+    assert server.processor is not None
+    await wait_for(lambda: len(server.processor.workers) == 2, what="two tasks running")
+    await wait_for(lambda: _busy_on(client, host, 2), within=1.5, what="a busy count of 2")
+    release.set()
+    await wait_for(lambda: _busy_on(client, host, 0), within=1.0, what="the host idle again")
+
+
+async def _hosts(client: redis.asyncio.Redis) -> bool:
+    return bool(await client.zcard(keys.ALL_WORKERS))
+
+
+async def _busy_on(client: redis.asyncio.Redis, host: str, count: int) -> bool:
+    return (await active_tasks_by_host(client)).get(host, 0) == count

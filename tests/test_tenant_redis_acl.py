@@ -229,6 +229,15 @@ def test_go_and_kasynq_workers_process_their_own_tasks_with_the_tenant_user(
             "all tenant tasks processed by Go and kasynq workers",
             60,
         )
+        # The kasynq worker's busy count (read by the operator before a scale-in) is its to
+        # write: a task holding a slot shows up there.
+        with Client.from_url(url) as client:
+            client.enqueue(Task("hold", b"5"), queue=queue)
+        wait_until(
+            lambda: any(admin.get(key) == b"1" for key in admin.keys(keys.busy_key("*", "*", "*"))),
+            "the tenant worker's busy count",
+            10,
+        )
 
 
 def test_worker_pointed_at_another_tenants_queue_gets_nothing(

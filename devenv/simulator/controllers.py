@@ -36,8 +36,7 @@ def scenario_policy(scenario: Scenario) -> Policy:
 @dataclass
 class Kasynq:
     """`scaling.decide` as the operator runs it: state kept across polls; busy pods and
-    deletion costs from the worker records, which asynq's heartbeat rewrites every 5 s (a pod
-    that picked up a task since its last record reads idle)."""
+    deletion costs from the servers' busy counts, current at the poll."""
 
     policy: Policy
     name: str = "kasynq"
@@ -55,7 +54,7 @@ class Kasynq:
             view.now,
             self.state,
             view.ready,
-            busy_pods=sum(1 for count in view.recorded_busy.values() if count),
+            busy_pods=sum(1 for count in view.busy.values() if count),
             next_schedule_in=view.next_schedule_in,
         )
         if decision.metrics_available and decision.state is not None:
@@ -63,7 +62,7 @@ class Kasynq:
         return decision.desired_replicas
 
     def deletion_costs(self, view: View) -> Mapping[str, int]:
-        return view.recorded_busy
+        return view.busy
 
 
 @dataclass
@@ -149,9 +148,9 @@ class Oracle:
 
     def desired(self, view: View) -> int:
         size = self.sizes[min(int(view.now), len(self.sizes) - 1)]
-        busy_pods = sum(1 for count in view.fresh_busy.values() if count)
+        busy_pods = sum(1 for count in view.busy.values() if count)
         bounded = min(max(size, self.scenario.min_replicas), self.scenario.max_replicas)
         return max(bounded, busy_pods) if bounded < view.current else bounded
 
     def deletion_costs(self, view: View) -> Mapping[str, int]:
-        return view.fresh_busy
+        return view.busy

@@ -2,8 +2,8 @@
 
 A `Controller` is asked for a size every `poll_seconds` with the metrics the operator reads
 (`PoolMetrics`: pending, active, due-soon, completion counter, oldest pending age) plus the
-per-pod busy slots, both as recorded by the worker heartbeat (every 5 s, like asynq's
-`heartbeater`) and fresh. Scale-in picks victims as the ReplicaSet does
+per-pod busy slots as they are at the poll (each kasynq server rewrites its busy count when it
+changes, docs/wire-protocol.md §12.11). Scale-in picks victims as the ReplicaSet does
 (`controller.getPodsToDelete`: not-ready first, then the lowest `pod-deletion-cost`, then the
 newest); a victim stops fetching, finishes what it runs within the shutdown timeout and
 requeues the rest (asynq `Server.Shutdown`), which counts as interrupted work.
@@ -23,8 +23,6 @@ from kasynq.broker.metrics import PoolMetrics, QueueMetrics
 from devenv.simulator.workload import Scenario, Task
 
 TICK_SECONDS = 0.1
-HEARTBEAT_SECONDS = 5.0
-"""Worker records are rewritten this often (asynq `heartbeater` interval)."""
 SHUTDOWN_TIMEOUT_SECONDS = 8.0
 """asynq `Config.ShutdownTimeout` default."""
 QUEUE = "sim"
@@ -35,10 +33,8 @@ class Pod:
     name: str
     created: float
     ready_at: float
-    heartbeat_phase: float
     running: dict[int, float] = field(default_factory=dict)
     """task index -> end time"""
-    recorded_busy: int = 0
     stopping_since: float | None = None
 
     def ready(self, now: float) -> bool:
@@ -56,10 +52,8 @@ class View:
     current: int
     ready: int
     metrics: PoolMetrics | None
-    recorded_busy: Mapping[str, int]
-    """Busy slots per pod as of each pod's last heartbeat (what the worker records say)."""
-    fresh_busy: Mapping[str, int]
-    """Busy slots per pod right now."""
+    busy: Mapping[str, int]
+    """Busy slots per pod right now (the servers' busy counts)."""
     next_schedule_in: float | None
 
 
@@ -125,8 +119,7 @@ class Simulation:
     def _add_pod(self, now: float, ready_at: float | None = None) -> None:
         self.pod_count += 1
         start = now + self.scenario.startup(self.rng) if ready_at is None else ready_at
-        phase = self.rng.uniform(0, HEARTBEAT_SECONDS)
-        self.pods.append(Pod(f"pod-{self.pod_count}", now, start, phase))
+        self.pods.append(Pod(f"pod-{self.pod_count}", now, start))
 
     def _cron_fires(self, now: float) -> bool:
         every = self.scenario.schedules_every
@@ -154,7 +147,6 @@ class Simulation:
                 arrivals += 1
             self._cron(now)
             self._dispatch(now)
-            self._heartbeat(now)
             self.snapshots.append(self._sample(now))
             while self.snapshots[0].taken_at < now - self.scenario.sample_age_seconds - 1:
                 self.snapshots.popleft()
@@ -218,13 +210,6 @@ class Simulation:
             if len(pod.running) >= self.scenario.concurrency:
                 free.remove(pod)
 
-    def _heartbeat(self, now: float) -> None:
-        for pod in self.pods:
-            if math.floor((now - pod.heartbeat_phase) / HEARTBEAT_SECONDS) != math.floor(
-                (now - TICK_SECONDS - pod.heartbeat_phase) / HEARTBEAT_SECONDS
-            ):
-                pod.recorded_busy = len(pod.running)
-
     def _sample(self, now: float) -> PoolMetrics:
         oldest = self.tasks[self.pending[0]].arrival if self.pending else now
         due_soon = 0
@@ -251,8 +236,7 @@ class Simulation:
             current=len(self.pods),
             ready=sum(pod.ready(now) for pod in self.pods),
             metrics=metrics,
-            recorded_busy={pod.name: pod.recorded_busy for pod in self.pods},
-            fresh_busy={pod.name: len(pod.running) for pod in self.pods},
+            busy={pod.name: len(pod.running) for pod in self.pods},
             next_schedule_in=self.next_schedule_in(now),
         )
 

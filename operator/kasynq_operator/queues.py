@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kasynq.broker.inspect import InspectBroker
-from kasynq.broker.metrics import QueueMetrics, sample_queues
+from kasynq.broker.metrics import QueueMetrics
 from kasynq.errors import FailedPreconditionError
 
 from kasynq_operator import metrics as operator_metrics
@@ -102,7 +102,6 @@ class QueueController:
                 trouble.message,
             )
             operator_metrics.RECONCILE_ERRORS.labels("AsynqQueue", "redis-poll").inc()
-            await self.redis_clients.forget(self.namespace, secret)
             operator_metrics.QUEUES.forget(self.redis_name)
             if trouble != self._warned:  # one Warning Event per distinct problem
                 self.post_warning(trouble.reason, trouble.message)
@@ -140,10 +139,12 @@ class QueueController:
 
     async def _sync(self, secret: SecretRef, paused: bool) -> QueueMetrics:
         """Sample the queue and make its paused flag in Redis match the spec."""
-        client = await self.redis_clients.get(self.namespace, secret)
-        (sample,) = (await sample_queues(client, [self.redis_name], 0)).queues
+        (sample,) = (
+            await self.redis_clients.sample(self.namespace, secret, [self.redis_name], 0)
+        ).queues
         if sample.paused == paused:
             return sample
+        client = await self.redis_clients.get(self.namespace, secret)
         inspect = InspectBroker(client)
         # FailedPrecondition: someone else got there first, the flag already is what we want.
         with contextlib.suppress(FailedPreconditionError):

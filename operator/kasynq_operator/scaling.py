@@ -19,24 +19,28 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 * a schedule tick (cron entry of the pool) due within the lookahead counts as one due task,
   so a pool at zero wakes for it (its scheduler runs inside the worker pods).
 
-Stabilization follows the HPA: scale up to the lowest recommendation of the up-window, down
-to the highest of the down-window. Past recommendations are remembered without the backlog's
-drain term (what the arrivals alone need), so a backlog that is gone holds no pods.
-Additionally no scale-down within the down-window after a scale-up or after the state began
-(a restarted operator never scales in on a short memory).
-A scale-up wanted within the down-window after a scale-down (a flap) doubles the down-window,
-up to 8x; each later scale-down (the load stayed low for the whole widened window) halves it.
-A move against the previous move's direction (a reversal) waits until the base down-window has
-passed since the last reversal, so there is never more than one reversal per stabilization
-window, from the first cycle on; only waking from zero and returning inside the spec bounds
-skip that wait (a pool at zero processes nothing, and the bounds are the user's word).
+Scale-in follows evidence first: when the backlog stayed empty for `IDLE_EVIDENCE_POLLS` polls
+nothing waited, so the most tasks running at once over them (at the target utilization) is
+what the load needs; the pool goes down to that, never below the recommendation, without
+waiting for a window (once the state is a down-window old: a restarted operator never scales
+in on a short memory). Otherwise stabilization follows the HPA: scale up to the lowest
+recommendation of the up-window, down to the highest of the down-window. Past recommendations
+are remembered without the backlog's drain term (what the arrivals alone need), so a backlog
+that is gone holds no pods. Additionally no scale-down on the window within it after a
+scale-up or after the state began (a restarted operator never scales in on a short memory of
+estimates). A scale-up wanted within the down-window after a scale-down (a flap) doubles the
+down-window, up to 8x; each later scale-down halves it. A move against the previous move's
+direction (a reversal) waits until the base down-window has passed since the last reversal, so
+estimates cannot flap; a scale-in the idle evidence proves, a scale-up for pending tasks no
+free slot takes whose oldest waited half the latency target, waking from zero and returning
+inside the spec bounds skip that wait.
 Scale to zero only after pending, active and due-soon stayed zero for the idle window.
 Scale-in never goes below the number of pods running a task (`busy_pods`, read fresh by the
 caller before it scales in), so idle pods go first and busy ones are not interrupted.
 Missing or stale metrics hold the current size.
 
-`decide` runs the stages in order: measure, recommend, bound, stabilize, guard (flaps,
-reversals, busy pods) and remember.
+`decide` runs the stages in order: measure (with the idle evidence), recommend, bound,
+stabilize, guard (busy pods, flaps, reversals) and remember.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ RATE_WINDOW_SECONDS = 30.0
 MAX_DOWN_WINDOW_DAMPING = 8.0
 TARGET_UTILIZATION = 0.9
 """Share of the slots the throughput term plans to keep busy: at 100 % a queue never drains."""
+IDLE_EVIDENCE_POLLS = 3
+"""For how many poll intervals the backlog must have stayed empty before the peak of the
+running tasks over that time is taken as proof of what the load needs (`idle_evidence`);
+in the simulator 5 polls left spikes at 1.22x the oracle's pod-seconds, 3 at 1.12x."""
 SERVICE_MEMORY_SECONDS = 60.0
 """Time constant of the service-time estimate: task durations change slowly, and a 10 s window
 holds too few tasks of slow kinds (one 1.4 s estimate of 0.5 s tasks sized a burst 3x)."""
@@ -96,6 +104,11 @@ class Policy:
             value = getattr(self, name)
             if value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
+
+    @property
+    def idle_evidence_seconds(self) -> float:
+        """How long an empty backlog must last to prove a smaller size (`idle_evidence`)."""
+        return IDLE_EVIDENCE_POLLS * self.poll_interval_seconds
 
     @property
     def stale_after_seconds(self) -> float:
@@ -374,6 +387,13 @@ class Step:
     desired: int = 0
     history: tuple[tuple[float, int], ...] = ()
     out_of_bounds: bool = False
+    evident: int | None = None
+    """The size the last `Policy.idle_evidence_seconds` of samples prove enough, if any."""
+    proven: bool = False
+    """The scale-down rests on that proof, not on the down-window."""
+    waiting: bool = False
+    """More tasks are pending than the ready pods have free slots and the oldest has waited
+    half the latency target: a scale-up serves them, it does not guess at the load."""
     damping: float = 1.0
     flapped: bool = False
     reversal: bool = False
@@ -436,6 +456,15 @@ def stabilize(step: Step) -> Step:
     if bounded == 0 and step.idle_for >= policy.scale_to_zero_idle_seconds:
         reason = f"pending, active and due-soon zero for {step.idle_for:.0f}s: scaling to zero"
         return replace(step, desired=0, reason=reason)
+    remembers = now - state.started_at >= step.window  # a restart has a short memory
+    if remembers and step.evident is not None and current > max(bounded, step.evident):
+        desired = max(bounded, step.evident)
+        return step.but(
+            f"; backlog empty for {step.policy.idle_evidence_seconds:g}s, at most "
+            f"{desired} pods' worth of tasks running",
+            desired=desired,
+            proven=True,
+        )
     if current > down:
         recent_up = (
             state.last_scale_up_at is not None and now - state.last_scale_up_at < step.window
@@ -449,6 +478,23 @@ def stabilize(step: Step) -> Step:
     if bounded != current:
         return step.but(f"; held at {current} by stabilization")
     return step
+
+
+def idle_evidence(
+    policy: Policy, window: tuple[PoolMetrics, ...], metrics: PoolMetrics
+) -> int | None:
+    """Stage 1c: when every sample of the last `Policy.idle_evidence_seconds` (which must cover it)
+    had an empty backlog, nothing waited: the most tasks running at once is what the load
+    needed, and pods for it at the target utilization are enough. None without that proof."""
+    since = metrics.taken_at - policy.idle_evidence_seconds
+    recent = [sample for sample in window if sample.taken_at >= since]
+    if not window or window[0].taken_at > since:
+        return None
+    samples = (*recent, metrics)
+    if any(q.pending or q.due_soon for sample in samples for q in sample.queues if not q.paused):
+        return None
+    running = max(sum(in_flight(q) for q in sample.queues) for sample in samples)
+    return _ceil(running / TARGET_UTILIZATION / policy.concurrency)
 
 
 def keep_busy_pods(step: Step, busy_pods: int | None) -> Step:
@@ -481,9 +527,13 @@ def damp_flaps(step: Step) -> Step:
 
 def limit_reversals(step: Step) -> Step:
     """Stage 5c: a move against the previous one waits a base down-window after the last
-    reversal; waking from zero and returning inside the spec bounds never wait."""
+    reversal (estimates must not flap), except: a scale-down the idle evidence proves; a
+    scale-up for pending tasks no free slot takes whose oldest waited half the latency target
+    (holding it broke the target on spikes); waking from zero; returning inside the bounds."""
     reversal = _reverses(step.state, step.current, step.desired)
-    if not reversal or step.out_of_bounds or step.current == 0:
+    up = step.desired > step.current
+    free = (up and step.waiting) or step.proven or step.out_of_bounds or step.current == 0
+    if not reversal or free:
         return step.but(reversal=reversal)
     last = step.state.last_reversal_at
     since = step.now - last if last is not None else math.inf
@@ -553,7 +603,17 @@ def decide(
     busy_at = state.busy_at if demand.idle and not gap else now
     idle_for = now - (busy_at if busy_at is not None else state.started_at)
     recommendation = recommend(policy, demand, current, ready)
-    step = replace(bound(policy, recommendation, current, idle_for), state=state, now=now)
+    evident = None if gap else idle_evidence(policy, window, metrics)
+    step = replace(
+        bound(policy, recommendation, current, idle_for),
+        state=state,
+        now=now,
+        evident=evident,
+        waiting=(
+            demand.pending > ready * policy.concurrency - demand.active
+            and demand.latency_seconds >= policy.target_latency_seconds / 2
+        ),
+    )
     step = stabilize(step)
     step = keep_busy_pods(step, busy_pods)
     step = limit_reversals(damp_flaps(step))

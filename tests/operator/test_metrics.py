@@ -121,6 +121,24 @@ async def test_active_tasks_by_host_from_worker_records(client: redis.asyncio.Re
     assert await client.zcard(keys.ALL_WORKERS) == 4, "read-only: nothing pruned"
 
 
+async def test_a_busy_count_wins_over_the_worker_record(client: redis.asyncio.Redis) -> None:
+    """A kasynq server's busy count is rewritten at every change; its record is up to 5 s
+    old. Without a busy count (a Go server, or none changed for 30 s) the record counts."""
+    live = NOW_S + 10
+    fresh = (keys.workers_key("pool-abc-1", 1, "s1"), 0, 2)
+    finished = (keys.workers_key("pool-abc-2", 1, "s2"), 3, 0)
+    go_server = (keys.workers_key("pool-abc-3", 1, "s3"), 1, None)
+    for key, recorded, busy in (fresh, finished, go_server):
+        await client.zadd(keys.ALL_WORKERS, {key: live})
+        if recorded:
+            await client.hset(key, mapping={f"task{i}": b"info" for i in range(recorded)})
+        if busy is not None:
+            host, pid, server_id = key.split("{")[1].rstrip("}").split(":")
+            await client.set(keys.busy_key(host, pid, server_id), busy)
+    by_host = await active_tasks_by_host(client, wall_clock_ns=lambda: NOW_NS)
+    assert by_host == {"pool-abc-1": 2, "pool-abc-3": 1}
+
+
 async def test_no_workers_means_no_hosts(client: redis.asyncio.Redis) -> None:
     assert await active_tasks_by_host(client) == {}
 

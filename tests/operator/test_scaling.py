@@ -152,21 +152,47 @@ def sizes(decisions: list[Decision]) -> list[int]:
     return [d.desired_replicas for d in decisions]
 
 
-def test_drain_returns_to_min_only_after_the_scale_down_window() -> None:
+def test_a_drained_backlog_returns_to_min_once_three_idle_polls_prove_it() -> None:
+    """An empty backlog with nothing running for three polls proves the pods idle: no need to
+    wait out the down-window (the burst scenario held 10 idle pods for 120 s: 2.3x the
+    oracle's pod-seconds)."""
     policy = Policy(max_replicas=10, scale_down_stabilization_seconds=60)
     busy = polls(0, 10, 2, lambda t: queue(pending=1000))
-    drained = polls(12, 120, 2, lambda t: queue())
+    drained = polls(12, 40, 2, lambda t: queue())
     decisions = run(policy, 1, busy + drained, start=-600)
     by_time = dict(zip([t for t, _ in busy + drained], sizes(decisions), strict=True))
     assert by_time[0] == 10
+    assert by_time[16] == 10, "scale-down on less than three polls of an empty backlog"
+    assert by_time[18] == 1
+    assert "backlog empty for 6s" in decisions[3 + len(busy)].reason
+
+
+def test_a_backlog_that_never_empties_returns_to_min_only_after_the_window() -> None:
+    """Without that proof the estimate may be noise: the down-window holds the size."""
+    policy = Policy(max_replicas=10, scale_down_stabilization_seconds=60)
+    busy = polls(0, 10, 2, lambda t: queue(pending=1000))
+    trickle = polls(12, 120, 2, lambda t: queue(pending=5))
+    decisions = run(policy, 1, busy + trickle, start=-600)
+    by_time = dict(zip([t for t, _ in busy + trickle], sizes(decisions), strict=True))
+    assert by_time[0] == 10
     assert by_time[68] == 10, "scale-down before the 60 s window after the last busy poll"
     assert by_time[72] == 1
-    assert "window" in decisions[-1].reason or decisions[-1].desired_replicas == 1
+
+
+def test_idle_evidence_sizes_for_the_most_tasks_running_at_once() -> None:
+    """Tasks running, nothing waiting: the peak of the running tasks over the evidence polls
+    (at 90 % of the slots) is the size, not what runs at the moment."""
+    policy = Policy(max_replicas=10, concurrency=10, scale_down_stabilization_seconds=120)
+    busy = polls(0, 4, 2, lambda t: queue(pending=1000))
+    running = dict(zip((6, 8, 10, 12), (28, 12, 5, 5), strict=True))
+    tail = polls(6, 12, 2, lambda t: queue(active=running[int(t)]))
+    decisions = run(policy, 1, busy + tail, start=-600)
+    assert sizes(decisions) == [10, 10, 10, 10, 10, 10, 4], decisions[-1].reason  # 28 / 9
 
 
 def test_restarted_operator_does_not_scale_in_before_a_full_window() -> None:
     policy = Policy(scale_down_stabilization_seconds=60)
-    decisions = run(policy, 8, polls(0, 58, 2, lambda t: queue()), start=0)
+    decisions = run(policy, 8, polls(0, 58, 2, lambda t: queue(pending=5)), start=0)
     assert set(sizes(decisions)) == {8}
     assert "held" in decisions[0].reason
 

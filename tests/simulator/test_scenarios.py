@@ -2,11 +2,10 @@
 
 Every target of the issue is asserted per scenario. Targets the policy does not reach yet are
 strict xfails whose reason gives the measured value, so reaching one turns the test red until
-the xfail is removed. Pod-seconds: the HPA-style 120 s scale-down window (and no scale-down
-within it after a scale-up) keeps pods the oracle drops at once. Busy pods: the operator
-reads who is busy from asynq's worker records, rewritten every 5 s by each worker's heartbeat
-(the simulator models that), so a pod that just picked up a task can be removed; its task
-then finishes within the shutdown timeout or is requeued.
+the xfail is removed. Pod-seconds: scale-in follows the idle evidence (an empty backlog for
+three polls) instead of waiting out the 120 s scale-down window. Busy pods: the operator
+reads who is busy from the servers' busy counts, rewritten whenever they change, so a pod
+that just picked up a task is never taken for idle.
 """
 
 from __future__ import annotations
@@ -21,11 +20,10 @@ from devenv.simulator.scores import Comparison, Scores, compare
 NAMES = [scenario.name for scenario in SCENARIOS]
 
 POD_SECONDS_NOT_YET = {
-    "burst": "2.3x the oracle: no scale-down within the 120 s window after the scale-up",
-    "daily-sine": "1.28x: each downswing is followed 120 s late",
-    "spikes": "2.5x: a 15 s spike every 150 s, then 120 s without scale-down",
-    "long-tasks-drop": "1.6x: 90 s tasks end 90 s after the drop, then 120 s of window",
-    "cron-at-zero": "6.8x: woken 30 s early (lookahead) and idle for 60 s after each tick",
+    "cron-at-zero": (
+        "6.8x: woken 30 s early (dueSoonLookaheadSeconds) and idle for scaleToZeroIdleSeconds "
+        "(60 s) after each 2 s tick; the oracle runs one start-up plus the task"
+    ),
 }
 
 
@@ -55,12 +53,6 @@ def test_peak_is_at_most_a_quarter_over_the_needed_size(name: str) -> None:
     assert comparison.kasynq.peak_replicas <= 1.25 * comparison.needed + 1, comparison.kasynq
 
 
-BUSY_POD_REMOVED_NOT_YET = {
-    name: "a pod that picked up a task within 5 s reads idle in its worker record"
-    for name in ("burst", "daily-sine", "slow-start")
-}
-
-
 def marked(reasons: dict[str, str]) -> list[object]:
     """NAMES, those in `reasons` as strict xfails with the reason."""
     return [
@@ -71,7 +63,7 @@ def marked(reasons: dict[str, str]) -> list[object]:
     ]
 
 
-@pytest.mark.parametrize("name", marked(BUSY_POD_REMOVED_NOT_YET))
+@pytest.mark.parametrize("name", NAMES)
 def test_no_busy_pod_is_removed_while_an_idle_one_remains(name: str) -> None:
     scores = result(name).kasynq
     assert scores.busy_removed_while_idle == 0, scores

@@ -144,6 +144,12 @@ def workers_key(host: str, pid: int, server_id: str) -> str:
     return f"asynq:workers:{{{host}:{pid}:{server_id}}}"
 
 
+def busy_key(host: str, pid: int | str, server_id: str) -> str:
+    """kasynq only: a server's in-flight task count, rewritten when it changes
+    (docs/wire-protocol.md §12.11); same hash slot as its workers key."""
+    return f"kasynq:busy:{{{host}:{pid}:{server_id}}}"
+
+
 def scheduler_entries_key(scheduler_id: str) -> str:
     return f"asynq:schedulers:{{{scheduler_id}}}"
 
@@ -181,6 +187,7 @@ PROCESS_KEY_PATTERNS = (
     "asynq:workers:{*}",
     scheduler_entries_key("*"),
     scheduler_history_key("*"),
+    busy_key("*", "*", "*"),
 )
 """Per-process keys, named by host, pid and ID rather than by queue: a process writes its
 own; only inspectors read them (they hold other processes' in-flight task payloads)."""

@@ -81,6 +81,8 @@ RUNNER_PREFIX = "kasynq-task-"
 ABORT_GRACE_SECONDS = 1.0
 """After the shutdown abort, how long cancelled async handlers get to end before abandonment."""
 
+BUSY_REFRESH_SECONDS = 1.0
+"""Changes of the busy count that keep a busy server busy are written at most this often."""
 WRITE_MARGIN_SECONDS = 2.0
 """The lease is given up this long before a recoverer may take the task (lease score truncated
 to whole seconds, clock skew between hosts)."""
@@ -249,6 +251,9 @@ class ProcessorConfig:
     """How long past its lease a task stays active before recoverers (Go: 30 s) retry it."""
     failure_log_level: int = logging.WARNING
     """Level of the one line logged per failed attempt."""
+    busy_key: str | None = None
+    """Where the in-flight count is written whenever it changes (`keys.busy_key`), so the
+    operator never picks a pod that just took a task as an idle victim; None: not written."""
 
 
 class Processor:
@@ -289,6 +294,9 @@ class Processor:
         self.failure_log_level = config.failure_log_level
         """Level of the per-failure log line; changed at run time by the server."""
         self._watchdog: LoopWatchdog | None = None
+        self._busy_reported: int | None = None
+        self._busy_reported_at = 0.0
+        self._busy_report_due = False
 
     @property
     def fetching(self) -> bool:
@@ -545,6 +553,7 @@ class Processor:
         )
         self.workers[msg.id] = worker
         self._metrics.in_flight.inc()
+        self._busy_changed()
         worker.runner = asyncio.create_task(self._run(worker), name=RUNNER_PREFIX + msg.id)
 
     async def _run(self, worker: Worker) -> None:
@@ -566,6 +575,42 @@ class Processor:
         self._metrics.in_flight.dec()
         self._free_slot(worker)
         self._set_idle_if_idle()
+        self._busy_changed()
+
+    def _busy_changed(self) -> None:
+        """Write the in-flight count at the end of this loop turn, with the turn's dequeues and
+        outcome writes (one more command in their batch, no round trip). Going from idle to
+        busy or back is written at once; other changes at most every
+        `BUSY_REFRESH_SECONDS` (a pod running tasks without a break writes once a second)."""
+        if self._config.busy_key is None or self._busy_report_due:
+            return
+        self._busy_report_due = True
+        count, reported = len(self.workers), self._busy_reported
+        wait = 0.0
+        if count > 0 and reported:  # busy and known busy: only the number changed
+            wait = self._busy_reported_at + BUSY_REFRESH_SECONDS - time.monotonic()
+        loop = asyncio.get_running_loop()
+        if wait > 0:
+            loop.call_later(wait, self._report_busy)
+        else:
+            loop.call_soon(self._report_busy)
+
+    def _report_busy(self) -> None:
+        self._busy_report_due = False
+        count = len(self.workers)
+        if self._config.busy_key is None or count == self._busy_reported:
+            return
+        self._busy_reported, self._busy_reported_at = count, time.monotonic()
+        reply = self._broker.report_busy(self._config.busy_key, count)
+        reply.add_done_callback(self._busy_reported_or_not)
+
+    def _busy_reported_or_not(self, reply: asyncio.Future[Any]) -> None:
+        """A failed write is written again at the next change; the heartbeat's workers record
+        stays the operator's fallback."""
+        error = None if reply.cancelled() else reply.exception()
+        if error is not None:
+            self._busy_reported = None
+            log.debug("busy count not written error=%s", describe(error))
 
     async def _call_handler(self, worker: Worker, task: Task) -> BaseException | None:
         """Run the handler until it returns, its deadline passes or the worker is stopped."""

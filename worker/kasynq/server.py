@@ -36,7 +36,7 @@ from kasynq.connection import AsyncRedis, redis_from_url
 from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
-from kasynq.keys import DEFAULT_QUEUE
+from kasynq.keys import DEFAULT_QUEUE, busy_key
 from kasynq.metrics import DEFAULT_MAX_TASK_TYPES, ServerMetrics
 from kasynq.periodic import Periodic, finish_within
 from kasynq.processor import (
@@ -183,6 +183,7 @@ class Server:
                 shutdown_timeout=config.shutdown_timeout,
                 failure_log_level=int(config.failure_log_level),  # a number after __post_init__
                 recoverer_grace=config.recoverer_grace,
+                busy_key=busy_key(self.identity.host, self.identity.pid, self.identity.server_id),
             ),
             self._syncer,
             self.metrics,

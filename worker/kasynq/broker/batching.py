@@ -72,6 +72,10 @@ class BatchingClient:
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
         return self._queue(("EVAL", script, numkeys, *keys_and_args))
 
+    def send(self, *command: Any) -> asyncio.Future[Any]:
+        """Queue any command with this loop turn's calls; its reply (or error) when it comes."""
+        return self._queue(command)
+
     async def execute_many(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
         """Send `commands` together; each one's reply, or its error as an exception, in order.
 

@@ -9,6 +9,7 @@ truncates. Messages are the generated protobuf classes; nothing here validates u
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -24,6 +25,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from kasynq import keys
+from kasynq.broker.batching import BatchingClient
 from kasynq.broker.scripts import (
     LuaScript,
     ScriptArg,
@@ -66,6 +68,9 @@ FORWARD_BATCH_SIZE = 100
 AGGREGATION_SET_TIMEOUT_SECONDS = 120
 SCHEDULER_HISTORY_MAX_EVENTS = 1000
 CANCEL_SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+BUSY_TTL_SECONDS = 30
+"""Life of a server's busy count (§12.11): longer than the 5 s heartbeat, so once it expired
+(the count did not change for this long) the server's workers record says the same."""
 
 _REGISTER_QUEUE = load_script("register_queue")
 _ENQUEUE = load_script("enqueue")
@@ -485,6 +490,14 @@ class Broker:
         for worker in workers:
             args += [worker.task_id, worker.SerializeToString()]
         await _WRITE_SERVER_STATE.run(self.client, [server_key, workers_key], args)
+
+    def report_busy(self, busy_key: str, count: int) -> asyncio.Future[Any]:
+        """Write a server's in-flight task count (`keys.busy_key`, §12.11) without waiting:
+        on the batching client it rides with this loop turn's dequeues and outcome writes."""
+        command = ("SET", busy_key, count, "EX", BUSY_TTL_SECONDS)
+        if isinstance(self.client, BatchingClient):
+            return self.client.send(*command)
+        return asyncio.ensure_future(self.client.execute_command(*command))
 
     async def clear_server_state(self, host: str, pid: int, server_id: str) -> None:
         """Remove a server's info and workers (graceful shutdown)."""

@@ -2,9 +2,10 @@
 
 Each queue is read by one read-only script (`lua/metrics_queue.lua`); all scripts of a poll
 go out in one pipeline, so a poll costs one round trip on a standalone or Sentinel Redis
-(one per node on a Cluster). Per-host active task counts (for pod deletion costs) come from
-asynq's worker records, `asynq:workers:{host:pid:serverID}`, only when the operator is about
-to scale in.
+(one per node on a Cluster). Per-host active task counts (for pod deletion costs) are read
+only when the operator is about to scale in: a kasynq server's busy count
+(`kasynq:busy:{host:pid:serverID}`, written whenever it changes), else asynq's worker record
+`asynq:workers:{host:pid:serverID}` (Go servers; rewritten every 5 s by the heartbeat).
 """
 
 from __future__ import annotations
@@ -135,18 +136,23 @@ async def sample_queues(
     )
 
 
-def _host_of_workers_key(key: str) -> str:
-    """`asynq:workers:{host:pid:serverID}` -> host (host names may not hold ':' here)."""
+def _server_of_workers_key(key: str) -> tuple[str, str, str]:
+    """`asynq:workers:{host:pid:serverID}` -> (host, pid, serverID); a host may hold ':'."""
     inner = key.removeprefix(keys.ALL_WORKERS + ":{").removesuffix("}")
-    return inner.rsplit(":", 2)[0]
+    host, pid, server_id = inner.rsplit(":", 2)
+    return host, pid, server_id
 
 
 async def active_tasks_by_host(
     client: AsyncRedis, *, wall_clock_ns: Callable[[], int] = time.time_ns
 ) -> dict[str, int]:
-    """In-flight tasks per host from the live worker records; idle hosts are absent.
+    """In-flight tasks per host of the live servers; idle hosts are absent.
 
-    Read-only: expired index members are skipped, not pruned (that is the Inspector's job).
+    A server's busy count (`keys.busy_key`) is current at the time of reading; the worker
+    record is up to 5 s old (a task picked up since reads idle) and only used where no busy
+    count exists: Go servers, and kasynq servers whose count did not change for
+    `BUSY_TTL_SECONDS`, which their records then repeat. Read-only: expired index members are
+    skipped, not pruned (that is the Inspector's job).
     """
     now_s = wall_clock_ns() // NS_PER_SECOND
     members = await client.zrangebyscore(keys.ALL_WORKERS, now_s, "+inf")
@@ -155,10 +161,12 @@ async def active_tasks_by_host(
         return {}
     pipe = client.pipeline(transaction=False)
     for key in worker_keys:
+        pipe.get(keys.busy_key(*_server_of_workers_key(key)))
         pipe.hlen(key)
-    counts = await pipe.execute()
+    replies = await pipe.execute()
     by_host: dict[str, int] = {}
-    for key, count in zip(worker_keys, counts, strict=True):
-        host = _host_of_workers_key(key)
-        by_host[host] = by_host.get(host, 0) + int(count)
-    return by_host
+    for index, key in enumerate(worker_keys):
+        busy, recorded = replies[2 * index], replies[2 * index + 1]
+        host = _server_of_workers_key(key)[0]
+        by_host[host] = by_host.get(host, 0) + _as_int(recorded if busy is None else busy)
+    return {host: count for host, count in by_host.items() if count}
