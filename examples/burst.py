@@ -12,8 +12,7 @@ import argparse
 import json
 import os
 
-from kasynq.client import Client
-from kasynq.task import Task
+from kasynq import Client, Task
 
 CHUNK = 1000
 

@@ -13,9 +13,7 @@ import logging
 import os
 
 import redis.asyncio as aioredis
-from kasynq.context import TaskContext
-from kasynq.servemux import ServeMux
-from kasynq.task import Task
+from kasynq import ServeMux, Task, TaskContext
 
 log = logging.getLogger(__name__)
 mux = ServeMux()
