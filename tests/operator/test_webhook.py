@@ -16,7 +16,7 @@ from kasynq_operator.webhook import PATH, start_webhook
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from devenv.devcluster import _Pki
+from devenv.devcluster import Pki
 from devenv.processes import free_port
 from tests.fixtures.kube import Kube
 from tests.operator.test_crds import create, pool
@@ -27,7 +27,7 @@ SCHEDULE = {"name": "nightly", "taskType": "report", "queue": "emails"}
 @pytest.fixture
 def webhook(tmp_path: Path) -> Iterator[tuple[int, bytes]]:
     """The webhook served on loopback with a throwaway CA: (port, CA bundle PEM)."""
-    pki = _Pki(tmp_path)
+    pki = Pki(tmp_path)
     pki.create()
     pki.issue(
         "tls",
