@@ -230,7 +230,9 @@ def test_optional_objects_render(kube_bin_dir: Path) -> None:
     )
     kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
     assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "metrics"
-    assert kinds["Service"]["spec"]["ports"][0]["targetPort"] == "metrics"
+    services = [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "Service"]
+    (metrics,) = [svc for svc in services if svc["metadata"]["name"] == "kasynq-metrics"]
+    assert metrics["spec"]["ports"][0]["targetPort"] == "metrics"
     dashboard = kinds["ConfigMap"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     panels = yaml.safe_load(dashboard["data"]["kasynq.json"])["panels"]
