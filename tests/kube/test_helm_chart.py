@@ -86,6 +86,10 @@ def test_helm_lint_passes(kube_bin_dir: Path, values: list[str]) -> None:
         (["--set", "webhook.enable=true"], "additional properties 'enable' not allowed"),
         (["--set", "imagePullSecrets[0].nam=x"], "missing property 'name'"),
         (
+            ["--set", "workerPodTemplate.allowedFields={securityContext}"],
+            "at '/workerPodTemplate/allowedFields/0': value must be one of",
+        ),
+        (
             [
                 "--set",
                 "metrics.serviceMonitor.enabled=true",
@@ -125,6 +129,22 @@ def test_operator_pod_settings_from_values(kube_bin_dir: Path) -> None:
     assert custom["imagePullSecrets"] == [{"name": "registry"}]
     assert custom["securityContext"]["fsGroup"] == 2000
     assert custom["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.requires_kube
+def test_admin_allowed_pod_fields_reach_the_operator(kube_bin_dir: Path) -> None:
+    def env(*values: str) -> list[dict[str, str]]:
+        rendered = _helm(kube_bin_dir, "template", "kasynq", str(CHART), *values)
+        kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+        (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        found: list[dict[str, str]] = container.get("env", [])
+        return found
+
+    assert env() == []
+    allowed = env("--set", "workerPodTemplate.allowedFields={runtimeClassName,hostAliases}")
+    assert allowed == [
+        {"name": "KASYNQ_POD_TEMPLATE_ALLOWED_FIELDS", "value": "runtimeClassName,hostAliases"}
+    ]
 
 
 def _rendered(bin_dir: Path, namespace: str, *values: str) -> dict[str, dict[str, Any]]:
