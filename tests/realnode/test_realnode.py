@@ -10,6 +10,7 @@ machine as it was found.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import time
@@ -134,6 +135,32 @@ def test_chart_runs_the_operator_in_cluster(realnode: Node, operator_release: st
     can = realnode.kubectl("auth", "can-i", "watch", "asynqworkerpools.kasynq.io", "-A",
                            f"--as=system:serviceaccount:{OPERATOR_NAMESPACE}:kasynq")  # fmt: skip
     assert can.strip() == "yes"
+
+
+def test_chart_webhook_refuses_a_bad_cron_at_apply_time(
+    realnode: Node, operator_release: str
+) -> None:
+    """The API server reaches the chart's webhook through its Service (kube-proxy) and trusts
+    the chart-made certificate: `@every banana` is refused at apply time. The webhook is
+    registered with failurePolicy Ignore, so only a working path can refuse it."""
+    bad = {
+        "apiVersion": "kasynq.io/v1alpha1",
+        "kind": "AsynqWorkerPool",
+        "metadata": {"name": "bad-cron"},
+        "spec": {
+            "queues": [{"name": "work"}],
+            "handlers": "handlers:mux",
+            "template": {"image": "kasynq-worker-examples:dev"},
+            "schedules": [
+                {"name": "r", "cron": "@every banana", "taskType": "report", "queue": "work"}
+            ],
+        },
+    }
+    result = realnode.run_kubectl(
+        "apply", "-n", POOL_NAMESPACE, "--dry-run=server", "-f", "-", stdin=json.dumps(bad)
+    )
+    assert result.returncode != 0, result.stdout
+    assert "spec.schedules[0].cron" in result.stderr and "banana" in result.stderr
 
 
 # 2 ------------------------------------------------------------------------------------------
