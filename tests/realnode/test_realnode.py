@@ -26,6 +26,7 @@ from kasynq_operator.resources import HTTP_PORT, label_selector
 
 from devenv.realnode import host
 from devenv.realnode.host import BRIDGE
+from tests.operator.test_crds import pool
 from tests.realnode.conftest import OPERATOR_NAMESPACE, POOL_NAMESPACE, REDIS_QUEUE, Node, wait_for
 
 pytestmark = [pytest.mark.requires_realnode, pytest.mark.timeout(600)]
@@ -143,19 +144,8 @@ def test_chart_webhook_refuses_a_bad_cron_at_apply_time(
     """The API server reaches the chart's webhook through its Service (kube-proxy) and trusts
     the chart-made certificate: `@every banana` is refused at apply time. The webhook is
     registered with failurePolicy Ignore, so only a working path can refuse it."""
-    bad = {
-        "apiVersion": "kasynq.io/v1alpha1",
-        "kind": "AsynqWorkerPool",
-        "metadata": {"name": "bad-cron"},
-        "spec": {
-            "queues": [{"name": "work"}],
-            "handlers": "handlers:mux",
-            "template": {"image": "kasynq-worker-examples:dev"},
-            "schedules": [
-                {"name": "r", "cron": "@every banana", "taskType": "report", "queue": "work"}
-            ],
-        },
-    }
+    schedule = {"name": "r", "cron": "@every banana", "taskType": "report", "queue": "work"}
+    bad = pool("bad-cron", queues=[{"name": "work"}], schedules=[schedule])
     result = realnode.run_kubectl(
         "apply", "-n", POOL_NAMESPACE, "--dry-run=server", "-f", "-", stdin=json.dumps(bad)
     )
