@@ -161,8 +161,10 @@ class PoolController:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         post_warning: EventPoster = lambda reason, message: None,
+        allowed_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.kube = kube
+        self.allowed_fields = allowed_fields
         self.redis_clients = redis_clients
         self.namespace = namespace
         self.name = name
@@ -197,7 +199,7 @@ class PoolController:
         """One poll: returns the autoscaling decision, or None when the pool is refused."""
         spec = body["spec"]
         generation = body["metadata"].get("generation")
-        resolution = resolve_pool(self.namespace, spec, queue_specs)
+        resolution = resolve_pool(self.namespace, spec, queue_specs, self.allowed_fields)
         if not resolution.ok:
             await self._not_ready("Refused", "; ".join(resolution.problems), generation)
             return None

@@ -18,6 +18,7 @@ from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import PoolController, policy_from_spec
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.kube import KubeApi, load_api_client
+from kasynq_operator.podtemplate import allowed_fields_from_env
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
 from kasynq_operator.redis_acl import TenantUsers
 from kasynq_operator.redis_clients import RedisClients
@@ -94,11 +95,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.redis_clients = RedisClients(memo.kube)
     memo.tenant_users = TenantUsers.from_env(memo.kube, memo.redis_clients, os.environ)
     memo.pools = {}
+    memo.pod_template_allowed = allowed_fields_from_env(os.environ)
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
     webhook_port = memo.get("webhook_port")
     memo.webhook = (
-        await start_webhook(int(webhook_port), memo.webhook_cert_dir) if webhook_port else None
+        await start_webhook(
+            int(webhook_port), memo.webhook_cert_dir, allowed_fields=memo.pod_template_allowed
+        )
+        if webhook_port
+        else None
     )
 
 
@@ -170,7 +176,13 @@ async def pool_daemon(
         kopf.event(body, type="Warning", reason=reason, message=message)
 
     controller = PoolController(
-        memo.kube, memo.redis_clients, namespace, name, post_event, post_warning=post_warning
+        memo.kube,
+        memo.redis_clients,
+        namespace,
+        name,
+        post_event,
+        post_warning=post_warning,
+        allowed_fields=memo.pod_template_allowed,
     )
     memo.pools[(namespace, name)] = controller
     try:

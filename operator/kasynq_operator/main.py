@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
 import kopf
 
 from kasynq_operator import __version__, handlers
+from kasynq_operator.podtemplate import allowed_fields_from_env
 
 
 @click.command()
@@ -61,6 +63,10 @@ def main(
     """Run the kasynq operator: reconcile AsynqQueues and autoscale AsynqWorkerPools."""
     if namespaces and all_namespaces:
         raise click.UsageError("--namespace and --all-namespaces exclude each other")
+    try:
+        allowed_fields_from_env(os.environ)  # the startup handler reads it; fail here, clearly
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

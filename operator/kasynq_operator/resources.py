@@ -96,14 +96,17 @@ class Resolution:
 
 
 def resolve_pool(
-    namespace: str, spec: Mapping[str, Any], queues: Mapping[str, Mapping[str, Any]]
+    namespace: str,
+    spec: Mapping[str, Any],
+    queues: Mapping[str, Mapping[str, Any]],
+    allowed_fields: frozenset[str] = frozenset(),
 ) -> Resolution:
     """Check a pool's queue references against the AsynqQueue specs of its namespace.
 
     Refuses references to other namespaces, missing queues, queues whose Secret leaves the
     namespace, queues that live in different Redis Secrets (one pool, one Redis), a
-    `spec.template` outside the bounds of `podtemplate.template_problems`, and cron specs
-    the worker cannot parse.
+    `spec.template` outside the bounds of `podtemplate.template_problems` (with the
+    admin-allowable `allowed_fields`), and cron specs the worker cannot parse.
     """
     problems: list[str] = []
     resolved: list[ResolvedQueue] = []
@@ -138,7 +141,7 @@ def resolve_pool(
             )
     # Pools stored before the CRD bounded spec.template must not reach a pod either, nor
     # schedules admitted while the webhook was down reach the scheduler.
-    problems.extend(template_problems(spec.get("template", {})))
+    problems.extend(template_problems(spec.get("template", {}), allowed_fields))
     problems.extend(schedule_problems(spec))
     secret = next(iter(secrets)) if len(secrets) == 1 else None
     return Resolution(tuple(resolved), secret, tuple(problems))

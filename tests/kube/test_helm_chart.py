@@ -6,20 +6,28 @@ running the operator with a token of that ServiceAccount and watching it reconci
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
+import ssl
 import subprocess
 import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 import yaml
+from kasynq_operator.webhook import PATH, start_webhook
 from kubernetes import client
 
+from devenv.processes import free_port
 from devenv.redis_servers import RedisServer
 from tests.fixtures.kube import REPO, Kube, project_crd_files, wait_for
+from tests.operator.test_crds import create, pool
 
 CHART = REPO / "helm" / "kasynq"
 OPERATOR = Path(sys.executable).with_name("kasynq-operator")
@@ -74,6 +82,13 @@ def test_helm_lint_passes(kube_bin_dir: Path, values: list[str]) -> None:
         (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy'"),
         (["--set", "replicaCount=2"], "additional properties 'replicaCount' not allowed"),
         (["--set", "metrics.serviceMonitor.interval=often"], "serviceMonitor/interval"),
+        (["--set", "webhook.port=8080"], "webhook.port 8080 must differ from metricsPort"),
+        (["--set", "webhook.enable=true"], "additional properties 'enable' not allowed"),
+        (["--set", "imagePullSecrets[0].nam=x"], "missing property 'name'"),
+        (
+            ["--set", "workerPodTemplate.allowedFields={securityContext}"],
+            "at '/workerPodTemplate/allowedFields/0': value must be one of",
+        ),
         (
             [
                 "--set",
@@ -94,6 +109,136 @@ def test_bad_values_fail_with_a_clear_message(
 
 
 @pytest.mark.requires_kube
+def test_operator_pod_settings_from_values(kube_bin_dir: Path) -> None:
+    """imagePullSecrets and podSecurityContext reach the operator's pod; the default pod
+    security context is the one that meets Pod Security "restricted"."""
+
+    def pod(*values: str) -> dict[str, Any]:
+        rendered = _helm(kube_bin_dir, "template", "kasynq", str(CHART), *values)
+        kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+        spec: dict[str, Any] = kinds["Deployment"]["spec"]["template"]["spec"]
+        return spec
+
+    default = pod()
+    assert "imagePullSecrets" not in default
+    assert default["securityContext"]["runAsNonRoot"] is True
+    custom = pod(
+        "--set", "imagePullSecrets[0].name=registry",
+        "--set", "podSecurityContext.fsGroup=2000",
+    )  # fmt: skip
+    assert custom["imagePullSecrets"] == [{"name": "registry"}]
+    assert custom["securityContext"]["fsGroup"] == 2000
+    assert custom["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.requires_kube
+def test_admin_allowed_pod_fields_reach_the_operator(kube_bin_dir: Path) -> None:
+    def env(*values: str) -> list[dict[str, str]]:
+        rendered = _helm(kube_bin_dir, "template", "kasynq", str(CHART), *values)
+        kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
+        (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        found: list[dict[str, str]] = container.get("env", [])
+        return found
+
+    assert env() == []
+    allowed = env("--set", "workerPodTemplate.allowedFields={runtimeClassName,hostAliases}")
+    assert allowed == [
+        {"name": "KASYNQ_POD_TEMPLATE_ALLOWED_FIELDS", "value": "runtimeClassName,hostAliases"}
+    ]
+
+
+def _rendered(bin_dir: Path, namespace: str, *values: str) -> dict[str, dict[str, Any]]:
+    """The chart rendered into `namespace`: "<kind>/<name>" -> object."""
+    rendered = _helm(bin_dir, "template", "kq", str(CHART), "--namespace", namespace, *values)
+    return {
+        f"{doc['kind']}/{doc['metadata']['name']}": doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc
+    }
+
+
+async def _review(cert_dir: Path, ca_bundle: bytes, server_name: str, cron: str) -> dict[str, Any]:
+    """The operator's webhook served with the certificate in `cert_dir`, asked over TLS as
+    the API server asks it: the CA bundle must verify the certificate for `server_name`."""
+    port = free_port()
+    runner = await start_webhook(port, cert_dir, host="127.0.0.1")
+    context = ssl.create_default_context(cadata=ca_bundle.decode())
+    body = pool("nightly", schedules=[
+        {"name": "nightly", "taskType": "report", "queue": "emails", "cron": cron}
+    ])  # fmt: skip
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "u1", "namespace": "team-a", "object": body},
+    }
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"https://127.0.0.1:{port}{PATH}",
+                json=review,
+                ssl=context,
+                server_hostname=server_name,
+            ) as response,
+        ):
+            answer: dict[str, Any] = (await response.json())["response"]
+            return answer
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.requires_kube
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a}"]])
+def test_chart_registers_the_webhook_with_a_certificate_for_its_service(
+    kube_bin_dir: Path, tmp_path: Path, values: list[str]
+) -> None:
+    """The ValidatingWebhookConfiguration points at the webhook Service, the Service at the
+    operator's webhook port, the operator serves the mounted certificate, and the CA bundle
+    verifies that certificate for the Service's DNS name: a bad cron is refused."""
+    objects = _rendered(kube_bin_dir, "kq-system", *values)
+    (webhook,) = objects["ValidatingWebhookConfiguration/kq-kasynq"]["webhooks"]
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["sideEffects"] == "None"
+    assert webhook["rules"] == [{
+        "apiGroups": ["kasynq.io"], "apiVersions": ["v1alpha1"],
+        "operations": ["CREATE", "UPDATE"], "resources": ["asynqworkerpools"],
+    }]  # fmt: skip
+    if values:
+        (selector,) = webhook["namespaceSelector"]["matchExpressions"]
+        assert selector["values"] == ["team-a"]
+    target = webhook["clientConfig"]["service"]
+    assert target["namespace"] == "kq-system" and target["path"] == PATH
+    service = objects[f"Service/{target['name']}"]
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == target["port"]
+    pod = objects["Deployment/kq-kasynq"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    ports = {entry["name"]: entry["containerPort"] for entry in container["ports"]}
+    assert f"--webhook-port={ports[port['targetPort']]}" in container["args"]
+    (mount,) = container["volumeMounts"]
+    assert f"--webhook-cert-dir={mount['mountPath']}" in container["args"]
+    (volume,) = [entry for entry in pod["volumes"] if entry["name"] == mount["name"]]
+    secret = objects[f"Secret/{volume['secret']['secretName']}"]
+    assert secret["type"] == "kubernetes.io/tls"
+    for key in ("tls.crt", "tls.key"):
+        (tmp_path / key).write_bytes(base64.b64decode(secret["data"][key]))
+    ca_bundle = base64.b64decode(webhook["clientConfig"]["caBundle"])
+    server_name = f"{target['name']}.kq-system.svc"  # what the API server verifies
+    answer = asyncio.run(_review(tmp_path, ca_bundle, server_name, "@every banana"))
+    assert answer["allowed"] is False
+    assert "spec.schedules[0].cron" in answer["status"]["message"]
+    assert asyncio.run(_review(tmp_path, ca_bundle, server_name, "@every 5m"))["allowed"]
+
+
+@pytest.mark.requires_kube
+def test_webhook_can_be_disabled(kube_bin_dir: Path) -> None:
+    objects = _rendered(kube_bin_dir, "kq-system", "--set", "webhook.enabled=false")
+    assert not [name for name in objects if "webhook" in name.lower()]
+    (container,) = objects["Deployment/kq-kasynq"]["spec"]["template"]["spec"]["containers"]
+    assert not [arg for arg in container["args"] if arg.startswith("--webhook")]
+
+
+@pytest.mark.requires_kube
 def test_optional_objects_render(kube_bin_dir: Path) -> None:
     rendered = _helm(
         kube_bin_dir,
@@ -105,7 +250,9 @@ def test_optional_objects_render(kube_bin_dir: Path) -> None:
     )
     kinds = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered) if doc}
     assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "metrics"
-    assert kinds["Service"]["spec"]["ports"][0]["targetPort"] == "metrics"
+    services = [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "Service"]
+    (metrics,) = [svc for svc in services if svc["metadata"]["name"] == "kasynq-metrics"]
+    assert metrics["spec"]["ports"][0]["targetPort"] == "metrics"
     dashboard = kinds["ConfigMap"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     panels = yaml.safe_load(dashboard["data"]["kasynq.json"])["panels"]
@@ -356,3 +503,31 @@ def test_missing_watch_namespace_does_not_fail_the_install(
     assert can_i(kube, user, "patch", "deployments.apps", "-n", other_namespace)
     roles = kube.kubectl("get", "roles", "-A", "-o", "jsonpath={.items[*].metadata.namespace}")
     assert missing not in roles
+
+
+def test_installed_webhook_keeps_its_certificate_and_admits_while_the_operator_is_down(
+    kube: Kube, namespace: str, crds: list[str], install: object
+) -> None:
+    """The API server accepts the chart's webhook objects; `helm upgrade` keeps the CA and
+    certificate (the running operator's certificate must keep matching the CA bundle), and
+    with failurePolicy Ignore a pool is accepted while no operator answers (the operator
+    refuses a bad cron when it renders the pool: test_operator)."""
+    assert callable(install)
+    release = install().rsplit(":", 1)[1].removesuffix("-kasynq")
+    core = client.CoreV1Api(kube.api_client)
+    admission = client.AdmissionregistrationV1Api(kube.api_client)
+
+    def certificate() -> tuple[bytes, bytes, bytes]:
+        data = core.read_namespaced_secret(f"{release}-kasynq-webhook-tls", namespace).data
+        (hook,) = admission.read_validating_webhook_configuration(f"{release}-kasynq").webhooks
+        assert base64.b64decode(hook.client_config.ca_bundle) == base64.b64decode(data["ca.crt"])
+        return data["ca.crt"], data["tls.crt"], data["tls.key"]
+
+    installed = certificate()
+    _helm(kube.bin_dir, "upgrade", release, str(CHART), "--namespace", namespace,
+          "--kubeconfig", str(kube.kubeconfig), "--reuse-values")  # fmt: skip
+    assert certificate() == installed
+    body = pool("nightly", schedules=[
+        {"name": "nightly", "taskType": "report", "queue": "emails", "cron": "@every banana"}
+    ])  # fmt: skip
+    assert create(kube, namespace, "asynqworkerpools", body)["metadata"]["name"] == "nightly"

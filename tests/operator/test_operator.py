@@ -480,15 +480,18 @@ def test_bad_cron_admitted_while_the_webhook_was_down_sets_ready_false(
     schedule = {"name": "nightly", "cron": "@every banana", "taskType": "t", "queue": "jobs"}
     env.pool("cron", ["jobs"], schedules=[schedule])
     with run_operator():
-
-        def refused() -> bool:
-            condition = env.condition("asynqworkerpools", "cron", "Ready") or {}
-            return condition.get("reason") == "Refused" and "spec.schedules[0].cron" in (
-                condition.get("message", "")
-            )
-
-        wait_for(refused, "Ready=False naming the schedule")
+        wait_refused(env, "cron", "spec.schedules[0].cron", "Ready=False naming the schedule")
     assert env.replicas("cron") is None
+
+
+def wait_refused(env: Env, pool: str, text: str, what: str) -> None:
+    """Wait until the pool says Ready=False, reason Refused, with `text` in the message."""
+
+    def refused() -> bool:
+        condition = env.condition("asynqworkerpools", pool, "Ready") or {}
+        return condition.get("reason") == "Refused" and text in condition.get("message", "")
+
+    wait_for(refused, what)
 
 
 def warnings(env: Env, name: str, reason: str) -> int:
@@ -842,3 +845,25 @@ def test_own_scale_writes_are_not_drift(
             time.sleep(2 * POLL_SECONDS)
     repairs = [r.getMessage() for r in caplog.records if "repairing" in r.getMessage()]
     assert repairs == []
+
+
+def test_admin_allowed_pod_field_reaches_the_deployment_and_is_refused_otherwise(
+    env: Env, redis_server: RedisServer, run_operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRD stores admin-allowable fields (the webhook refuses them when it is up); the
+    operator renders them only when the cluster admin allowed them."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    template = {
+        "image": "registry.invalid/app:1",
+        "podTemplate": {"spec": {"runtimeClassName": "gvisor"}},
+    }
+    env.pool("sandboxed", ["jobs"], template=template)
+    with run_operator():
+        wait_refused(env, "sandboxed", "runtimeClassName is not allowed", "Ready=False naming it")
+    assert env.replicas("sandboxed") is None
+    monkeypatch.setenv("KASYNQ_POD_TEMPLATE_ALLOWED_FIELDS", "runtimeClassName")
+    with run_operator():
+        wait_for(lambda: env.replicas("sandboxed") is not None, "the worker Deployment")
+    pod = env.apps.read_namespaced_deployment("sandboxed-worker", env.namespace).spec.template
+    assert pod.spec.runtime_class_name == "gvisor"

@@ -75,6 +75,16 @@ def test_namespace_options_exclude_each_other() -> None:
     assert "exclude each other" in result.output
 
 
+def test_a_pod_template_field_that_cannot_be_allowed_stops_the_start() -> None:
+    env = {"KASYNQ_POD_TEMPLATE_ALLOWED_FIELDS": "runtimeClassName,securityContext"}
+    result = CliRunner().invoke(main, ["-n", "team-a"], env=env)
+    assert result.exit_code == 2
+    assert "KASYNQ_POD_TEMPLATE_ALLOWED_FIELDS='runtimeClassName,securityContext'" in (
+        result.output
+    )
+    assert "securityContext cannot be allowed" in result.output
+
+
 def test_operator_process_serves_and_reconciles(
     kube: Kube, namespace: str, crds: list[str], redis_server: RedisServer
 ) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kasynq.config import load_file, resolve
 from kasynq.scheduler import parse_entry_config
@@ -230,9 +232,37 @@ def test_crd_and_operator_agree_on_the_pod_template_bounds() -> None:
         for name, field in pod_spec.items()
         if any(rule["rule"] == "false" for rule in field.get("x-kubernetes-validations", []))
     }
-    assert set(pod_spec) - refused == podtemplate.ALLOWED_SPEC
-    assert not refused & podtemplate.ALLOWED_SPEC
+    # Admin-allowable fields stay in the schema (not pruned) without a CRD refusal: the
+    # webhook and the operator refuse them unless the cluster admin allowed them.
+    assert set(pod_spec) - refused == podtemplate.ALLOWED_SPEC | podtemplate.ADMIN_ALLOWABLE_SPEC
+    assert not refused & (podtemplate.ALLOWED_SPEC | podtemplate.ADMIN_ALLOWABLE_SPEC)
+    assert not podtemplate.ALLOWED_SPEC & podtemplate.ADMIN_ALLOWABLE_SPEC
     volume = pod_spec["volumes"]["items"]["properties"]
     assert set(volume) - {"name"} == set(podtemplate.SAFE_VOLUME_KINDS)
     metadata = template["podTemplate"]["properties"]["metadata"]["properties"]
     assert set(metadata) == podtemplate.ALLOWED_METADATA
+
+
+def test_chart_offers_exactly_the_admin_allowable_fields() -> None:
+    schema = json.loads((REPO / "helm" / "kasynq" / "values.schema.json").read_text())
+    items = schema["properties"]["workerPodTemplate"]["properties"]["allowedFields"]["items"]
+    assert set(items["enum"]) == podtemplate.ADMIN_ALLOWABLE_SPEC
+
+
+def test_admin_allowable_fields_pass_only_when_the_admin_allowed_them() -> None:
+    template = {"image": "img:1", "podTemplate": {"spec": {"runtimeClassName": "gvisor"}}}
+    (problem,) = resolve_pool("team-a", pool_spec(template=template), QUEUES).problems
+    assert "spec.template.podTemplate.spec.runtimeClassName is not allowed in this cluster" in (
+        problem
+    )
+    assert "workerPodTemplate.allowedFields" in problem
+    allowed = podtemplate.allowed_fields_from_env(
+        {podtemplate.ALLOWED_FIELDS_ENV: " runtimeClassName, hostAliases "}
+    )
+    assert allowed == {"runtimeClassName", "hostAliases"}
+    assert resolve_pool("team-a", pool_spec(template=template), QUEUES, allowed).ok
+    # Never-allowed fields stay refused whatever the admin allowed.
+    hostile = {"image": "img:1", "podTemplate": {"spec": {"serviceAccountName": "admin"}}}
+    assert not resolve_pool("team-a", pool_spec(template=hostile), QUEUES, allowed).ok
+    with pytest.raises(ValueError, match="serviceAccountName cannot be allowed"):
+        podtemplate.allowed_fields_from_env({podtemplate.ALLOWED_FIELDS_ENV: "serviceAccountName"})

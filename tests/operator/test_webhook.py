@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,14 @@ SCHEDULE = {"name": "nightly", "taskType": "report", "queue": "emails"}
 @pytest.fixture
 def webhook(tmp_path: Path) -> Iterator[tuple[int, bytes]]:
     """The webhook served on loopback with a throwaway CA: (port, CA bundle PEM)."""
+    with served(tmp_path, frozenset()) as answer:
+        yield answer
+
+
+@contextlib.contextmanager
+def served(tmp_path: Path, allowed_fields: frozenset[str]) -> Iterator[tuple[int, bytes]]:
+    """The webhook on loopback (admin-allowed pod spec fields: `allowed_fields`) with a
+    throwaway CA: (port, CA bundle PEM)."""
     pki = Pki(tmp_path)
     pki.create()
     pki.issue(
@@ -39,7 +48,7 @@ def webhook(tmp_path: Path) -> Iterator[tuple[int, bytes]]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     runner = asyncio.run_coroutine_threadsafe(
-        start_webhook(port, tmp_path, host="127.0.0.1"), loop
+        start_webhook(port, tmp_path, host="127.0.0.1", allowed_fields=allowed_fields), loop
     ).result(10)
     try:
         yield port, pki.ca_cert.read_bytes()
@@ -115,3 +124,32 @@ def test_pools_can_be_applied_while_the_webhook_is_down(
     register(kube, namespace, f"https://127.0.0.1:{free_port()}{PATH}", b"", "Ignore")
     body = pool("nightly", schedules=[{**SCHEDULE, "cron": "61 * * * *"}])
     assert create(kube, namespace, "asynqworkerpools", body)["metadata"]["name"] == "nightly"
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_admin_allowable_pod_fields_pass_the_webhook_only_when_allowed(
+    kube: Kube,
+    namespace: str,
+    crds: list[str],
+    tmp_path: Path,
+    cleanup_webhooks: None,
+    allowed: bool,
+) -> None:
+    """CEL cannot read the cluster admin's setting, so the webhook refuses the admin-allowable
+    fields at apply time; when allowed, the CRD stores them (not pruned) for the operator."""
+    fields = frozenset({"runtimeClassName"}) if allowed else frozenset()
+    template = {
+        "image": "registry.invalid/app:1",
+        "podTemplate": {"spec": {"runtimeClassName": "gvisor"}},
+    }
+    with served(tmp_path, fields) as (port, ca):
+        register(kube, namespace, f"https://127.0.0.1:{port}{PATH}", ca, "Fail")
+        body = pool("sandboxed", template=template)
+        if not allowed:
+            with pytest.raises(ApiException) as caught:
+                create(kube, namespace, "asynqworkerpools", body)
+            message = json.loads(caught.value.body)["message"]
+            assert "spec.template.podTemplate.spec.runtimeClassName is not allowed" in message
+            return
+        created = create(kube, namespace, "asynqworkerpools", body)
+    assert created["spec"]["template"] == template

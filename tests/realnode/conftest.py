@@ -71,12 +71,18 @@ class Node:
     node: RealNode
     found: host.HostState
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 180) -> str:
-        result = subprocess.run(
+    def run_kubectl(
+        self, *args: str, stdin: str | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl as admin, whatever its exit status."""
+        return subprocess.run(
             [str(self.node.binaries.control_plane / "kubectl"), "--kubeconfig",
              str(self.node.kubeconfig), *args],
             input=stdin, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 180) -> str:
+        result = self.run_kubectl(*args, stdin=stdin, timeout=timeout)
         if result.returncode != 0:
             pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result.stdout

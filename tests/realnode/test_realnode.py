@@ -10,6 +10,7 @@ machine as it was found.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import time
@@ -25,6 +26,7 @@ from kasynq_operator.resources import HTTP_PORT, label_selector
 
 from devenv.realnode import host
 from devenv.realnode.host import BRIDGE
+from tests.operator.test_crds import pool
 from tests.realnode.conftest import OPERATOR_NAMESPACE, POOL_NAMESPACE, REDIS_QUEUE, Node, wait_for
 
 pytestmark = [pytest.mark.requires_realnode, pytest.mark.timeout(600)]
@@ -134,6 +136,21 @@ def test_chart_runs_the_operator_in_cluster(realnode: Node, operator_release: st
     can = realnode.kubectl("auth", "can-i", "watch", "asynqworkerpools.kasynq.io", "-A",
                            f"--as=system:serviceaccount:{OPERATOR_NAMESPACE}:kasynq")  # fmt: skip
     assert can.strip() == "yes"
+
+
+def test_chart_webhook_refuses_a_bad_cron_at_apply_time(
+    realnode: Node, operator_release: str
+) -> None:
+    """The API server reaches the chart's webhook through its Service (kube-proxy) and trusts
+    the chart-made certificate: `@every banana` is refused at apply time. The webhook is
+    registered with failurePolicy Ignore, so only a working path can refuse it."""
+    schedule = {"name": "r", "cron": "@every banana", "taskType": "report", "queue": "work"}
+    bad = pool("bad-cron", queues=[{"name": "work"}], schedules=[schedule])
+    result = realnode.run_kubectl(
+        "apply", "-n", POOL_NAMESPACE, "--dry-run=server", "-f", "-", stdin=json.dumps(bad)
+    )
+    assert result.returncode != 0, result.stdout
+    assert "spec.schedules[0].cron" in result.stderr and "banana" in result.stderr
 
 
 # 2 ------------------------------------------------------------------------------------------

@@ -81,3 +81,26 @@ them up (`helm template`, or no right to list namespaces): then nothing is skipp
 {{- end -}}
 {{- toJson $names -}}
 {{- end -}}
+
+{{- define "kasynq.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "kasynq.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The webhook's serving certificate and its CA as JSON {ca.crt, tls.crt, tls.key}: the ones in
+the existing Secret on upgrade (so the running operator's certificate keeps matching the
+registered CA bundle), else a new CA and a certificate for the webhook Service's DNS names.
+*/}}
+{{- define "kasynq.webhookCert" -}}
+{{- $secretName := printf "%s-webhook-tls" (include "kasynq.fullname" .) -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName -}}
+{{- if and $existing (hasKey ($existing.data | default dict) "ca.crt") -}}
+{{- dict "ca.crt" (index $existing.data "ca.crt" | b64dec) "tls.crt" (index $existing.data "tls.crt" | b64dec) "tls.key" (index $existing.data "tls.key" | b64dec) | toJson -}}
+{{- else -}}
+{{- $service := include "kasynq.webhookServiceName" . -}}
+{{- $dns := list $service (printf "%s.%s" $service .Release.Namespace) (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) -}}
+{{- $ca := genCA (printf "%s-webhook-ca" (include "kasynq.fullname" .)) 3650 -}}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $service .Release.Namespace) nil $dns 3650 $ca -}}
+{{- dict "ca.crt" $ca.Cert "tls.crt" $cert.Cert "tls.key" $cert.Key | toJson -}}
+{{- end -}}
+{{- end -}}
