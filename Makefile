@@ -48,6 +48,9 @@ typecheck: venv
 prebuild: venv
 	@$(PY) -m devenv.prebuild
 
+# Two workers: most tests wait on Redis, timers and child processes, not on the CPU.
+# The real-node tests share one node, so one worker runs them all (xdist_group).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 pytest: venv system-deps prebuild
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
