@@ -19,18 +19,21 @@ log = logging.getLogger(__name__)
 MODULE = "github.com/prometheus/prometheus/cmd/promtool"
 VERSION = "v0.316.0"
 """Prometheus 3.x's Go module version (v0.3XX.Y is Prometheus 3.XX.Y)."""
+BUILD_TAGS = "remove_all_sd"
+"""Leave out every service-discovery plugin (Prometheus 3.10+): rule tests need none, and
+their cloud SDKs were most of a cold build."""
 
 
 def build() -> Path:
     """The promtool binary, built with `go install` on first use."""
-    target_dir = cache_dir() / f"promtool-{VERSION}"
+    target_dir = cache_dir() / f"promtool-{VERSION}-{BUILD_TAGS}"
     binary = target_dir / "promtool"
     if binary.exists():
         return binary
     target_dir.mkdir(parents=True, exist_ok=True)
     log.info("building promtool module=%s version=%s (cold: minutes)", MODULE, VERSION)
     subprocess.run(
-        ["go", "install", f"{MODULE}@{VERSION}"],
+        ["nice", "-n", "10", "go", "install", "-tags", BUILD_TAGS, f"{MODULE}@{VERSION}"],
         env={**os.environ, "GOBIN": str(target_dir)},
         check=True,
         capture_output=True,

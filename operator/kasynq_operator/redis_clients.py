@@ -19,7 +19,7 @@ from typing import Any
 
 from kasynq.broker.metrics import PoolMetrics, sample_queues
 from kasynq.connection import AsyncRedis, redis_from_url
-from kasynq.redaction import describe
+from kasynq.redaction import describe, redacted
 
 from kasynq_operator.kube import KubeApi
 from kasynq_operator.problems import InvalidRedisURL
@@ -97,9 +97,10 @@ class RedisClients:
             options["ssl_ca_data"] = ca
         try:
             return redis_from_url(url, password=value(secret.password_key), **options)
-        except ValueError as exc:  # redis-py names the schemes; the URL is not repeated
+        except ValueError as exc:  # the reason, with any URL in it masked
             raise InvalidRedisURL(
-                "not a Redis URL (want redis://, rediss://, unix:// or redis-sentinel://)"
+                "not a Redis URL kasynq can use (redis://, rediss://, unix:// or "
+                f"redis-sentinel://...?master=<name>): {redacted(str(exc))}"
             ) from exc
 
     async def sample(

@@ -39,8 +39,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = _realnode_items(items)
     if not wanted:
         return
-    for item in wanted:  # one node per machine: under xdist, one worker runs them all
-        item.add_marker(pytest.mark.xdist_group("realnode"))
     reason = requirements_missing()
     if reason is None:
         return

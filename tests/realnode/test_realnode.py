@@ -29,7 +29,11 @@ from devenv.realnode.host import BRIDGE
 from tests.operator.test_crds import pool
 from tests.realnode.conftest import OPERATOR_NAMESPACE, POOL_NAMESPACE, REDIS_QUEUE, Node, wait_for
 
-pytestmark = [pytest.mark.requires_realnode, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.requires_realnode,
+    pytest.mark.timeout(600),
+    pytest.mark.xdist_group("realnode"),  # one node per machine: one xdist worker runs them all
+]
 
 POOL = "demo"
 POOL_SELECTOR = label_selector(POOL)
