@@ -156,6 +156,8 @@ class RedisClients:
             logger.debug("closing redis client failed error=%s", describe(exc))
 
     async def close(self) -> None:
-        for entry in self._entries.values():
-            await self._close(entry)
+        # Pools still sampling may add or drop entries while a close awaits: close a snapshot.
+        entries = list(self._entries.values())
         self._entries.clear()
+        for entry in entries:
+            await self._close(entry)

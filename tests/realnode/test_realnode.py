@@ -32,7 +32,6 @@ from tests.realnode.conftest import OPERATOR_NAMESPACE, POOL_NAMESPACE, REDIS_QU
 pytestmark = [
     pytest.mark.requires_realnode,
     pytest.mark.timeout(600),
-    pytest.mark.xdist_group("realnode"),  # one node per machine: one xdist worker runs them all
 ]
 
 POOL = "demo"
