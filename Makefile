@@ -48,16 +48,8 @@ typecheck: venv
 prebuild: venv
 	@$(PY) -m devenv.prebuild
 
-# Two xdist workers: most tests wait on Redis, timers and child processes, not on the CPU.
-# The real-node tests share the machine's one node, so they run after, in one process.
-# PYTEST_ARGS (e.g. a test file) runs just that, in one process.
 pytest: venv system-deps prebuild
-ifeq ($(strip $(PYTEST_ARGS)),)
-	$(VENV)/bin/pytest -n 2 -m "not requires_realnode"
-	$(VENV)/bin/pytest -m requires_realnode
-else
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
-endif
 
 test: lint typecheck pytest
 
