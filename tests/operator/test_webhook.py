@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from devenv.devcluster import Pki
-from devenv.processes import free_port
+from devenv.processes import free_port, wait_until
 from tests.fixtures.kube import Kube
 from tests.operator.test_crds import create, pool
 
@@ -87,6 +87,20 @@ def register(kube: Kube, namespace: str, url: str, ca: bytes, failure_policy: st
     }
     api = client.AdmissionregistrationV1Api(kube.api_client)
     api.create_validating_webhook_configuration(body)
+    # The apiserver picks a new configuration up asynchronously: wait until it calls us.
+    probe = pool("probe", schedules=[{**SCHEDULE, "cron": "not a cron"}])
+    custom = client.CustomObjectsApi(kube.api_client)
+
+    def calls_the_webhook() -> bool:
+        try:
+            custom.create_namespaced_custom_object(
+                "kasynq.io", "v1alpha1", namespace, "asynqworkerpools", probe, dry_run="All"
+            )
+        except ApiException as exc:
+            return "spec.schedules[0].cron" in str(exc.body) or failure_policy == "Ignore"
+        return failure_policy == "Ignore"
+
+    wait_until(calls_the_webhook, "the apiserver to call the new webhook", 15)
 
 
 @pytest.fixture
