@@ -541,9 +541,11 @@ async def test_the_busy_count_is_current_between_heartbeats(
     await enqueue(broker, 2)
     assert server.processor is not None
     await wait_for(lambda: len(server.processor.workers) == 2, what="two tasks running")
-    await wait_for(lambda: _busy_on(client, host, 2), within=1.5, what="a busy count of 2")
+    # Heartbeats come every 60 s here: seconds (CI's loaded cores) still prove the count is
+    # written on pickup and on finish, not by the heartbeat.
+    await wait_for(lambda: _busy_on(client, host, 2), within=5, what="a busy count of 2")
     release.set()
-    await wait_for(lambda: _busy_on(client, host, 0), within=1.0, what="the host idle again")
+    await wait_for(lambda: _busy_on(client, host, 0), within=5, what="the host idle again")
 
 
 async def _hosts(client: redis.asyncio.Redis) -> bool:

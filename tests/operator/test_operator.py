@@ -124,7 +124,7 @@ def env(kube: Kube, namespace: str) -> Env:
 def push_pending(server: RedisServer, queue: str, count: int) -> None:
     """`count` pending tasks written the way asynq's enqueue script leaves them."""
     now_ns = time.time_ns()
-    with server.client() as conn, conn.pipeline(transaction=False) as pipe:
+    with server.client() as conn, conn.pipeline(transaction=True) as pipe:
         for _ in range(count):
             task_id = str(uuid.uuid4())
             pipe.hset(

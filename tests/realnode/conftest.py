@@ -137,10 +137,13 @@ def realnode() -> Iterator[Node]:
     binaries = _built.get("binaries")
     images = _built.get("images")
     assert isinstance(binaries, Binaries) and isinstance(images, Path)
-    found = host.snapshot()
     node = RealNode(binaries)
     node.up(images)
+    # What `up` recorded, after it restored any earlier run's leftovers (a run killed on this
+    # machine): the state `down` must bring back, not the leftovers a snapshot taken now holds.
+    found = host.recorded()
     try:
+        assert found is not None, "realnode up recorded no host state"
         yield Node(node, found)
     finally:
         node.down()
