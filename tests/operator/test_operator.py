@@ -698,9 +698,15 @@ def test_tenant_password_rotates_with_an_overlap_and_rolls_the_workers(
         wait_for(lambda: tenant_url() != first, "a rotated password", 15)
         assert works(first), "the previous password must work while pods roll"
         assert works(tenant_url() or "")
-        deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
-        annotations = deployment.spec.template.metadata.annotations
-        assert "kasynq.io/redis-credentials-rotated-at" in annotations
+
+        def rolled() -> bool:
+            deployment = env.apps.read_namespaced_deployment("mail-worker", env.namespace)
+            return "kasynq.io/redis-credentials-rotated-at" in (
+                deployment.spec.template.metadata.annotations or {}
+            )
+
+        # The Secret is written first, the Deployment's template a call later.
+        wait_for(rolled, "the workers rolled for the new password", 10)
         wait_for(lambda: not works(first), "the previous password dropped after the overlap", 15)
 
 
