@@ -33,18 +33,13 @@ from devenv import goasynq
 from devenv.goasynq import GoAsynq, b64decode
 from devenv.processes import wait_until
 from devenv.redis_servers import RedisServer
+from tests.interop.test_inspector_interop import BEHAVIOURS, behaviour_payload
 
 pytestmark = pytest.mark.requires_go
 
 QUEUE = "mon"
 OTHER_QUEUE = "mon-other"
 RETENTION_SECONDS = 3600
-BEHAVIOURS = {
-    "to-retry": {"fail_times": -1, "error": "planned failure: retry me"},
-    "to-archive": {"skip_retry": True, "error": "planned failure: archive me"},
-    "to-complete": {"result": "ZG9uZQ=="},  # b"done"
-    "stay-active": {"sleep_ms": 600_000},
-}
 PENDING_PAYLOADS = {
     "json": json.dumps({"n": 1, "text": "héllo"}, ensure_ascii=False).encode(),
     "binary": b"\x00\xffbinary",
@@ -73,23 +68,12 @@ class Monitored:
             return json.loads(response.read())
 
 
-def behaviour_payload(name: str) -> bytes:
-    return json.dumps({"behaviour": BEHAVIOURS[name]}).encode()
-
-
 def seed(client: Client, inspector: Inspector, go: GoAsynq) -> int:
     """Fill `mon` and `mon-other` with kasynq only; returns the pid of our running server."""
     for name in BEHAVIOURS:
         retention = RETENTION_SECONDS if name == "to-complete" else None
         client.enqueue(Task(name, behaviour_payload(name)), queue=QUEUE, retention=retention)
-    server = go.start_py_server(
-        queues={QUEUE: 1},
-        concurrency=4,
-        retry_delay=3600,
-        record_list="mon:done",
-        started_list="mon:started",
-        log_level="error",
-    )
+    server = go.start_py_server(queues={QUEUE: 1}, concurrency=4, retry_delay=3600)
 
     def outcomes_written() -> bool:
         info = inspector.get_queue_info(QUEUE)

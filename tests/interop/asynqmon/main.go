@@ -34,14 +34,13 @@ func main() {
 	url := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
 	cluster := flag.String("cluster", "", "comma-separated Redis Cluster addresses (overrides -redis)")
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve asynqmon on")
-	readOnly := flag.Bool("read-only", false, "asynqmon's read-only mode (GET requests only)")
 	flag.Parse()
 
 	opt, err := connection(*url, *cluster)
 	if err != nil {
 		log.Fatalf("bad connection flags: %v", err)
 	}
-	handler := asynqmon.New(asynqmon.Options{RedisConnOpt: opt, ReadOnly: *readOnly})
+	handler := asynqmon.New(asynqmon.Options{RedisConnOpt: opt})
 	defer handler.Close()
 
 	listener, err := net.Listen("tcp", *listen)
