@@ -382,3 +382,12 @@ def test_our_server_and_its_worker_are_listed(monitored: Monitored) -> None:
     )
     assert listed["queue_priorities"] == {QUEUE: 1}
     assert listed["active_workers"][0]["task_type"] == "stay-active"
+
+
+def test_embedded_ui_is_served(monitored: Monitored) -> None:
+    """The module proxy's asynqmon carries its built UI (`//go:embed ui/build/*`): the page
+    is served, rendered for its root path, without any UI build step here."""
+    with urllib.request.urlopen(f"{monitored.url}/queues/{QUEUE}", timeout=10) as response:
+        page = response.read().decode()
+    assert "Asynq monitoring web console" in page
+    assert "[[.RootPath]]" not in page
