@@ -116,7 +116,8 @@ def monitored(
         yield Monitored(go, f"http://{asynqmon.ready['address']}", server_pid)
 
 
-# asynqmon's conversions (conversion_helpers.go), applied to goasynq's Inspector JSON.
+# asynqmon's conversions (`toQueueStateSnapshot`, `toXTask`, `toTaskInfo`, `toServerInfo`), applied
+# to goasynq's Inspector JSON.
 
 
 def formatted(data: bytes) -> str:
