@@ -31,6 +31,9 @@ MODULE_DIR = REPO_ROOT / "tests" / "interop"
 PROGRAM_PACKAGE = "./cmd/goasynq"
 EXPORTER_MODULE_DIR = MODULE_DIR / "exporter"
 """A second Go module: asynq's x/metrics exporter, to compare our exporter's output with."""
+ASYNQMON_MODULE_DIR = MODULE_DIR / "asynqmon"
+"""A third Go module: hibiken/asynqmon v0.7.2's HTTP handler, to check what it shows of our
+state."""
 BUILD_TIMEOUT_SECONDS = 600.0
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -108,6 +111,11 @@ def build(
 def build_exporter() -> Path:
     """The Go exporter program (tests/interop/exporter), built like `build()`."""
     return build(EXPORTER_MODULE_DIR, ".", "goexporter")
+
+
+def build_asynqmon() -> Path:
+    """asynqmon v0.7.2 (tests/interop/asynqmon, its UI embedded), built like `build()`."""
+    return build(ASYNQMON_MODULE_DIR, ".", "goasynqmon")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -321,6 +329,12 @@ class GoAsynq:
     ) -> JsonProcess:
         """Start a long-running subcommand; with `wait_ready`, wait for its ready line."""
         return self._start_process(self.command(subcommand), subcommand, stdin, wait_ready, timeout)
+
+    def start_program(self, binary: Path, *args: str) -> JsonProcess:
+        """Another Go program taking goasynq's connection flags and printing a JSON ready line
+        (goasynqmon, goexporter); tracked and killed like the others."""
+        command = [str(binary), *self.connection, *args]
+        return self._start_process(command, binary.name, None, True, READY_TIMEOUT_SECONDS)
 
     def start_py_server(self, **config: Any) -> JsonProcess:
         """kasynq's Server on the same Redis, configured and recording like `start_server`."""

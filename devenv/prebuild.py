@@ -47,6 +47,7 @@ STEPS: list[tuple[str, Callable[[], Path]]] = [
     ),
     ("goasynq: the Go asynq v0.26.0 interop program", goasynq.build),
     ("goexporter: asynq's Go metrics exporter", goasynq.build_exporter),
+    ("goasynqmon: hibiken/asynqmon v0.7.2, the asynq web UI", goasynq.build_asynqmon),
     ("promtool: Prometheus's rule tester, for the chart's alerts (cold: minutes)", promtool.build),
 ]
 

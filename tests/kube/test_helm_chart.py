@@ -30,6 +30,12 @@ from tests.fixtures.kube import REPO, Kube, project_crd_files, wait_for
 from tests.operator.test_crds import create, pool
 
 CHART = REPO / "helm" / "kasynq"
+WEB = [
+    "--set", "web.enabled=true",
+    "--set", "web.redis.existingSecret=redis",
+    "--set", "web.auth.existingSecret=web-auth",
+]  # fmt: skip
+"""The web console on, with the two Secrets it needs (token auth, the default)."""
 OPERATOR = Path(sys.executable).with_name("kasynq-operator")
 
 
@@ -66,7 +72,15 @@ def test_packaged_chart_carries_the_crds(kube_bin_dir: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.requires_kube
-@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}"]])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["--set", "watchNamespaces={team-a,team-b}"],
+        [*WEB, "--set", "web.kube=true", "--set", "web.ingress.enabled=true"],
+        [*WEB, "--set", "web.kube=true", "--set", "watchNamespaces={team-a}"],
+    ],
+)
 def test_helm_lint_passes(kube_bin_dir: Path, values: list[str]) -> None:
     output = _helm(kube_bin_dir, "lint", "--strict", str(CHART), *values)
     assert "0 chart(s) failed" in output
@@ -89,6 +103,22 @@ def test_helm_lint_passes(kube_bin_dir: Path, values: list[str]) -> None:
             ["--set", "workerPodTemplate.allowedFields={securityContext}"],
             "at '/workerPodTemplate/allowedFields/0': value must be one of",
         ),
+        (["--set", "web.enabled=true"], "web.enabled needs web.redis.existingSecret"),
+        (
+            [
+                "--set",
+                "web.enabled=true",
+                "--set",
+                "web.redis.existingSecret=r",
+                "--set",
+                "web.auth.mode=basic",
+            ],
+            "web.auth.mode basic needs web.auth.existingSecret",
+        ),
+        (["--set", "web.auth.mode=none"], "at '/web/auth/mode': value must be one of"),
+        (["--set", "web.auth.trustedHeader=X User"], "at '/web/auth/trustedHeader'"),
+        (["--set", "web.ingress.hosts[0].paths[0].path=app"], "/web/ingress/hosts/0/paths/0/path"),
+        (["--set", "web.readonly=true"], "additional properties 'readonly' not allowed"),
         (
             [
                 "--set",
@@ -531,3 +561,215 @@ def test_installed_webhook_keeps_its_certificate_and_admits_while_the_operator_i
         {"name": "nightly", "taskType": "report", "queue": "emails", "cron": "@every banana"}
     ])  # fmt: skip
     assert create(kube, namespace, "asynqworkerpools", body)["metadata"]["name"] == "nightly"
+
+
+# The web console (issue 20): `web.*` values, its Deployment, Service, Ingress and read-only RBAC.
+
+
+def _web_objects(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The rendered objects of the console (labelled app.kubernetes.io/name: kasynq-web)."""
+    return {
+        name: doc
+        for name, doc in objects.items()
+        if doc["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "kasynq-web"
+    }
+
+
+@pytest.mark.requires_kube
+def test_web_console_is_off_by_default(kube_bin_dir: Path) -> None:
+    assert _web_objects(_rendered(kube_bin_dir, "kq-system")) == {}
+
+
+@pytest.mark.requires_kube
+@pytest.mark.parametrize(
+    ("values", "auth_args"),
+    [
+        ([], ["--auth-token-file=/etc/kasynq-web/auth/token"]),
+        (
+            ["--set", "web.auth.mode=basic", "--set", "web.auth.key=users"],
+            ["--basic-auth-file=/etc/kasynq-web/auth/users"],
+        ),
+        (
+            ["--set", "web.auth.mode=trustedHeader", "--set", "web.auth.existingSecret="],
+            ["--trusted-header=X-Forwarded-User"],
+        ),
+    ],
+)
+def test_web_console_runs_the_operator_image_with_auth(
+    kube_bin_dir: Path, values: list[str], auth_args: list[str]
+) -> None:
+    """`kasynq web` in the operator image, on 0.0.0.0 with the chosen auth, Redis URL from the
+    Secret, probes on /healthz and /readyz, the operator's security contexts, no API token;
+    the Service reaches the console's port and only the console's pods."""
+    objects = _rendered(kube_bin_dir, "kq-system", *WEB, *values)
+    web = _web_objects(objects)
+    assert sorted(web) == ["Deployment/kq-kasynq-web", "Service/kq-kasynq-web",
+                           "ServiceAccount/kq-kasynq-web"]  # fmt: skip
+    operator_pod = objects["Deployment/kq-kasynq"]["spec"]["template"]["spec"]
+    (operator,) = operator_pod["containers"]
+    deployment = web["Deployment/kq-kasynq-web"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == operator["image"]
+    assert container["command"] == ["kasynq", "web"]
+    assert container["args"] == ["--host=0.0.0.0", "--port=8080", *auth_args]
+    assert container["env"] == [{
+        "name": "KASYNQ_REDIS_URL",
+        "valueFrom": {"secretKeyRef": {"name": "redis", "key": "url"}},
+    }]  # fmt: skip
+    assert container["livenessProbe"] == {"httpGet": {"path": "/healthz", "port": "http"}}
+    assert container["readinessProbe"] == {"httpGet": {"path": "/readyz", "port": "http"}}
+    assert container["securityContext"] == operator["securityContext"]
+    assert pod["securityContext"] == operator_pod["securityContext"]
+    assert pod["serviceAccountName"] == "kq-kasynq-web"
+    assert pod["automountServiceAccountToken"] is False
+    if auth_args[0].startswith("--trusted-header"):
+        assert "volumes" not in pod and "volumeMounts" not in container
+    else:
+        (mount,) = container["volumeMounts"]
+        (volume,) = pod["volumes"]
+        secret_key = auth_args[0].rsplit("/", 1)[1]
+        assert volume["secret"] == {
+            "secretName": "web-auth", "items": [{"key": secret_key, "path": secret_key}]
+        }  # fmt: skip
+        assert auth_args[0].split("=", 1)[1] == f"{mount['mountPath']}/{secret_key}"
+    service = web["Service/kq-kasynq-web"]["spec"]
+    (port,) = service["ports"]
+    assert (port["port"], port["targetPort"]) == (80, "http")
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+    web_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    operator_labels = objects["Deployment/kq-kasynq"]["spec"]["template"]["metadata"]["labels"]
+    assert service["selector"].items() <= web_labels.items()
+    assert not service["selector"].items() <= operator_labels.items()
+    operator_selector = objects["Service/kq-kasynq-metrics"]["spec"]["selector"]
+    assert not operator_selector.items() <= web_labels.items()
+
+
+@pytest.mark.requires_kube
+def test_web_console_options_from_values(kube_bin_dir: Path) -> None:
+    """web.readOnly, web.kube (token mounted, namespaces passed when namespaced) and the
+    Ingress with its class, hosts and TLS."""
+    objects = _rendered(
+        kube_bin_dir, "kq-system", *WEB,
+        "--set", "web.readOnly=true", "--set", "web.kube=true",
+        "--set", "watchNamespaces={team-a,team-b}",
+        "--set", "web.ingress.enabled=true", "--set", "web.ingress.className=nginx",
+        "--set", "web.ingress.hosts[0].host=queues.example.com",
+        "--set", "web.ingress.tls[0].secretName=queues-tls",
+        "--set", "web.ingress.tls[0].hosts={queues.example.com}",
+    )  # fmt: skip
+    pod = objects["Deployment/kq-kasynq-web"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][-4:] == [
+        "--read-only", "--kube", "--namespace=team-a", "--namespace=team-b"
+    ]  # fmt: skip
+    assert pod["automountServiceAccountToken"] is True
+    ingress = objects["Ingress/kq-kasynq-web"]["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    assert ingress["tls"] == [{"secretName": "queues-tls", "hosts": ["queues.example.com"]}]
+    (rule,) = ingress["rules"]
+    assert rule["host"] == "queues.example.com"
+    assert rule["http"]["paths"] == [{
+        "path": "/", "pathType": "Prefix",
+        "backend": {"service": {"name": "kq-kasynq-web", "port": {"name": "http"}}},
+    }]  # fmt: skip
+    for kind in ("Role", "RoleBinding"):
+        assert f"{kind}/kq-kasynq-web" in objects
+    assert "ClusterRole/kq-kasynq-web" not in objects
+    plain = _rendered(kube_bin_dir, "kq-system", *WEB)
+    assert not [name for name in plain if "Role" in name and name.endswith("-web")]
+    assert "Ingress/kq-kasynq-web" not in plain
+
+
+def test_rendered_web_console_is_accepted_by_the_api_server(kube: Kube, namespace: str) -> None:
+    """The console's pod meets Pod Security "restricted" like the operator's."""
+    rendered = _helm(
+        kube.bin_dir, "template", "kasynq", str(CHART), "--namespace", namespace, *WEB,
+        "--set", "web.kube=true", "--set", "web.ingress.enabled=true",
+        "--set", "web.ingress.hosts[0].host=queues.example.com",
+    )  # fmt: skip
+    kube.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    result = kube.cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", stdin=rendered
+    )
+    assert result.returncode == 0, result.stderr
+    for created in ("deployment.apps/kasynq-web", "service/kasynq-web",
+                    "ingress.networking.k8s.io/kasynq-web",
+                    "clusterrole.rbac.authorization.k8s.io/kasynq-web"):  # fmt: skip
+        assert f"{created} created (server dry run)" in result.stdout
+    assert "PodSecurity" not in result.stderr
+
+
+WEB_READS = [
+    ("get", "asynqworkerpools.kasynq.io"),
+    ("list", "asynqworkerpools.kasynq.io"),
+    ("watch", "asynqworkerpools.kasynq.io"),
+    ("list", "asynqqueues.kasynq.io"),
+    ("list", "deployments.apps"),
+    ("watch", "events"),
+    ("list", "events.events.k8s.io"),
+]
+WEB_NEVER = [
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("get", "pods"),
+    ("get", "configmaps"),
+    ("patch", "asynqworkerpools.kasynq.io"),
+    ("patch", "asynqworkerpools.kasynq.io", "--subresource=status"),
+    ("delete", "asynqqueues.kasynq.io"),
+    ("patch", "deployments.apps"),
+    ("patch", "deployments.apps", "--subresource=scale"),
+    ("create", "events"),
+    ("create", "pods", "--subresource=exec"),
+    ("*", "*"),
+]
+
+
+def test_web_service_account_reads_pools_and_events_only(
+    kube: Kube, namespace: str, crds: list[str], install: object, tmp_path: Path
+) -> None:
+    """Cluster-wide install with web.kube: as the console's ServiceAccount (impersonated, and
+    with a real token of it), pools, queues, Deployments and Events can be read everywhere;
+    Secrets never, and nothing can be changed. NOTES say how to reach the console."""
+    assert callable(install) and crds
+    user = install(*WEB, "--set", "web.kube=true") + "-web"
+    for check in WEB_READS:
+        assert can_i(kube, user, *check, "--all-namespaces"), check
+    for check in WEB_NEVER:
+        assert not can_i(kube, user, *check, "--all-namespaces"), check
+    kubeconfig = _token_kubeconfig(kube, user, tmp_path / "web.kubeconfig")
+
+    def as_web(*args: str) -> subprocess.CompletedProcess[str]:
+        return kube.cluster.kubectl("--kubeconfig", str(kubeconfig), *args)
+
+    assert as_web("get", "asynqworkerpools,events", "-A").returncode == 0
+    for refused in (
+        ("get", "secrets", "-n", namespace),
+        ("annotate", "serviceaccount", "default", "-n", namespace, "touched=yes"),
+    ):
+        result = as_web(*refused)
+        assert result.returncode != 0 and "forbidden" in result.stderr.lower(), refused
+    release = user.rsplit(":", 1)[1].removesuffix("-kasynq-web")
+    notes = _helm(kube.bin_dir, "get", "notes", release, "--namespace", namespace,
+                  "--kubeconfig", str(kube.kubeconfig))  # fmt: skip
+    assert f"port-forward service/{release}-kasynq-web 8080:80" in notes
+    assert "a bearer token from key token of Secret web-auth" in notes
+
+
+def test_namespaced_web_service_account_reads_only_watched_namespaces(
+    kube: Kube, namespace: str, other_namespace: str, install: object
+) -> None:
+    """With watchNamespaces the console's rights are Roles in those namespaces only."""
+    assert callable(install)
+    user = install(
+        *WEB, "--set", "web.kube=true", "--set", f"watchNamespaces={{{other_namespace}}}"
+    )
+    user += "-web"
+    cluster_wide = kube.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+    assert user.rsplit(":", 1)[1] not in cluster_wide
+    for check in WEB_READS:
+        assert can_i(kube, user, *check, "-n", other_namespace), check
+        assert not can_i(kube, user, *check, "-n", namespace), check
+        assert not can_i(kube, user, *check, "--all-namespaces"), check
+    for check in WEB_NEVER:
+        assert not can_i(kube, user, *check, "-n", other_namespace), check

@@ -24,9 +24,75 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "kasynq.labels" -}}
 {{ include "kasynq.selectorLabels" . }}
+{{ include "kasynq.commonLabels" . }}
+{{- end -}}
+
+{{/* Labels of every object of the release, beside its component's selector labels. */}}
+{{- define "kasynq.commonLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* The operator image, its tag defaulting to the chart's appVersion (the console runs it too). */}}
+{{- define "kasynq.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The operator's container securityContext, shared by the console's container. */}}
+{{- define "kasynq.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The console's objects: name, selector labels, labels, ServiceAccount. */}}
+{{- define "kasynq.web.fullname" -}}
+{{- printf "%s-web" (include "kasynq.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kasynq.web.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kasynq.name" . }}-web
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kasynq.web.labels" -}}
+{{ include "kasynq.web.selectorLabels" . }}
+{{ include "kasynq.commonLabels" . }}
+{{- end -}}
+
+{{- define "kasynq.web.serviceAccountName" -}}
+{{- default (include "kasynq.web.fullname" .) .Values.web.serviceAccount.name -}}
+{{- end -}}
+
+{{/*
+What `kasynq web --kube` reads, and nothing else: the custom resources (status included), the
+pools' Deployments and the Events with the operator's scaling decisions; get/list/watch only.
+*/}}
+{{- define "kasynq.web.readRules" -}}
+- apiGroups: [kasynq.io]
+  resources: [asynqworkerpools, asynqqueues]
+  verbs: [get, list, watch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [get, list, watch]
+{{- end -}}
+
+{{/* Values the console cannot run without, refused with the value to set. */}}
+{{- define "kasynq.web.validate" -}}
+{{- if not .Values.web.redis.existingSecret -}}
+{{- fail "web.enabled needs web.redis.existingSecret: the name of a Secret holding the Redis URL" -}}
+{{- end -}}
+{{- if and (ne .Values.web.auth.mode "trustedHeader") (not .Values.web.auth.existingSecret) -}}
+{{- fail (printf "web.auth.mode %s needs web.auth.existingSecret: the Secret holding the %s" .Values.web.auth.mode (ternary "token" "user:password lines" (eq .Values.web.auth.mode "token"))) -}}
+{{- end -}}
+{{- if and (eq .Values.web.auth.mode "trustedHeader") (not .Values.web.auth.trustedHeader) -}}
+{{- fail "web.auth.mode trustedHeader needs web.auth.trustedHeader: the header the auth proxy sets" -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "kasynq.serviceAccountName" -}}
