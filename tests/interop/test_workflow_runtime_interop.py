@@ -1,10 +1,18 @@
-"""Issue 21, runtime half, against Go asynq: waiting on tasks Go workers run (§14)."""
+"""Issue 21, runtime half, against Go asynq: waiting (§14) and held-back tasks (§16)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 import pytest
+import redis.asyncio
 from kasynq import TaskFailedError
+from kasynq.broker import Broker
+from kasynq.broker import ratelimit as rate_broker
 from kasynq.task import Task
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from devenv.goasynq import b64encode
 from tests.interop.conftest import Target
@@ -28,3 +36,33 @@ def test_wait_sees_what_a_go_worker_did(target: Target) -> None:
     with pytest.raises(TaskFailedError, match="no luck"):
         failing.wait(10)
     assert vanishing.wait(10) is None
+
+
+def test_a_held_back_task_is_an_ordinary_scheduled_task_to_go(target: Target) -> None:
+    """A task a kasynq server held back for its rate (§16) reads and runs as Go's own."""
+    info = target.client.enqueue(Task("go:held", behaviour(result=b64encode(b"ran"))), retention=60)
+    asyncio.run(hold_back_the_next_task(target))
+    (scheduled,) = target.go.inspect("list", "default", "scheduled")
+    assert (scheduled["id"], scheduled["retried"], scheduled["last_err"]) == (info.id, 0, "")
+    target.go.start_server(
+        concurrency=2, queues={"default": 1}, delayed_task_check_interval=0.2, log_level="error"
+    )
+    assert info.wait(10) == b"ran"
+
+
+async def hold_back_the_next_task(target: Target) -> None:
+    """Dequeue the next task of `default` as a kasynq server would, then hold it back 1 s."""
+    client: Any = (
+        redis.asyncio.Redis.from_url(target.redis_url)
+        if target.redis_url
+        else RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.cluster_nodes or []]
+        )
+    )
+    try:
+        broker = Broker(client)
+        dequeued = await broker.dequeue("default")
+        assert dequeued is not None
+        await rate_broker.delay(broker, dequeued[0], int(time.time()) + 1)
+    finally:
+        await client.aclose()

@@ -46,7 +46,7 @@ from kasynq.processor import (
     exit_if_sync_handlers_stuck,
 )
 from kasynq.retry import IsFailureFunc, RetryDelayFunc, default_is_failure, default_retry_delay
-from kasynq.servemux import Handler, as_async
+from kasynq.servemux import Handler, ServeMux, as_async
 from kasynq.subscriber import Subscriber
 from kasynq.syncer import SYNC_INTERVAL_SECONDS, Syncer
 from kasynq.task import Task
@@ -184,6 +184,7 @@ class Server:
                 failure_log_level=int(config.failure_log_level),  # a number after __post_init__
                 recoverer_grace=config.recoverer_grace,
                 busy_key=busy_key(self.identity.host, self.identity.pid, self.identity.server_id),
+                rate_lookup=handler.rate_for if isinstance(handler, ServeMux) else None,
             ),
             self._syncer,
             self.metrics,
