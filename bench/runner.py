@@ -12,8 +12,19 @@ from bench import machine
 from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
+from bench.results import (
+    CEILING,
+    DRAIN,
+    ENQUEUE,
+    LATENCY,
+    OPERATOR,
+    ROUND_TRIPS,
+    WAIT,
+    Results,
+    Row,
+)
 from bench.systems import System, WorkerSetup
+from bench.waiting_bench import wait_run
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -26,7 +37,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT)
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -141,6 +152,12 @@ def _operator_round(params: Params, results: Results, workdir: Path) -> None:
         row.add_run(outcome, ("p50", "p95", "rss_mib"))
 
 
+def _wait_round(results: Results, workdir: Path) -> None:
+    row = results.row(WAIT, "kasynq", "AsyncClient, 1 worker process c10", concurrency=10)
+    outcome = run_guarded("info.wait latency", partial(wait_run, workdir))
+    row.add_run(outcome, ("p50", "p95"))
+
+
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -172,6 +189,8 @@ def run_session(
                 _round_trips_round(results)
             elif workload == OPERATOR and not operator_missing:
                 _operator_round(params, results, workdir)
+            elif workload == WAIT and "kasynq" in results.versions:
+                _wait_round(results, workdir)
             elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
                 autoscaling_round(results)
     results.finished = _now()
