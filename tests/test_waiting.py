@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -112,6 +113,7 @@ async def test_blocking_client_wait(redis_url: str, servers: list[Server]) -> No
     await start(servers, async_client, handler)
     with Client.from_url(redis_url) as client:
         info = client.enqueue(Task("wait:sync", b"blocking"), retention=60)
+        assert dataclasses.asdict(info)["payload"] == b"blocking"  # the client is no field
         assert await asyncio.to_thread(info.wait, 10) == b"blocking"
     await async_client.aclose()
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Final
+from dataclasses import fields
+from typing import Final
 
 import redis
 import redis.cluster
@@ -112,23 +112,24 @@ def _step(
 _INFO_FIELDS = tuple(item.name for item in fields(TaskInfo))
 
 
-@dataclass(frozen=True, slots=True)
 class AsyncTaskInfo(TaskInfo):
-    """The TaskInfo of `AsyncClient.enqueue`: `await info.wait(timeout)`."""
+    """The TaskInfo of `AsyncClient.enqueue`: `await info.wait(timeout)`. Its client is not a
+    field: `dataclasses.fields`, `asdict` and JSON output see a plain TaskInfo."""
 
-    redis_client: AsyncRedis | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("_redis",)
+    _redis: AsyncRedis
 
     @classmethod
     def of(cls, info: TaskInfo, client: AsyncRedis) -> AsyncTaskInfo:
-        values: dict[str, Any] = {name: getattr(info, name) for name in _INFO_FIELDS}
-        return cls(**values, redis_client=client)
+        made = cls(**{name: getattr(info, name) for name in _INFO_FIELDS})
+        object.__setattr__(made, "_redis", client)  # frozen: set past the dataclass guard
+        return made
 
     async def wait(self, timeout: float) -> bytes | None:  # noqa: ASYNC109 - the issue's API
         """The task's result once it completed (None if none was kept), else the final
         state's `TaskWaitError`; `WaitTimeoutError` after `timeout` seconds."""
         until = _until(timeout)
-        assert self.redis_client is not None
-        tracker = AsyncTaskTracker(self.redis_client, keys.task_key(self.queue, self.id))
+        tracker = AsyncTaskTracker(self._redis, keys.task_key(self.queue, self.id))
         try:
             while True:
                 settled, result, within = _step(self, await tracker.read(), until)
@@ -142,22 +143,22 @@ class AsyncTaskInfo(TaskInfo):
 BlockingClient = redis.Redis | redis.cluster.RedisCluster
 
 
-@dataclass(frozen=True, slots=True)
 class WaitableTaskInfo(TaskInfo):
     """The TaskInfo of the blocking `Client.enqueue`: `info.wait(timeout)`."""
 
-    redis_client: Any = field(default=None, repr=False, compare=False)
-    """The blocking client (`redis.Redis` or `redis.cluster.RedisCluster`)."""
+    __slots__ = ("_redis",)
+    _redis: BlockingClient
 
     @classmethod
     def of(cls, info: TaskInfo, client: BlockingClient) -> WaitableTaskInfo:
-        values: dict[str, Any] = {name: getattr(info, name) for name in _INFO_FIELDS}
-        return cls(**values, redis_client=client)
+        made = cls(**{name: getattr(info, name) for name in _INFO_FIELDS})
+        object.__setattr__(made, "_redis", client)
+        return made
 
     def wait(self, timeout: float) -> bytes | None:
         """`AsyncTaskInfo.wait`, blocking the calling thread."""
         until = _until(timeout)
-        tracker = BlockingTaskTracker(self.redis_client, keys.task_key(self.queue, self.id))
+        tracker = BlockingTaskTracker(self._redis, keys.task_key(self.queue, self.id))
         try:
             while True:
                 settled, result, within = _step(self, tracker.read(), until)
