@@ -14,7 +14,6 @@ from kasynq.ratelimit import Rate, parse_rate
 from kasynq.servemux import ServeMux
 from kasynq.server import Server
 from kasynq.task import Task
-from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from tests.server_helpers import FAST, task_state, wait_for
 from tests.test_server_process import spawn_worker, worker_processes  # noqa: F401 - fixture
@@ -43,21 +42,11 @@ def test_rates_are_parsed_and_bad_ones_refused() -> None:
     assert mux.rate_for("other") is None
 
 
-@pytest.fixture(params=["standalone", "cluster"])
-async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    """An asyncio client of the emptied standalone server, then of the emptied Cluster."""
-    if request.param == "standalone":
-        client: Any = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    else:
-        nodes = request.getfixturevalue("redis_cluster").startup_nodes
-        client = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes])
-    yield client
-    await client.aclose()
-
-
-async def test_a_limited_task_is_delayed_not_failed(any_redis: Any, servers: list[Server]) -> None:
+async def test_a_limited_task_is_delayed_not_failed(
+    async_redis_any: Any, servers: list[Server]
+) -> None:
     """On Cluster the rate key and the queue live in different slots: two scripts."""
-    async_redis = any_redis
+    async_redis = async_redis_any
     started: list[str] = []
     mux = ServeMux()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from kasynq.task import Task
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from devenv.goasynq import b64encode
+from devenv.processes import wait_until
 from tests.interop.conftest import Target
 from tests.interop.servers import behaviour
 
@@ -66,3 +68,25 @@ async def hold_back_the_next_task(target: Target) -> None:
         await rate_broker.delay(broker, dequeued[0], int(time.time()) + 1)
     finally:
         await client.aclose()
+
+
+def test_a_go_worker_configured_alike_drains_the_lanes_in_order(target: Target) -> None:
+    """Go knows no lanes: strict priority over the three lane queues does the same (§15)."""
+    for level in ("low", "default", "high"):
+        results = target.client.enqueue_many(
+            [Task(level, behaviour()) for _ in range(10)], queue="mail", priority=level
+        )
+        assert not [result for result in results if isinstance(result, Exception)]
+    assert sorted(target.go.inspect("queues")) == ["mail", "mail.high", "mail.low"]
+    for lane in ("mail", "mail.high", "mail.low"):
+        assert target.go.inspect("queue-info", lane)["pending"] == 10
+    target.go.start_server(
+        concurrency=1,
+        queues={"mail.high": 3, "mail": 2, "mail.low": 1},
+        strict=True,
+        record_list="done",
+        log_level="error",
+    )
+    wait_until(lambda: target.redis.llen("done") == 30, timeout=10, what="30 tasks")
+    ran = [json.loads(raw)["type"] for raw in target.redis.lrange("done", 0, -1)]
+    assert ran == ["high"] * 10 + ["default"] * 10 + ["low"] * 10

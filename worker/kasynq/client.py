@@ -28,6 +28,7 @@ from kasynq.connection import (
     blocking_sentinel_redis,
 )
 from kasynq.facade import AsyncFacade, BlockingCloseable
+from kasynq.lanes import lane_queue
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -72,6 +73,8 @@ def prepare(
     queue = keys.prefixed_queue(
         queue_prefix, opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
     )
+    if opts.priority is not None:
+        queue = lane_queue(queue, opts.priority)
     try:
         process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
     except OverflowError:

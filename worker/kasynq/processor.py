@@ -54,6 +54,7 @@ from kasynq.broker.core import LEASE_SECONDS, Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
 from kasynq.errors import BrokerError, QueueFaultError
+from kasynq.lanes import lane_order, with_lanes
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.ratelimit import RateLimited, RateLimiter, RateLookup
@@ -244,6 +245,8 @@ class ProcessorConfig:
     concurrency: int
     queues: Mapping[str, int]
     strict_priority: bool
+    lanes: bool
+    """Each pick of a queue tries its priority lanes, highest first (wire-protocol.md §15)."""
     task_check_interval: float
     retry_delay_func: RetryDelayFunc
     is_failure: IsFailureFunc
@@ -279,6 +282,9 @@ class Processor:
         self._metrics = metrics
         self._wakeup = wakeup
         self._queue_order = queue_order_function(config.queues, config.strict_priority)
+        self._queue_names = list(with_lanes(config.queues) if config.lanes else config.queues)
+        if config.lanes:
+            self._queue_order = lane_order(self._queue_order)
         self._limiter = (
             RateLimiter(broker, config.rate_lookup) if config.rate_lookup is not None else None
         )
@@ -442,7 +448,7 @@ class Processor:
         if isinstance(error, BrokerError) and error.op == "dequeue":
             # An undecodable message is now active with nobody to run it: archive it at once.
             with contextlib.suppress(Exception):
-                await archive_undecodable(self._broker, list(self._config.queues), math.inf)
+                await archive_undecodable(self._broker, self._queue_names, math.inf)
 
     async def _dequeue(self, attempts: int) -> list[Dequeued]:
         """`attempts` dequeues, each with its own queue order (weighted orders are random).
