@@ -8,7 +8,7 @@ lanes, trying them high → default → low whenever queue selection picks that 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 LEVELS = ("high", "default", "low")
 """The priority levels, highest first."""
@@ -54,3 +54,20 @@ def with_lanes(queues: Mapping[str, int]) -> dict[str, int]:
 def lane_order(order: Callable[[], list[str]]) -> Callable[[], list[str]]:
     """Queue selection over configured queues, each pick expanded into its lanes in order."""
     return lambda: [lane for queue in order() for lane in lanes_of(queue)]
+
+
+def lane_groups(names: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """Queue names grouped by the queue whose lanes they are, in name order, each group's
+    `(name, level)` highest first; a queue without lanes is a group of itself at level ""."""
+    groups: dict[str, dict[str, str]] = {}
+    for name in names:
+        base, level = lane_of(name) or (name, DEFAULT_LEVEL)
+        groups.setdefault(base, {})[level] = name
+    return {
+        base: (
+            [(members[level], level) for level in LEVELS if level in members]
+            if set(members) != {DEFAULT_LEVEL}
+            else [(members[DEFAULT_LEVEL], "")]
+        )
+        for base, members in sorted(groups.items())
+    }
