@@ -12,19 +12,9 @@ from bench import machine
 from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
-from bench.results import (
-    CEILING,
-    DRAIN,
-    ENQUEUE,
-    LATENCY,
-    OPERATOR,
-    ROUND_TRIPS,
-    WAIT,
-    Results,
-    Row,
-)
+from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
 from bench.systems import System, WorkerSetup
-from bench.waiting_bench import wait_run
+from bench.waiting_bench import WAIT, wait_round
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -152,12 +142,6 @@ def _operator_round(params: Params, results: Results, workdir: Path) -> None:
         row.add_run(outcome, ("p50", "p95", "rss_mib"))
 
 
-def _wait_round(results: Results, workdir: Path) -> None:
-    row = results.row(WAIT, "kasynq", "AsyncClient, 1 worker process c10", concurrency=10)
-    outcome = run_guarded("info.wait latency", partial(wait_run, workdir))
-    row.add_run(outcome, ("p50", "p95"))
-
-
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -190,7 +174,7 @@ def run_session(
             elif workload == OPERATOR and not operator_missing:
                 _operator_round(params, results, workdir)
             elif workload == WAIT and "kasynq" in results.versions:
-                _wait_round(results, workdir)
+                wait_round(results, workdir)
             elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
                 autoscaling_round(results)
     results.finished = _now()

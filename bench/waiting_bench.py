@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.processes import running
+from bench.results import WAIT, Results
 from bench.stats import percentile
 from bench.systems import Command, _python_env
-from bench.workloads import RunFailed, fresh_redis
+from bench.workloads import RunFailed, fresh_redis, run_guarded
 
 WAIT_TASKS = 50
 WAIT_TIMEOUT_SECONDS = 10.0
@@ -66,3 +68,10 @@ def wait_run(workdir: Path, count: int = WAIT_TASKS) -> dict[str, float]:
         with running([Command(argv, _python_env(server.url))], workdir / "wait.log"):
             delays = asyncio.run(_measure(server.url, count))
     return {"p50": percentile(delays, 0.50), "p95": percentile(delays, 0.95)}
+
+
+def wait_round(results: Results, workdir: Path) -> None:
+    """One run of the wait row."""
+    row = results.row(WAIT, "kasynq", "AsyncClient, 1 worker process c10", concurrency=10)
+    outcome = run_guarded("info.wait latency", partial(wait_run, workdir))
+    row.add_run(outcome, ("p50", "p95"))

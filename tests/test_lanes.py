@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from kasynq.scheduler import make_entry
 from kasynq.server import Server
 from kasynq.task import Task, options
 
-from tests.server_helpers import FAST, wait_for
+from tests.server_helpers import start_server, wait_for
 
 NOW = moment(1_700_000_000 * 10**9)
 
@@ -34,14 +33,6 @@ def test_priority_picks_the_lane_queue() -> None:
         make_entry("group", "@every 1s", Task("t"), priority="high")
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        await server.shutdown()
-
-
 async def test_a_worker_drains_high_then_default_then_low(
     async_redis_any: Any, servers: list[Server]
 ) -> None:
@@ -55,9 +46,9 @@ async def test_a_worker_drains_high_then_default_then_low(
     for level in ("low", "default", "high"):  # the lowest first: arrival order cannot explain it
         await client.enqueue_many([Task(level) for _ in range(20)], queue="mail", priority=level)
     other = await client.enqueue(Task("other"), queue="other")
-    server = Server(async_redis, concurrency=1, queues={"mail": 1, "other": 1}, lanes=True, **FAST)
-    servers.append(server)
-    await server.start(handler)
+    await start_server(
+        servers, async_redis, handler, concurrency=1, queues={"mail": 1, "other": 1}, lanes=True
+    )
     await wait_for(lambda: len(ran) == 61, what="61 tasks")
     mail = [kind for kind in ran if kind != "other"]
     assert mail == ["high"] * 20 + ["default"] * 20 + ["low"] * 20

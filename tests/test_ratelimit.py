@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,16 +14,8 @@ from kasynq.servemux import ServeMux
 from kasynq.server import Server
 from kasynq.task import Task
 
-from tests.server_helpers import FAST, task_state, wait_for
+from tests.server_helpers import start_server, task_state, wait_for
 from tests.test_server_process import spawn_worker, worker_processes  # noqa: F401 - fixture
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        await server.shutdown()
 
 
 def test_rates_are_parsed_and_bad_ones_refused() -> None:
@@ -58,9 +49,7 @@ async def test_a_limited_task_is_delayed_not_failed(
         await AsyncClient(async_redis).enqueue(Task("slow:one"), retention=60, max_retry=0)
         for _ in range(10)
     ]
-    server = Server(async_redis, concurrency=10, **FAST)
-    servers.append(server)
-    await server.start(mux)
+    await start_server(servers, async_redis, mux, concurrency=10)
 
     async def some_held_back() -> bool:
         return bool(await async_redis.zcard(keys.scheduled_key("default")))

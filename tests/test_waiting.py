@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import statistics
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,21 +25,7 @@ from kasynq.context import TaskContext
 from kasynq.server import Server
 from kasynq.task import Task
 
-from tests.server_helpers import FAST
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        await server.shutdown()
-
-
-async def start(servers: list[Server], client: Any, handler: Any, **options: Any) -> None:
-    server = Server(client, **{**FAST, **options})
-    servers.append(server)
-    await server.start(handler)
+from tests.server_helpers import start_server
 
 
 async def test_wait_returns_each_result_right_after_completion(
@@ -57,7 +42,7 @@ async def test_wait_returns_each_result_right_after_completion(
     infos = [
         await client.enqueue(Task("wait:echo", str(n).encode()), retention=60) for n in range(50)
     ]
-    await start(servers, async_redis, handler, concurrency=10)
+    await start_server(servers, async_redis, handler, concurrency=10)
 
     async def timed_wait(info: Any) -> tuple[bytes | None, float]:
         result = await info.wait(10)
@@ -94,7 +79,7 @@ async def test_wait_raises_the_final_state(
         await waits[1]
     failing = await client.enqueue(Task("wait:fail"))
     vanishing = await client.enqueue(Task("wait:ok"))  # no retention: nothing is kept
-    await start(servers, async_redis, handler)
+    await start_server(servers, async_redis, handler)
     with pytest.raises(TaskFailedError, match="broken for good") as failed:
         await failing.wait(10)
     assert failed.value.info is not None
@@ -110,7 +95,7 @@ async def test_blocking_client_wait(redis_url: str, servers: list[Server]) -> No
         await ctx.result_writer.write(task.payload or b"")
 
     async_client = redis.asyncio.Redis.from_url(redis_url)
-    await start(servers, async_client, handler)
+    await start_server(servers, async_client, handler)
     with Client.from_url(redis_url) as client:
         info = client.enqueue(Task("wait:sync", b"blocking"), retention=60)
         assert dataclasses.asdict(info)["payload"] == b"blocking"  # the client is no field
@@ -118,22 +103,20 @@ async def test_blocking_client_wait(redis_url: str, servers: list[Server]) -> No
     await async_client.aclose()
 
 
-async def test_wait_on_cluster(async_redis_cluster: Any, redis_cluster: Any) -> None:
+async def test_wait_on_cluster(
+    async_redis_cluster: Any, redis_cluster: Any, servers: list[Server]
+) -> None:
     async def handler(ctx: TaskContext, task: Task) -> None:
         await asyncio.sleep(0.05)
         await ctx.result_writer.write(task.payload or b"")
 
-    server = Server(async_redis_cluster, queues={"a": 1, "b": 1, "c": 1}, **FAST)
-    await server.start(handler)
-    try:
-        client = AsyncClient(async_redis_cluster)
-        infos = [
-            await client.enqueue(Task("wait:c", queue.encode()), queue=queue, retention=60)
-            for queue in ("a", "b", "c")
-        ]
-        assert await asyncio.gather(*(info.wait(10) for info in infos)) == [b"a", b"b", b"c"]
-        with Client.from_cluster(redis_cluster.startup_nodes) as blocking:
-            info = blocking.enqueue(Task("wait:c", b"sync"), queue="b", retention=60)
-            assert await asyncio.to_thread(info.wait, 10) == b"sync"
-    finally:
-        await server.shutdown()
+    await start_server(servers, async_redis_cluster, handler, queues={"a": 1, "b": 1, "c": 1})
+    client = AsyncClient(async_redis_cluster)
+    infos = [
+        await client.enqueue(Task("wait:c", queue.encode()), queue=queue, retention=60)
+        for queue in ("a", "b", "c")
+    ]
+    assert await asyncio.gather(*(info.wait(10) for info in infos)) == [b"a", b"b", b"c"]
+    with Client.from_cluster(redis_cluster.startup_nodes) as blocking:
+        info = blocking.enqueue(Task("wait:c", b"sync"), queue="b", retention=60)
+        assert await asyncio.to_thread(info.wait, 10) == b"sync"

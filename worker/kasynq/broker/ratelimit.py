@@ -10,7 +10,7 @@ from __future__ import annotations
 from redis.exceptions import ResponseError
 
 from kasynq import keys
-from kasynq.broker.core import Broker
+from kasynq.broker.core import Broker, leave_active_keys
 from kasynq.broker.scripts import load_script
 from kasynq.errors import ScriptError
 from kasynq.proto.asynq_pb2 import TaskMessage
@@ -35,13 +35,7 @@ async def delay(broker: Broker, msg: TaskMessage, process_at: int) -> None:
 
     Raises `ScriptError` ("NOT FOUND") when the task is no longer active or leased.
     """
-    queue = msg.queue
-    script_keys = [
-        keys.active_key(queue),
-        keys.lease_key(queue),
-        keys.scheduled_key(queue),
-        keys.task_key(queue, msg.id),
-    ]
+    script_keys = leave_active_keys(msg, keys.scheduled_key(msg.queue))
     try:
         await _RATE_DELAY.run(broker.client, script_keys, [msg.id, process_at])
     except ResponseError as exc:

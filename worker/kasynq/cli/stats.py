@@ -20,9 +20,7 @@ QUEUE_COLUMNS = [
 
 def queue_row(info: QueueInfo, lane: str = "") -> dict[str, Any]:
     """One table row of a queue's state; `lane`: its priority level when it has lanes."""
-    return {
-        column: lane if column == "lane" else getattr(info, column) for column in QUEUE_COLUMNS
-    }
+    return {column: lane if column == "lane" else getattr(info, column) for column in QUEUE_COLUMNS}
 
 
 @click.command()
