@@ -120,3 +120,19 @@ async def test_wait_on_cluster(
     with Client.from_cluster(redis_cluster.startup_nodes) as blocking:
         info = blocking.enqueue(Task("wait:c", b"sync"), queue="b", retention=60)
         assert await asyncio.to_thread(info.wait, 10) == b"sync"
+
+
+async def test_wait_through_sentinel_reads_every_tenth_of_a_second(
+    redis_sentinel: Any, servers: list[Server]
+) -> None:
+    """Sentinel clients get no tracking connections (§14): the short re-read still sees it."""
+    host, port = redis_sentinel.sentinels[0]
+    url = f"redis-sentinel://{host}:{port}?master={redis_sentinel.master_name}"
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        await ctx.result_writer.write(b"via sentinel")
+
+    async with AsyncClient.from_url(url) as client:
+        info = await client.enqueue(Task("wait:s"), retention=60)
+        await start_server(servers, url, handler)
+        assert await info.wait(10) == b"via sentinel"
