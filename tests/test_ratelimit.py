@@ -41,13 +41,13 @@ async def test_a_limited_task_is_delayed_not_failed(
     started: list[str] = []
     mux = ServeMux()
 
-    @mux.handler("slow:", rate="4/s")
+    @mux.handler("slow:", rate="8/s")
     async def handler(ctx: TaskContext, task: Task) -> None:
         started.append(ctx.task_id)
 
     infos = [
         await AsyncClient(async_redis).enqueue(Task("slow:one"), retention=60, max_retry=0)
-        for _ in range(10)
+        for _ in range(12)
     ]
     await start_server(servers, async_redis, mux, concurrency=10)
 
@@ -60,9 +60,9 @@ async def test_a_limited_task_is_delayed_not_failed(
     assert delayed and all(
         state["msg"].retried == 0 and not state["msg"].error_msg for state in delayed
     )
-    await wait_for(lambda: len(started) == 10, within=10, what="all 10 tasks run")
+    await wait_for(lambda: len(started) == 12, within=10, what="all 12 tasks run")
     assert sorted(started) == sorted(info.id for info in infos)
-    assert int(await async_redis.get(keys.processed_total_key("default"))) == 10
+    assert int(await async_redis.get(keys.processed_total_key("default"))) == 12
     assert not await async_redis.get(keys.failed_total_key("default"))
     for info in infos:
         assert (await task_state(async_redis, "default", info.id))["msg"].retried == 0
@@ -73,7 +73,7 @@ async def test_a_rate_holds_across_three_worker_processes(
     redis_url: str,
     worker_processes: list[subprocess.Popen[bytes]],  # noqa: F811 - the fixture
 ) -> None:
-    count = 400
+    count = 300
     infos = await AsyncClient(async_redis).enqueue_many(
         [Task("limited") for _ in range(count)], retention=60
     )
