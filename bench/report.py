@@ -13,6 +13,7 @@ from bench.results import (
     LATENCY,
     OPERATOR,
     ROUND_TRIPS,
+    WAIT,
     Results,
     Row,
 )
@@ -231,6 +232,14 @@ def round_trips_table(results: Results) -> str:
         for row in results.rows_of(ROUND_TRIPS)
     ]
     return table(["pool", "round trips per poll", "round trips per queue per poll"], body, 1)
+
+
+def wait_table(results: Results) -> str:
+    body = [
+        [row.label, median_cell(row.summary("p50")), median_cell(row.summary("p95"))]
+        for row in results.rows_of(WAIT)
+    ]
+    return table(["setup", "completion → wait returns p50 ms", "p95 ms"], body, 1)
 
 
 def operator_table(results: Results) -> str:
@@ -582,6 +591,14 @@ run).
 """
 
 
+WAIT_TEXT = """\
+`info.wait(timeout)` (issue #21, docs/wire-protocol.md §14): one `kasynq worker` process
+(c10) on a fresh standalone Redis; one task at a time is enqueued with retention and waited
+for. The handler writes `time.time()` as its result just before returning; the figure is the
+waiter's `time.time()` on return minus that (one clock), over 50 tasks. Target: p50 <= 5 ms.
+"""
+
+
 AUTOSCALING_TEXT = """\
 The autoscaling policy (`kasynq_operator.scaling.decide`) in the queue simulator
 (`devenv.simulator`, deterministic with a seed, 0.1 s ticks), against two references run on
@@ -650,6 +667,9 @@ def render_page(
         "",
         OPERATOR_TEXT,
         operator_table(results),
+        "\n## Waiting for a result\n",
+        WAIT_TEXT,
+        wait_table(results),
         "\n## Autoscaling accuracy\n",
         AUTOSCALING_TEXT,
         _scenario_list(results),

@@ -14,6 +14,7 @@ from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
 from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
 from bench.systems import System, WorkerSetup
+from bench.waiting_bench import WAIT, wait_round
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -26,7 +27,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT)
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -172,6 +173,8 @@ def run_session(
                 _round_trips_round(results)
             elif workload == OPERATOR and not operator_missing:
                 _operator_round(params, results, workdir)
+            elif workload == WAIT and "kasynq" in results.versions:
+                wait_round(results, workdir)
             elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
                 autoscaling_round(results)
     results.finished = _now()

@@ -31,3 +31,9 @@ def stubborn(ctx: TaskContext, task: Task) -> None:
 async def fail(ctx: TaskContext, task: Task) -> None:
     """Always fails: retried while retries last, then archived (for alert tests)."""
     raise RuntimeError("planned failure")
+
+
+@mux.handler("limited", rate="100/s")
+async def limited(ctx: TaskContext, task: Task) -> None:
+    """Rate-limited across processes; its result is the Unix time it started (rate tests)."""
+    await ctx.result_writer.write(repr(time.time()).encode())

@@ -13,6 +13,7 @@ import redis.exceptions
 from kasynq import keys
 from kasynq.broker import Broker
 from kasynq.proto.asynq_pb2 import TaskMessage
+from kasynq.server import Server
 
 FAST = {
     "task_check_interval": 0.1,
@@ -42,6 +43,14 @@ def message(
     }
     values.update(fields)
     return TaskMessage(**values)
+
+
+async def start_server(servers: list[Server], client: Any, handler: Any, **options: Any) -> Server:
+    """A server with the FAST options (overridden by `options`), noted in the `servers` fixture."""
+    server = Server(client, **{**FAST, **options})
+    servers.append(server)
+    await server.start(handler)
+    return server
 
 
 async def enqueue(broker: Broker, count: int = 1, **kwargs: Any) -> list[TaskMessage]:

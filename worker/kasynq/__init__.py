@@ -23,12 +23,22 @@ from kasynq.scheduler import ScheduleError, Scheduler
 from kasynq.servemux import HandlerNotFound, ServeMux
 from kasynq.server import Server, ServerConfig
 from kasynq.task import Task, TaskInfo, TaskOptions, TaskState, options
+from kasynq.waiting import (
+    AsyncTaskInfo,
+    TaskArchivedError,
+    TaskDeletedError,
+    TaskFailedError,
+    TaskWaitError,
+    WaitableTaskInfo,
+    WaitTimeoutError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
     "AsyncInspector",
+    "AsyncTaskInfo",
     "Client",
     "CronError",
     "DuplicateTaskError",
@@ -48,14 +58,20 @@ __all__ = [
     "ServerInfo",
     "SkipRetry",
     "Task",
+    "TaskArchivedError",
     "TaskCanceled",
     "TaskContext",
     "TaskDeadlineExceeded",
+    "TaskDeletedError",
+    "TaskFailedError",
     "TaskIDConflictError",
     "TaskInfo",
     "TaskNotFoundError",
     "TaskOptions",
     "TaskState",
+    "TaskWaitError",
+    "WaitTimeoutError",
+    "WaitableTaskInfo",
     "WorkerInfo",
     "__version__",
     "options",

@@ -28,6 +28,7 @@ from kasynq.connection import (
     blocking_sentinel_redis,
 )
 from kasynq.facade import AsyncFacade, BlockingCloseable
+from kasynq.lanes import lane_queue
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
     DEFAULT_MAX_RETRY,
@@ -43,6 +44,7 @@ from kasynq.task import (
     unix_seconds,
     whole_seconds,
 )
+from kasynq.waiting import AsyncTaskInfo, WaitableTaskInfo
 
 Clock: TypeAlias = Callable[[], int]
 """Current time in Unix nanoseconds (tests pass a fake)."""
@@ -71,6 +73,8 @@ def prepare(
     queue = keys.prefixed_queue(
         queue_prefix, opts.queue if opts.queue is not None else keys.DEFAULT_QUEUE
     )
+    if opts.priority is not None:
+        queue = lane_queue(queue, opts.priority)
     try:
         process_at = opts.process_at or (now + opts.process_in if opts.process_in else now)
     except OverflowError:
@@ -129,6 +133,7 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         await their replies share one write.
         """
         self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
+        self._client = client
         self._pipelined = BatchingClient.for_standalone(client)
         broker_client = cast(AsyncRedis, self._pipelined) if self._pipelined else client
         super().__init__(Broker(broker_client, clock=clock), owns_client=owns_client)
@@ -147,8 +152,9 @@ class AsyncClient(AsyncFacade, RedisConstructors):
     def broker(self) -> Broker:
         return self._broker
 
-    async def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> TaskInfo:
-        """Enqueue `task`; keyword options override the task's own.
+    async def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> AsyncTaskInfo:
+        """Enqueue `task`; keyword options override the task's own. `await info.wait(timeout)`
+        on the answer waits for the task's outcome (wire-protocol.md §14).
 
         Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
         Redis error.
@@ -156,7 +162,7 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         now = moment(self._broker.now_ns())
         prepared = prepare(task, options(**opts), now, self._queue_prefix)
         await self._broker.write_task(prepared.write)
-        return prepared.info
+        return AsyncTaskInfo.of(prepared.info, self._client)
 
     async def enqueue_many(
         self, tasks: Sequence[Task], **opts: Unpack[OptionArgs]
@@ -277,8 +283,9 @@ class Client(BlockingCloseable):
             raise RuntimeError("this blocking client is closed")
         return self._writer
 
-    def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> TaskInfo:
-        """Enqueue `task`; keyword options override the task's own.
+    def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> WaitableTaskInfo:
+        """Enqueue `task`; keyword options override the task's own. `info.wait(timeout)` on
+        the answer waits for the task's outcome (wire-protocol.md §14).
 
         Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
         Redis error (`redis.TimeoutError` when Redis does not answer in time).
@@ -286,7 +293,7 @@ class Client(BlockingCloseable):
         writer = self._open_writer()
         prepared = prepare(task, options(**opts), moment(writer.now_ns()), self._queue_prefix)
         writer.write_task(prepared.write)
-        return prepared.info
+        return WaitableTaskInfo.of(prepared.info, writer.client)
 
     def enqueue_many(
         self, tasks: Sequence[Task], **opts: Unpack[OptionArgs]

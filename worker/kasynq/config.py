@@ -13,6 +13,7 @@ The YAML file uses the flag names with underscores:
     queue_prefix: acme                    # the queues are acme:critical, acme:default
     concurrency: 10
     strict: false
+    lanes: false                          # also serve each queue's priority lanes <q>.high, <q>.low
     shutdown_timeout: 25
     http_port: 8080
     http_host: 0.0.0.0                    # address of /healthz, /readyz, /metrics
@@ -65,6 +66,8 @@ class WorkerSettings:
     queue_prefix: str = ""
     concurrency: int = 10
     strict: bool = False
+    lanes: bool = False
+    """Serve each queue's priority lanes too (wire-protocol.md §15)."""
     shutdown_timeout: float = 8.0
     http_port: int | None = None
     http_host: str = "0.0.0.0"
@@ -143,6 +146,7 @@ def _typed(name: str, value: object) -> object:
         "failure_log_level": lambda value: log_level("failure_log_level", value),
         "metrics_max_task_types": int,
         "strict": _boolean,
+        "lanes": _boolean,
         "cluster": _boolean,
         "event_loop": _event_loop,
     }

@@ -164,6 +164,11 @@ def semaphore_key(scope: str) -> str:
     return f"asynq:sema:{scope}"
 
 
+def rate_key(scope: str) -> str:
+    """kasynq: the next start slot of a rate-limited registration (wire-protocol.md §16)."""
+    return f"kasynq:rate:{{{scope}}}"
+
+
 def scheduler_leader_key(group: str) -> str:
     """kasynq: the leader lock of a scheduler group (value = the leader's scheduler ID)."""
     return f"kasynq:scheduler:{{{group}}}:leader"

@@ -49,12 +49,15 @@ from redis.exceptions import ResponseError
 
 from kasynq.blocking import BLOCK_WARN_SECONDS, LoopWatchdog, handler_name, warn_once
 from kasynq.broker import Broker
+from kasynq.broker import ratelimit as rate_broker
 from kasynq.broker.core import LEASE_SECONDS, Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
 from kasynq.errors import BrokerError, QueueFaultError
+from kasynq.lanes import lane_order, with_lanes
 from kasynq.metrics import ServerMetrics
 from kasynq.proto.asynq_pb2 import TaskMessage
+from kasynq.ratelimit import RateLimited, RateLimiter, RateLookup
 from kasynq.redaction import describe
 from kasynq.retry import (
     IsFailureFunc,
@@ -242,6 +245,8 @@ class ProcessorConfig:
     concurrency: int
     queues: Mapping[str, int]
     strict_priority: bool
+    lanes: bool
+    """Each pick of a queue tries its priority lanes, highest first (wire-protocol.md §15)."""
     task_check_interval: float
     retry_delay_func: RetryDelayFunc
     is_failure: IsFailureFunc
@@ -251,6 +256,8 @@ class ProcessorConfig:
     """How long past its lease a task stays active before recoverers (Go: 30 s) retry it."""
     failure_log_level: int = logging.WARNING
     """Level of the one line logged per failed attempt."""
+    rate_lookup: RateLookup | None = None
+    """The rate limit of a task type's registration (`ServeMux.rate_for`); None: no limits."""
     busy_key: str | None = None
     """Where the in-flight count is written whenever it changes (`keys.busy_key`), so the
     operator never picks a pod that just took a task as an idle victim; None: not written."""
@@ -275,6 +282,12 @@ class Processor:
         self._metrics = metrics
         self._wakeup = wakeup
         self._queue_order = queue_order_function(config.queues, config.strict_priority)
+        self._queue_names = list(with_lanes(config.queues) if config.lanes else config.queues)
+        if config.lanes:
+            self._queue_order = lane_order(self._queue_order)
+        self._limiter = (
+            RateLimiter(broker, config.rate_lookup) if config.rate_lookup is not None else None
+        )
         self._executor = HandlerThreads(
             max_workers=2 * config.concurrency, thread_name_prefix="kasynq-handler"
         )
@@ -435,7 +448,7 @@ class Processor:
         if isinstance(error, BrokerError) and error.op == "dequeue":
             # An undecodable message is now active with nobody to run it: archive it at once.
             with contextlib.suppress(Exception):
-                await archive_undecodable(self._broker, list(self._config.queues), math.inf)
+                await archive_undecodable(self._broker, self._queue_names, math.inf)
 
     async def _dequeue(self, attempts: int) -> list[Dequeued]:
         """`attempts` dequeues, each with its own queue order (weighted orders are random).
@@ -622,6 +635,8 @@ class Processor:
         timer = loop.call_at(loop.time() + remaining, _deadline_passed, worker)
         worker.handler_running = True
         try:
+            if self._limiter is not None and (limited := await self._limiter.admit(task.type)):
+                return limited
             await self._handler(ctx, task)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
@@ -685,6 +700,12 @@ class Processor:
         metrics = self._metrics.for_task(msg.queue, msg.type)
         if isinstance(error, ShutdownAbort):
             await self._requeue(worker)
+            return
+        if isinstance(error, RateLimited):  # held back: no counter, no retry (§16)
+            process_at = math.ceil(time.time() + error.delay)
+            await self._write(
+                worker, "rate_delay", lambda: rate_broker.delay(self._broker, msg, process_at)
+            )
             return
         metrics.processed.inc()
         if error is None:

@@ -176,6 +176,11 @@ def make_entry(
         raise ScheduleError(
             f"schedule entry {label!r}: task_id: not allowed, the scheduler derives one per tick"
         )
+    if "priority" in opts or task.options.priority is not None:
+        raise ScheduleError(
+            f"schedule entry {label!r}: priority: not allowed, name the lane queue "
+            "(queue='<queue>.high' or '<queue>.low', wire-protocol.md §15)"
+        )
     try:
         overrides = options(**opts)
     except (TypeError, ValueError) as exc:

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 from kasynq.blocking import BLOCK_WARN_SECONDS, handler_name, warn_once
 from kasynq.context import TaskContext
+from kasynq.ratelimit import Rate, parse_rate
 from kasynq.task import Task
 
 AsyncHandler: TypeAlias = Callable[[TaskContext, Task], Awaitable[None]]
@@ -99,23 +100,30 @@ class ServeMux:
         self._exact: dict[str, AsyncHandler] = {}
         self._by_length: list[tuple[str, AsyncHandler]] = []
         self._middlewares: list[Middleware] = []
+        self._rates: dict[str, Rate] = {}
 
-    def handle(self, pattern: str, handler: Handler) -> None:
-        """Register `handler` for task types equal to or starting with `pattern`."""
+    def handle(self, pattern: str, handler: Handler, *, rate: str | None = None) -> None:
+        """Register `handler` for task types equal to or starting with `pattern`.
+
+        `rate` ("100/s", "5/m", "1000/h") limits how often tasks of this registration start,
+        across every kasynq server on the Redis (wire-protocol.md §16).
+        """
         if not pattern.strip():
             raise ValueError(f"servemux: invalid pattern {pattern!r}: must not be blank")
         if pattern in self._exact:
             raise ValueError(f"servemux: multiple registrations for pattern {pattern!r}")
+        if rate is not None:
+            self._rates[pattern] = parse_rate(rate)
         wrapped = as_async(handler)
         self._exact[pattern] = wrapped
         self._by_length.append((pattern, wrapped))
         self._by_length.sort(key=lambda entry: len(entry[0]), reverse=True)
 
-    def handler(self, pattern: str) -> Callable[[Handler], Handler]:
+    def handler(self, pattern: str, *, rate: str | None = None) -> Callable[[Handler], Handler]:
         """Decorator form of `handle`: `@mux.handler("email:")`."""
 
         def register(function: Handler) -> Handler:
-            self.handle(pattern, function)
+            self.handle(pattern, function, rate=rate)
             return function
 
         return register
@@ -133,6 +141,17 @@ class ServeMux:
             if task_type.startswith(pattern):
                 return handler
         return None
+
+    def rate_for(self, task_type: str) -> tuple[str, Rate] | None:
+        """(pattern, rate) of the registration `task_type` is routed to, if it is limited."""
+        if not self._rates:
+            return None
+        if task_type in self._exact:
+            pattern: str | None = task_type
+        else:
+            pattern = next((p for p, _ in self._by_length if task_type.startswith(p)), None)
+        rate = self._rates.get(pattern) if pattern is not None else None
+        return (pattern, rate) if pattern is not None and rate is not None else None
 
     async def __call__(self, ctx: TaskContext, task: Task) -> None:
         """Process `task` with its handler (or the not-found handler) inside the middlewares."""

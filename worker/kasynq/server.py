@@ -37,6 +37,7 @@ from kasynq.healthcheck import HealthCheckFunc
 from kasynq.heartbeat import Heartbeater, ServerIdentity
 from kasynq.httpserver import HTTPServer, Probes
 from kasynq.keys import DEFAULT_QUEUE, busy_key
+from kasynq.lanes import with_lanes
 from kasynq.metrics import DEFAULT_MAX_TASK_TYPES, ServerMetrics
 from kasynq.periodic import Periodic, finish_within
 from kasynq.processor import (
@@ -46,7 +47,7 @@ from kasynq.processor import (
     exit_if_sync_handlers_stuck,
 )
 from kasynq.retry import IsFailureFunc, RetryDelayFunc, default_is_failure, default_retry_delay
-from kasynq.servemux import Handler, as_async
+from kasynq.servemux import Handler, ServeMux, as_async
 from kasynq.subscriber import Subscriber
 from kasynq.syncer import SYNC_INTERVAL_SECONDS, Syncer
 from kasynq.task import Task
@@ -70,6 +71,9 @@ class ServerConfig:
     queues: Mapping[str, int] = field(default_factory=dict)
     """Queue → priority; blank names and priorities <= 0 are dropped; empty → default:1."""
     strict_priority: bool = False
+    lanes: bool = False
+    """Also serve each queue's priority lanes `<q>.high` and `<q>.low`, strictly in order
+    within the queue's turn (wire-protocol.md §15)."""
     task_check_interval: float = 1.0
     """Idle poll period; idle servers are also woken at once by key-change notifications."""
     delayed_task_check_interval: float = forwarder_module.DEFAULT_INTERVAL_SECONDS
@@ -166,7 +170,8 @@ class Server:
         if self.state != "new":
             raise RuntimeError(f"server cannot start in state {self.state!r}")
         config = self.config
-        queue_names = list(config.queues)
+        served = with_lanes(config.queues) if config.lanes else dict(config.queues)
+        queue_names = list(served)
         wakeup = asyncio.Event()
         self._batching = BatchingClient(self._client)
         self.processor = Processor(
@@ -176,6 +181,7 @@ class Server:
                 concurrency=config.concurrency,
                 queues=config.queues,
                 strict_priority=config.strict_priority,
+                lanes=config.lanes,
                 task_check_interval=config.task_check_interval,
                 retry_delay_func=config.retry_delay_func,
                 is_failure=config.is_failure,
@@ -184,6 +190,7 @@ class Server:
                 failure_log_level=int(config.failure_log_level),  # a number after __post_init__
                 recoverer_grace=config.recoverer_grace,
                 busy_key=busy_key(self.identity.host, self.identity.pid, self.identity.server_id),
+                rate_lookup=handler.rate_for if isinstance(handler, ServeMux) else None,
             ),
             self._syncer,
             self.metrics,
@@ -194,7 +201,7 @@ class Server:
             self.processor,
             self.identity,
             config.concurrency,
-            config.queues,
+            served,
             config.strict_priority,
             lambda: self.state,
         )
@@ -267,7 +274,7 @@ class Server:
             self.identity.pid,
             self.identity.server_id,
             config.concurrency,
-            dict(config.queues),
+            served,
         )
 
     def set_failure_log_level(self, level: int | str) -> None:

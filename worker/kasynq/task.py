@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeAlias, TypedDict, Unpack
 
+from kasynq.lanes import checked_priority
 from kasynq.proto.asynq_pb2 import TaskMessage
 
 Duration: TypeAlias = int | float | timedelta
@@ -135,6 +136,8 @@ class TaskOptions:
     process_in: timedelta | None = None
     retention: timedelta | None = None
     group: str | None = None
+    priority: str | None = None
+    """Priority lane: "high", "default" or "low" (wire-protocol.md §15)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -148,6 +151,7 @@ class TaskOptions:
             "deadline": _aware,
             "process_at": _aware,
             "max_retry": _max_retry,
+            "priority": checked_priority,
         }
         for name, check in checks.items():
             value = getattr(self, name)
@@ -212,6 +216,7 @@ class OptionArgs(TypedDict, total=False):
     process_in: Duration
     retention: Duration
     group: str
+    priority: str
 
 
 _DURATION_OPTIONS = frozenset({"timeout", "unique", "process_in", "retention"})

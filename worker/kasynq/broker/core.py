@@ -129,6 +129,17 @@ Dequeued = tuple[TaskMessage, float, int | None] | None | Exception
 when nothing was found, or the error that attempt met."""
 
 
+def leave_active_keys(msg: TaskMessage, destination: str) -> list[str]:
+    """KEYS of a script moving the active task `msg` out: active, lease, `destination`, task."""
+    queue = msg.queue
+    return [
+        keys.active_key(queue),
+        keys.lease_key(queue),
+        destination,
+        keys.task_key(queue, msg.id),
+    ]
+
+
 def decode_task_message(data: bytes) -> TaskMessage:
     """Parse a `msg` field; raises `DecodeError` on bytes Go could not decode either."""
     return TaskMessage.FromString(data)
@@ -319,13 +330,7 @@ class Broker:
 
     async def requeue(self, msg: TaskMessage) -> None:
         """Push an active task back to the dequeue end of pending (shutdown abort); no stats."""
-        queue = msg.queue
-        script_keys = [
-            keys.active_key(queue),
-            keys.lease_key(queue),
-            keys.pending_key(queue),
-            keys.task_key(queue, msg.id),
-        ]
+        script_keys = leave_active_keys(msg, keys.pending_key(msg.queue))
         await self._run_checked("requeue", _REQUEUE, script_keys, [msg.id])
 
     async def retry(

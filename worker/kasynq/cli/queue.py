@@ -8,6 +8,7 @@ import click
 
 from kasynq.cli.output import emit, emit_message, emit_record
 from kasynq.cli.session import Session, command_action
+from kasynq.lanes import lane_groups
 
 
 @click.group()
@@ -18,10 +19,15 @@ def queue() -> None:
 @queue.command("ls")
 @command_action
 def list_queues(session: Session, /) -> None:
-    """Names of all queues."""
+    """Names of all queues, each queue's priority lanes under it."""
     with session.inspector() as inspector:
         names = inspector.queues()
-    emit(session.output, [{"queue": name} for name in names], ["queue"], payload=names)
+    rows = [
+        {"queue": name, "lane": lane}
+        for group in lane_groups(names).values()
+        for name, lane in group
+    ]
+    emit(session.output, rows, ["queue", "lane"], payload=names)
 
 
 @queue.command("inspect")

@@ -131,6 +131,7 @@ async def _serve(
             concurrency=settings.concurrency,
             queues=settings.redis_queues,
             strict_priority=settings.strict,
+            lanes=settings.lanes,
             shutdown_timeout=settings.shutdown_timeout,
             http_port=settings.http_port,
             http_host=settings.http_host,
@@ -269,6 +270,9 @@ async def check_credentials(client: AsyncRedis, settings: WorkerSettings) -> Non
 )
 @click.option("--concurrency", type=int, help="Tasks processed at once (default 10).")
 @click.option("--strict", is_flag=True, default=None, help="Strict priority order of queues.")
+@click.option(
+    "--lanes", is_flag=True, default=None, help="Also serve the queues' priority lanes, in order."
+)
 @click.option("--shutdown-timeout", type=float, help="Seconds to wait for tasks on shutdown.")
 @click.option("--http-port", type=int, help="Port of /healthz, /readyz and /metrics.")
 @click.option("--http-host", help="Address the HTTP endpoint binds (default 0.0.0.0).")
