@@ -204,7 +204,7 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         self, workflow: Workflow, **opts: Unpack[OptionArgs]
     ) -> list[TaskInfo]:
         """Enqueue a `chain` or `group(...).then(...)`; options apply to every task. Returns
-        each task's TaskInfo in the workflow's order (waiting tasks as scheduled in 9999)."""
+        each task's TaskInfo in the workflow's order (waiting tasks as scheduled in 2200)."""
         now_ns = self._broker.now_ns()
         overrides, now = options(**opts), moment(now_ns)
         nodes = workflow.nodes(lambda task: prepare(task, overrides, now, self._queue_prefix))

@@ -14,8 +14,8 @@ from kasynq.broker.core import ARCHIVE_MAX_AGE_SECONDS, ARCHIVE_MAX_SIZE, NS_PER
 from kasynq.broker.scripts import ScriptArg, ScriptCall, load_script
 from kasynq.proto.asynq_pb2 import TaskMessage
 
-WAITING_SCORE = 253402300799
-"""Score of a waiting task in `scheduled`: 9999-12-31 23:59:59 UTC, never due (§13.2)."""
+WAITING_SCORE = 7258118400
+"""Score of a waiting task in `scheduled`: 2200-01-01 00:00:00 UTC, never due (§13.2)."""
 DEPENDENCY_RETENTION_SECONDS = 3600
 """Minimum retention of a task others depend on, so its completion by Go is seen (§13.4)."""
 RECORD_TTL_SECONDS = 3600
