@@ -107,10 +107,10 @@ class TaskContext:
         it waited for nothing (wire-protocol.md §13.8)."""
         if self.dependency_reader is None:
             raise RuntimeError("this task context has no dependency reader")
-        return await self.dependency_reader.read()
+        return await self.dependency_reader.read(self.queue, self.task_id)
 
     def dependency_results_blocking(self) -> list[DependencyResult]:
         """`dependency_results` for sync handlers."""
         if self.dependency_reader is None:
             raise RuntimeError("this task context has no dependency reader")
-        return self.dependency_reader.read_blocking()
+        return self.dependency_reader.read_blocking(self.queue, self.task_id)

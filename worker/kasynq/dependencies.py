@@ -271,19 +271,19 @@ def _text(value: bytes | str) -> str:
 
 
 class DependencyReader:
-    """What `ctx.dependency_results()` reads: the running task's dependencies (§13.8)."""
+    """What `ctx.dependency_results()` reads: a running task's dependencies (§13.8); one per
+    processor, shared by its tasks' contexts."""
 
-    def __init__(self, client: AsyncRedis, queue: str, task_id: str) -> None:
+    def __init__(self, client: AsyncRedis) -> None:
         self._client = client
-        self._ref = keys.task_key(queue, task_id)
         self._loop = asyncio.get_running_loop()
 
-    async def read(self) -> list[DependencyResult]:
-        return await run_plan(self._client, results_plan(self._ref))
+    async def read(self, queue: str, task_id: str) -> list[DependencyResult]:
+        return await run_plan(self._client, results_plan(keys.task_key(queue, task_id)))
 
-    def read_blocking(self) -> list[DependencyResult]:
+    def read_blocking(self, queue: str, task_id: str) -> list[DependencyResult]:
         """`read` for sync handlers running in the worker thread pool (not on the loop)."""
-        return asyncio.run_coroutine_threadsafe(self.read(), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self.read(queue, task_id), self._loop).result()
 
 
 class Settler:

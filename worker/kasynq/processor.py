@@ -299,6 +299,7 @@ class Processor:
         self._busy_reported_at = 0.0
         self._busy_report_due = False
         self._settler = Settler(broker.client)
+        self._dependency_reader = DependencyReader(broker.client)
 
     @property
     def fetching(self) -> bool:
@@ -549,7 +550,7 @@ class Processor:
             deadline=compute_deadline(msg, now),
         )
         ctx.result_writer = ResultWriter(ctx, self._broker.write_result)
-        ctx.dependency_reader = DependencyReader(self._broker.client, msg.queue, msg.id)
+        ctx.dependency_reader = self._dependency_reader
         lease_grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
         worker = Worker(
             msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now, lease_grace=lease_grace
