@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -41,6 +42,8 @@ IDLE_SECONDS = 2.0
 DUPLICATE_GRACE_SECONDS = 0.5
 PRODUCER_TIMEOUT_SECONDS = 600.0
 MIB = 1024 * 1024
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,19 +166,31 @@ def enqueue_run(system: System, params: Params, mode: EnqueueMode) -> dict[str, 
     return {"rate": params.enqueue_count / seconds}
 
 
-def _first_completions(conn: redis.Redis, workers: ProcessGroup) -> tuple[int, float]:
-    """Completions and worker CPU seconds at the first poll that sees any completion."""
-    deadline = time.monotonic() + STARTUP_SECONDS
+def _poll(workers: ProcessGroup, within: float, probe: Callable[[], T | None], late: str) -> T:
+    """`probe()`'s first answer that is not None, polled while the workers live; RunFailed
+    with `late` after `within` s."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        done = read_accounting(conn).done
-        cpu = procs.cpu_seconds(workers.pids())
-        if done:
-            return done, cpu
+        found = probe()
+        if found is not None:
+            return found
         exited = workers.exited()
         if exited:
             raise RunFailed(f"{exited}: {workers.log_tail()}")
         time.sleep(POLL_SECONDS)
-    raise RunFailed(f"no task completed within {STARTUP_SECONDS:.0f}s of starting the workers")
+    raise RunFailed(late)
+
+
+def _first_completions(conn: redis.Redis, workers: ProcessGroup) -> tuple[int, float]:
+    """Completions and worker CPU seconds at the first poll that sees any completion."""
+
+    def probe() -> tuple[int, float] | None:
+        done = read_accounting(conn).done
+        cpu = procs.cpu_seconds(workers.pids())
+        return (done, cpu) if done else None
+
+    late = f"no task completed within {STARTUP_SECONDS:.0f}s of starting the workers"
+    return _poll(workers, STARTUP_SECONDS, probe, late)
 
 
 def drain_run(
@@ -258,17 +273,11 @@ def latency_run(
 
 def _callback_ran(conn: redis.Redis, workers: ProcessGroup) -> tuple[float, int, int]:
     """(end time, results handed over, runs) of the fan-in callback, once it ran."""
-    deadline = time.monotonic() + STALL_SECONDS
-    while time.monotonic() < deadline:
-        if conn.hexists(CALLBACK_KEY, "at"):
-            time.sleep(DUPLICATE_GRACE_SECONDS)  # a second run of the callback would show now
-            at, results, runs = conn.hmget(CALLBACK_KEY, ["at", "results", "runs"])
-            return float(at), int(results or 0), int(runs or 0)
-        exited = workers.exited()
-        if exited:
-            raise RunFailed(f"{exited}: {workers.log_tail()}")
-        time.sleep(POLL_SECONDS)
-    raise RunFailed(f"the callback did not run within {STALL_SECONDS:.0f}s of its members")
+    late = f"the callback did not run within {STALL_SECONDS:.0f}s of its members"
+    _poll(workers, STALL_SECONDS, lambda: conn.hget(CALLBACK_KEY, "at"), late)
+    time.sleep(DUPLICATE_GRACE_SECONDS)  # a second run of the callback would show by now
+    at, results, runs = conn.hmget(CALLBACK_KEY, ["at", "results", "runs"])
+    return float(at), int(results or 0), int(runs or 0)
 
 
 def _fan_out(

@@ -31,6 +31,7 @@ BULK_STATES = {
 queue_option = click.option("--queue", "queue_name", required=True, help="Queue name.")
 state_option = click.option("--state", type=click.Choice(STATES), help="Task state.")
 group_option = click.option("--group", help="Aggregation group (state aggregating).")
+id_option = click.option("--id", "task_id", required=True, help="Task ID.")
 
 
 @click.group()
@@ -69,7 +70,7 @@ def list_tasks(
 
 @task.command("inspect")
 @queue_option
-@click.option("--id", "task_id", required=True, help="Task ID.")
+@id_option
 @command_action
 def inspect_task(session: Session, /, queue_name: str, task_id: str) -> None:
     """Every field of one task."""
@@ -79,7 +80,7 @@ def inspect_task(session: Session, /, queue_name: str, task_id: str) -> None:
 
 @task.command("deps")
 @queue_option
-@click.option("--id", "task_id", required=True, help="Task ID.")
+@id_option
 @command_action
 def task_dependencies(session: Session, /, queue_name: str, task_id: str) -> None:
     """What a task waits for: each dependency and its state (waiting, completed, ...)."""

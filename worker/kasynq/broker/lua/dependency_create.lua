@@ -4,12 +4,11 @@
 -- ARGV: encoded message, task ID, WAITING_SCORE, policy, dependency refs..., [queue name].
 -- Returns 1 when created, 0 when the task ID already exists in the queue.
 -- #include register
+-- #include scheduled
 register_queue(3)
-if redis.call("EXISTS", KEYS[1]) == 1 then
+if not create_scheduled(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[2]) then
   return 0
 end
-redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "scheduled")
-redis.call("ZADD", KEYS[2], ARGV[3], ARGV[2])
 local last = #ARGV
 if #KEYS == 4 then
   last = last - 1
