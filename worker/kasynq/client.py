@@ -186,8 +186,10 @@ class AsyncClient(AsyncFacade, RedisConstructors):
 
         With `depends_on` (TaskInfos, or IDs in the task's queue) the task waits until all of
         them completed; one archived or deleted archives it (`on_dependency_failure="run"`:
-        runs it anyway). Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for
-        bad options, `UnknownDependencyError`, `DependencyCycleError`, or the Redis error.
+        runs it anyway); its TaskInfo shows it waiting (scheduled in 2200) even when all of
+        them had completed already. Raises `TaskIDConflictError`, `DuplicateTaskError`,
+        `ValueError` for bad options, `UnknownDependencyError`, `DependencyCycleError`, or the
+        Redis error.
         """
         now_ns = self._broker.now_ns()
         overrides = options(**opts)
@@ -204,7 +206,8 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         self, workflow: Workflow, **opts: Unpack[OptionArgs]
     ) -> list[TaskInfo]:
         """Enqueue a `chain` or `group(...).then(...)`; options apply to every task. Returns
-        each task's TaskInfo in the workflow's order (waiting tasks as scheduled in 2200)."""
+        each task's TaskInfo in the workflow's order (waiting tasks as scheduled in 2200).
+        A task write that fails raises its error; the tasks written before it stay."""
         now_ns = self._broker.now_ns()
         overrides, now = options(**opts), moment(now_ns)
         nodes = workflow.nodes(lambda task: prepare(task, overrides, now, self._queue_prefix))
