@@ -5,14 +5,19 @@ queues holding waiting tasks."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from typing import Any
 
 import pytest
+from kasynq import keys
 from kasynq.task import Task
+from kasynq.workflow import chain
 
 from devenv.processes import wait_until
 from tests.interop.conftest import Target
 from tests.interop.servers import behaviour, events, start
+from tests.test_dependencies_kill import Chains
 
 pytestmark = pytest.mark.requires_go
 
@@ -94,3 +99,51 @@ def test_a_dependency_go_archives_archives_its_dependants_and_go_reads_them(
         )
         assert info["last_failed_at"] is not None
     assert [event["id"] for event in events(target.redis, "done")] == [failing["id"]]
+
+
+def _successes(target: Target) -> int:
+    """Successful runs on `default`: processed minus failed (a recovered kill is a failure);
+    both counters carry the queue's hash tag, so one MGET reads them on Cluster too."""
+    counters = target.redis.mget(
+        [keys.processed_total_key("default"), keys.failed_total_key("default")]
+    )
+    processed, failed = (int(value or 0) for value in counters)
+    return processed - failed
+
+
+@pytest.mark.timeout(120)
+def test_chains_complete_exactly_once_under_kill_9_of_go_and_kasynq_workers(
+    target: Target,
+) -> None:
+    chains, steps = 1000, 5
+    infos = target.client.enqueue_workflow(
+        Chains([chain(*(Task("step") for _ in range(steps))) for _ in range(chains)])
+    )
+    total = chains * steps
+    lists = {"record_list": "done", "started_list": "started"}
+    for goal in (total // 4, total // 2):
+        pool = [
+            start(target.go, "go", concurrency=10, **FAST, **lists),
+            start(target.go, "py", concurrency=10, dependency_check_interval=0.1, **lists),
+        ]
+        wait_until(lambda g=goal: _successes(target) >= g, f"{goal} steps done", 60)
+        for server in pool:
+            server.kill()
+        # the killed servers' leases (30 s) run out: moved into the past
+        lease = keys.lease_key("default")
+        expired = {member: time.time() - 1 for member in target.redis.zrange(lease, 0, -1)}
+        if expired:
+            target.redis.zadd(lease, expired, xx=True)
+    start(target.go, "go", concurrency=10, **FAST, **lists)
+    start(target.go, "py", concurrency=10, dependency_check_interval=0.1,
+          recoverer_interval=0.2, recoverer_grace=0.01, retry_delay=0, **lists)  # fmt: skip
+    wait_until(lambda: _successes(target) >= total, "every step done", 60)
+    time.sleep(0.3)  # a step run twice would show now
+    assert _successes(target) == total
+    done = _by_id(events(target.redis, "done"))
+    started = _by_id(events(target.redis, "started"))
+    assert {record["server"] for records in done.values() for record in records} == {"go", "py"}
+    for index in range(0, total, steps):
+        for before, after in itertools.pairwise(infos[index : index + steps]):
+            last_success = max(r["time"] for r in done[before.id] if r["outcome"] == "ok")
+            assert last_success <= min(r["time"] for r in started[after.id])
