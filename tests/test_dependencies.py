@@ -232,12 +232,13 @@ async def test_chains_and_a_group_callback_with_its_members_results(
     order: list[str] = []
     seen: list[Any] = []
 
-    async def handler(ctx: TaskContext, task: Task) -> None:
+    def handler(ctx: TaskContext, task: Task) -> None:  # sync: runs in the handler threads
         order.append(task.type)
         if task.type.startswith("member"):
-            await ctx.write_result(task.payload or b"")
+            assert ctx.result_writer is not None
+            ctx.result_writer.write_blocking(task.payload or b"")
         if task.type == "callback":
-            seen.extend(await ctx.dependency_results())
+            seen.extend(ctx.dependency_results_blocking())
 
     await _start(servers, conn, handler, queues={"q1": 1, "q2": 1})
     steps = await client.enqueue_workflow(chain(*(Task(f"step{i}") for i in range(4))), queue="q1")
