@@ -81,7 +81,10 @@ def main() -> None:
         systems = [system for system in all_systems() if system.key in chosen]
         workdir = new_workdir()
         log.info("bench starting workdir=%s quick=%s", workdir, args.quick)
-        results = run_session(systems, args.workloads.split(","), params, args.quick, workdir)
+        workloads = args.workloads.split(",")
+        results = run_session(systems, workloads, params, args.quick, workdir)
+        if set(workloads) != set(WORKLOADS) and results_path.exists():
+            results = results.merged_into(Results.load(results_path), workloads)
         results.save(results_path)
         if any(isinstance(value, Failed) for row in results.rows
                for values in row.metrics.values() for value in values):  # fmt: skip

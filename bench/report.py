@@ -10,6 +10,7 @@ from bench.results import (
     CEILING,
     DRAIN,
     ENQUEUE,
+    FAN_OUT,
     LATENCY,
     OPERATOR,
     ROUND_TRIPS,
@@ -21,6 +22,7 @@ from bench.stats import Failed, Summary, ratio
 
 GO = "go-asynq"
 KASYNQ = "kasynq"
+CELERY = "celery"
 NOT_MEASURABLE = "not yet measurable"
 
 RowFilter = Callable[[Row], bool]
@@ -178,6 +180,23 @@ def latency_table(results: Results) -> str:
     header = ["system", "setup", "p50 ms", "p95 ms", "p99 ms", "p50 x Go",
               "p50 x best Python peer", "idle RSS MiB"]  # fmt: skip
     return _row_table(results, LATENCY, header, cells)
+
+
+def fan_out_table(results: Results) -> str:
+    def cells(row: Row, rows: Sequence[Row]) -> list[str]:
+        celery = _first(rows, CELERY, _any)
+        speed_up = ratio(celery.summary("seconds"), row.summary("seconds")) if celery else None
+        return [
+            f"{row.processes} proc x c{row.concurrency}",
+            *summary_cells(row.summary("seconds")),
+            median_cell(row.summary("rate")),
+            median_cell(row.summary("enqueue_seconds")),
+            times(speed_up),
+        ]
+
+    header = ["system", "API", "workers", "seconds", "min", "max", "tasks/s",
+              "enqueue s", "x Celery chord (speed)"]  # fmt: skip
+    return _row_table(results, FAN_OUT, header, cells)
 
 
 def resources_table(results: Results) -> str:
@@ -524,6 +543,12 @@ def _chart(charts: dict[str, str], workload: str) -> str:
     return f"\n![{workload}]({path})\n" if path else ""
 
 
+def _updated(results: Results, workload: str) -> str:
+    """A note when `workload` was measured by a later partial run (`--workloads`)."""
+    when = results.updated.get(workload)
+    return f"Measured by a later run of this workload only: {when}.\n" if when else ""
+
+
 def _mode(results: Results) -> str:
     if results.quick:
         return (
@@ -566,6 +591,18 @@ METHOD = """\
   off and `--without-gossip --without-mingle --without-heartbeat`. RQ has one job at a time
   per process (SimpleWorker, no fork), so its rows show c1. Dramatiq's two-process row is
   one `dramatiq --processes 2` command.
+"""
+
+FAN_OUT_TEXT = """\
+One group of no-op tasks (10,000 in full mode) and a callback that runs after all of them and
+is handed every member's result, end to end: from just before the producer's enqueue call to
+the end of the callback, on one worker process with 10 concurrent tasks, warmed up by a
+one-member group first. kasynq: `AsyncClient.enqueue_workflow(group(members).then(callback))`
+(members store a result with the ResultWriter; the callback reads them all with
+`ctx.dependency_results()`; wire-protocol.md §13). Celery: `chord(group)(callback)` with
+Redis as broker and result backend (a chord needs its members' results), threads pool. Every
+member must run exactly once and the callback once with every result, or the run is
+**FAILED**. "x Celery chord" is Celery's median time over the row's.
 """
 
 ROUND_TRIPS_TEXT = """\
@@ -653,6 +690,10 @@ def render_page(
         "Lower is better: a ratio below 1 means faster pickup than the reference.\n",
         latency_table(results),
         _chart(charts, LATENCY),
+        "\n## Fan-out/fan-in (group + callback)\n",
+        FAN_OUT_TEXT,
+        _updated(results, FAN_OUT),
+        fan_out_table(results),
         "\n## CPU and memory of one worker process\n",
         "Lower is better. CPU: user + system seconds of the worker process tree per 10,000 "
         "tasks in the drain workload, for the worker setup of the latency table; idle RSS from "

@@ -17,6 +17,7 @@ ROUND_TRIPS = "operator-round-trips"
 OPERATOR = "operator"
 AUTOSCALING = "autoscaling"
 WAIT = "workflow-wait"
+FAN_OUT = "fan-out"
 
 
 @dataclass
@@ -55,6 +56,25 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     series: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     """Time series for charts, by "<scenario>/<sizer>" (autoscaling workload)."""
+    updated: dict[str, str] = field(default_factory=dict)
+    """Workloads measured later by a partial session (`--workloads`): when, by workload."""
+
+    def merged_into(self, previous: Results, workloads: list[str]) -> Results:
+        """`previous` with the rows of `workloads` replaced by this session's: a partial run
+        keeps the other workloads' figures on the page, and says when it ran."""
+        previous.rows = [row for row in previous.rows if row.workload not in workloads]
+        previous.rows += self.rows
+        previous.titles.update(self.titles)
+        previous.unavailable.update(self.unavailable)
+        mode = " (quick mode)" if self.quick else ""
+        versions = "; ".join(
+            f"{self.titles.get(system, system)}: "
+            + ", ".join(f"{name} {version}" for name, version in packages.items())
+            for system, packages in self.versions.items()
+        )  # the page's versions table stays the earlier session's
+        for workload in workloads:
+            previous.updated[workload] = f"{self.started} to {self.finished}{mode}, with {versions}"
+        return previous
 
     def row(self, workload: str, system: str, label: str, **details: Any) -> Row:
         """The row for (workload, system, label), created on first use."""
@@ -85,7 +105,7 @@ class Results:
             )
             for row in data.pop("rows")
         ]
-        return cls(**data, rows=rows)
+        return cls(**{"updated": {}, **data}, rows=rows)
 
 
 def _decode(value: Any) -> Outcome:

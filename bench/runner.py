@@ -12,7 +12,17 @@ from bench import machine
 from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
+from bench.results import (
+    CEILING,
+    DRAIN,
+    ENQUEUE,
+    FAN_OUT,
+    LATENCY,
+    OPERATOR,
+    ROUND_TRIPS,
+    Results,
+    Row,
+)
 from bench.systems import System, WorkerSetup
 from bench.waiting_bench import WAIT, wait_round
 from bench.workloads import (
@@ -21,13 +31,14 @@ from bench.workloads import (
     ceiling_run,
     drain_run,
     enqueue_run,
+    fan_out_run,
     latency_run,
     run_guarded,
 )
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, FAN_OUT, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT)
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -108,6 +119,21 @@ def _latency_round(
         row.add_run(outcome, ("p50", "p95", "p99", "idle_rss_mib"))
 
 
+def _fan_out_round(
+    systems: Sequence[System], params: Params, results: Results, workdir: Path
+) -> None:
+    for system in systems:
+        if system.fan_out_setup is None:
+            continue
+        row = results.row(FAN_OUT, system.key, system.fan_out_api,
+                          processes=system.fan_out_setup.processes,
+                          concurrency=system.fan_out_setup.concurrency)  # fmt: skip
+        outcome = run_guarded(
+            f"fan-out {system.key}", partial(fan_out_run, system, params, workdir)
+        )
+        row.add_run(outcome, ("seconds", "rate", "enqueue_seconds"))
+
+
 def _ceiling_round(params: Params, results: Results) -> None:
     for test, _ in CEILING_TESTS:
         for clients, pipeline in CEILING_SHAPES:
@@ -167,6 +193,8 @@ def run_session(
                 _drain_round(ready, params, results, workdir)
             elif workload == LATENCY:
                 _latency_round(ready, params, results, workdir)
+            elif workload == FAN_OUT:
+                _fan_out_round(ready, params, results, workdir)
             elif workload == CEILING:
                 _ceiling_round(params, results)
             elif workload == ROUND_TRIPS and "kasynq" in results.versions:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bench.venvs import ARQ_VENV, PEERS_VENV, Venv
@@ -81,9 +82,19 @@ class System:
     """Set when the system also gets a pickup-latency row with its queues on Redis Cluster."""
     single_api: str = ""
     batch_api: str = ""
+    fan_out_setup: WorkerSetup | None = None
+    """Set when the system has a fan-out/fan-in row (a group and its callback)."""
+    fan_out_api: str = ""
 
     def prepare(self) -> None:
         """Install or build what the system needs; raise with a reason if it cannot run."""
+
+    def fan_out_producer(self, url: str, count: int) -> Command:
+        """Enqueues one group of `count` no-op members and its callback, timed (FAN_OUT)."""
+        raise NotImplementedError
+
+    def fan_out_workers(self, url: str, setup: WorkerSetup) -> list[Command]:
+        raise NotImplementedError
 
     def enqueue_modes(self) -> list[EnqueueMode]:
         """The enqueue rows: one call per task, then the batch API if there is one."""
@@ -129,6 +140,11 @@ class PythonPeer(System):
     batch_api: str = ""
     one_command_for_all_processes: bool = False
     is_python_peer: bool = True
+    fan_out_setup: WorkerSetup | None = None
+    fan_out_api: str = ""
+    fan_out_module: str = ""
+    """Module of the fan-out/fan-in producer and of the worker's app (`fan_out_worker_argv`)."""
+    fan_out_worker_argv: Callable[[WorkerSetup, int], list[str]] | None = None
 
     def prepare(self) -> None:
         self.venv.ensure()
@@ -146,17 +162,31 @@ class PythonPeer(System):
         env = _python_env(url, BENCH_CONCURRENCY=str(setup.concurrency))
         return Command(self.worker_argv(setup, instance), env)
 
+    def fan_out_producer(self, url: str, count: int) -> Command:
+        argv = [str(self.venv.python), "-m", f"bench.peers.{self.fan_out_module}", FAN_OUT]
+        return Command([*argv, "--count", str(count)], _python_env(url))
+
+    def fan_out_workers(self, url: str, setup: WorkerSetup) -> list[Command]:
+        assert self.fan_out_worker_argv is not None
+        env = _python_env(url, BENCH_CONCURRENCY=str(setup.concurrency))
+        return [
+            Command(self.fan_out_worker_argv(setup, instance), env)
+            for instance in range(setup.processes)
+        ]
+
     def versions(self) -> dict[str, str]:
         installed = self.venv.versions()
         return {name: installed.get(name, "?") for name in self.packages}
 
 
-def _celery_argv(setup: WorkerSetup, instance: int) -> list[str]:
+def _celery_argv(
+    setup: WorkerSetup, instance: int, app: str = "bench.peers.celery_peer"
+) -> list[str]:
     pool = ["--pool", "solo"] if setup.variant == "solo" else ["-P", "threads"]
     return [
         str(PEERS_VENV.bin("celery")),
         "-A",
-        "bench.peers.celery_peer",
+        app,
         "worker",
         *pool,
         "-c",
@@ -216,6 +246,10 @@ CELERY = PythonPeer(
     ),
     latency_setup=WorkerSetup(1, 10, "threads"),
     single_api="task.delay()",
+    fan_out_setup=WorkerSetup(1, 10, "threads"),
+    fan_out_api="chord(group)(callback), Redis result backend",
+    fan_out_module="celery_chord_peer",
+    fan_out_worker_argv=partial(_celery_argv, app="bench.peers.celery_chord_peer"),
 )
 RQ = RqPeer(
     key="rq",
@@ -305,6 +339,8 @@ def _go_module_version(module: str) -> str:
 
 BLOCKING_CLIENT = "blocking"
 """kasynq's producer variant measuring the blocking `Client` (bench.peers.kasynq_peer)."""
+FAN_OUT = "fan-out"
+"""First argument of a producer module: enqueue the fan-out/fan-in workflow instead."""
 
 
 class KasynqSystem(System):
@@ -318,6 +354,8 @@ class KasynqSystem(System):
     single_api = "AsyncClient.enqueue"
     batch_api = "AsyncClient.enqueue_many, 1,000 per call"
     cluster_latency_setup = WorkerSetup(1, 10, variant="Redis Cluster")
+    fan_out_setup = WorkerSetup(1, 10)
+    fan_out_api = "enqueue_workflow(group(...).then(callback))"
     module = "bench.peers.kasynq_peer"
 
     def prepare(self) -> None:
@@ -334,20 +372,32 @@ class KasynqSystem(System):
         argv = [sys.executable, "-m", self.module, *variant, *call.argv()]
         return Command(argv, _python_env(url))
 
-    def worker(self, url: str, setup: WorkerSetup, instance: int) -> Command:
+    def worker(
+        self, url: str, setup: WorkerSetup, instance: int, handler: str = "handler"
+    ) -> Command:
         argv = [
             str(Path(sys.executable).with_name("kasynq")),
             "worker",
             "--redis-url",
             url,
             "--handlers",
-            f"{self.module}:handler",
+            f"{self.module}:{handler}",
             "--concurrency",
             str(setup.concurrency),
             "--log-level",
             "WARNING",
         ]
         return Command(argv, _python_env(url))
+
+    def fan_out_producer(self, url: str, count: int) -> Command:
+        argv = [sys.executable, "-m", self.module, FAN_OUT, "--count", str(count)]
+        return Command(argv, _python_env(url))
+
+    def fan_out_workers(self, url: str, setup: WorkerSetup) -> list[Command]:
+        return [
+            self.worker(url, setup, instance, handler="fan_out_handler")
+            for instance in range(setup.processes)
+        ]
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
 from bench import procs
 from bench.peers.common import (
+    CALLBACK_KEY,
     DONE_KEY,
     EDGES_KEY,
     FIRST_MEMBER,
@@ -41,6 +43,8 @@ DUPLICATE_GRACE_SECONDS = 0.5
 PRODUCER_TIMEOUT_SECONDS = 600.0
 MIB = 1024 * 1024
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Params:
@@ -53,6 +57,7 @@ class Params:
     latency_rate: float
     ceiling_requests: int
     operator_samples: int
+    fan_out_count: int
 
 
 FULL = Params(
@@ -63,6 +68,7 @@ FULL = Params(
     latency_rate=50.0,
     ceiling_requests=200_000,
     operator_samples=20,
+    fan_out_count=10_000,
 )
 QUICK = Params(
     runs=1,
@@ -72,6 +78,7 @@ QUICK = Params(
     latency_rate=50.0,
     ceiling_requests=20_000,
     operator_samples=5,
+    fan_out_count=2_000,
 )
 
 
@@ -159,19 +166,31 @@ def enqueue_run(system: System, params: Params, mode: EnqueueMode) -> dict[str, 
     return {"rate": params.enqueue_count / seconds}
 
 
-def _first_completions(conn: redis.Redis, workers: ProcessGroup) -> tuple[int, float]:
-    """Completions and worker CPU seconds at the first poll that sees any completion."""
-    deadline = time.monotonic() + STARTUP_SECONDS
+def _poll(workers: ProcessGroup, within: float, probe: Callable[[], T | None], late: str) -> T:
+    """`probe()`'s first answer that is not None, polled while the workers live; RunFailed
+    with `late` after `within` s."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        done = read_accounting(conn).done
-        cpu = procs.cpu_seconds(workers.pids())
-        if done:
-            return done, cpu
+        found = probe()
+        if found is not None:
+            return found
         exited = workers.exited()
         if exited:
             raise RunFailed(f"{exited}: {workers.log_tail()}")
         time.sleep(POLL_SECONDS)
-    raise RunFailed(f"no task completed within {STARTUP_SECONDS:.0f}s of starting the workers")
+    raise RunFailed(late)
+
+
+def _first_completions(conn: redis.Redis, workers: ProcessGroup) -> tuple[int, float]:
+    """Completions and worker CPU seconds at the first poll that sees any completion."""
+
+    def probe() -> tuple[int, float] | None:
+        done = read_accounting(conn).done
+        cpu = procs.cpu_seconds(workers.pids())
+        return (done, cpu) if done else None
+
+    late = f"no task completed within {STARTUP_SECONDS:.0f}s of starting the workers"
+    return _poll(workers, STARTUP_SECONDS, probe, late)
 
 
 def drain_run(
@@ -250,6 +269,45 @@ def latency_run(
         "p99": percentile(latencies, 0.99),
         "idle_rss_mib": idle_rss / MIB,
     }
+
+
+def _callback_ran(conn: redis.Redis, workers: ProcessGroup) -> tuple[float, int, int]:
+    """(end time, results handed over, runs) of the fan-in callback, once it ran."""
+    late = f"the callback did not run within {STALL_SECONDS:.0f}s of its members"
+    _poll(workers, STALL_SECONDS, lambda: conn.hget(CALLBACK_KEY, "at"), late)
+    time.sleep(DUPLICATE_GRACE_SECONDS)  # a second run of the callback would show by now
+    at, results, runs = conn.hmget(CALLBACK_KEY, ["at", "results", "runs"])
+    return float(at), int(results or 0), int(runs or 0)
+
+
+def _fan_out(
+    system: System, url: str, conn: redis.Redis, workers: ProcessGroup, count: int
+) -> dict[str, float]:
+    """One group of `count` members and its callback, from the producer's start to the end of
+    the callback; every member exactly once, the callback once with every member's result."""
+    output = run_to_end(system.fan_out_producer(url, count), PRODUCER_TIMEOUT_SECONDS)
+    answer = json.loads(output.strip().splitlines()[-1])
+    accounting = wait_for_done(conn, workers, count)
+    ended, results, runs = _callback_ran(conn, workers)
+    check_exactly_once(accounting, count)
+    if (runs, results) != (1, count):
+        raise RunFailed(f"callback ran {runs} time(s) with {results} of {count} results")
+    seconds = ended - float(answer["started"])
+    return {"seconds": seconds, "rate": count / seconds, "enqueue_seconds": answer["seconds"]}
+
+
+def fan_out_run(system: System, params: Params, workdir: Path) -> dict[str, float]:
+    """Fan-out/fan-in end to end: a group of no-op tasks and a callback given their results.
+
+    The workers are warmed up with a one-member group first (start-up is not measured)."""
+    setup = system.fan_out_setup
+    assert setup is not None
+    with fresh_redis() as server, server.client() as conn:
+        commands = system.fan_out_workers(server.url, setup)
+        with running(commands, _log_path(workdir, f"fan-out-{system.key}")) as workers:
+            _fan_out(system, server.url, conn, workers, 1)
+            conn.delete(DONE_KEY, SEEN_KEY, EDGES_KEY, LATENCY_KEY, CALLBACK_KEY)
+            return _fan_out(system, server.url, conn, workers, params.fan_out_count)
 
 
 CEILING_TESTS: tuple[tuple[str, list[str]], ...] = (

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from kasynq.context import TaskContext
+from kasynq.retry import SkipRetry
 from kasynq.servemux import ServeMux
 from kasynq.task import Task
 
@@ -37,3 +38,13 @@ async def fail(ctx: TaskContext, task: Task) -> None:
 async def limited(ctx: TaskContext, task: Task) -> None:
     """Rate-limited across processes; its result is the Unix time it started (rate tests)."""
     await ctx.result_writer.write(repr(time.time()).encode())
+
+
+@mux.handler("chain:step")
+async def chain_step(ctx: TaskContext, task: Task) -> None:
+    """A step of the kill -9 chain test: its result is its ID, and it refuses to run (archived,
+    never retried) unless every task it waited for completed and wrote its result."""
+    for dependency in await ctx.dependency_results():
+        if dependency.state != "completed" or dependency.result != dependency.task_id.encode():
+            raise SkipRetry(f"ran before {dependency.task_id} completed: {dependency}")
+    await ctx.write_result(ctx.task_id.encode())

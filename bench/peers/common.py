@@ -34,6 +34,9 @@ EDGES_KEY = "bench:edges"
 FIRST_MEMBER = "first"
 LAST_MEMBER = "last"
 LATENCY_KEY = "bench:latency"
+CALLBACK_KEY = "bench:callback"
+"""Hash the fan-in callback writes once it ran: `at` (its end, Unix s), `results` (how many
+member results it was handed), `runs` (HINCRBY: how often it ran)."""
 BATCH_SIZE = 1000
 FLUSH_SECONDS = 0.05
 
@@ -98,6 +101,26 @@ class Recorder:
 
 
 record = Recorder().record
+
+
+def record_callback(results: int) -> None:
+    """The fan-in callback's accounting: when it ended and how many results it was given."""
+    with redis.Redis.from_url(redis_url()) as conn:
+        pipe = conn.pipeline(transaction=False)
+        pipe.hset(CALLBACK_KEY, mapping={"at": repr(time.time()), "results": results})
+        pipe.hincrby(CALLBACK_KEY, "runs", 1)
+        pipe.execute()
+
+
+def fan_out_main(produce: Callable[[int, float], Awaitable[None]]) -> None:
+    """The fan-out/fan-in producer: `produce(count, started)` enqueues `--count` members and
+    the callback; prints JSON with `started` (Unix s, taken just before) and `seconds`."""
+    args = _parse(sys.argv[2:])
+    started = time.time()
+    began = time.perf_counter()
+    asyncio.run(produce(args.count, started))
+    json.dump({"started": started, "seconds": time.perf_counter() - began}, sys.stdout)
+    sys.stdout.write("\n")
 
 
 def chunks(items: Sequence[Item], size: int = BATCH_SIZE) -> Iterable[Sequence[Item]]:

@@ -15,12 +15,23 @@ from typing import Any
 
 import redis
 from kasynq.client import AsyncClient, Client, EnqueueResult
+from kasynq.context import TaskContext
 from kasynq.task import Task
+from kasynq.workflow import group
 
-from bench.peers.common import Item, producer_main, producer_main_async, record, redis_url
-from bench.systems import BLOCKING_CLIENT
+from bench.peers.common import (
+    Item,
+    fan_out_main,
+    producer_main,
+    producer_main_async,
+    record,
+    record_callback,
+    redis_url,
+)
+from bench.systems import BLOCKING_CLIENT, FAN_OUT
 
 TASK_TYPE = "bench:noop"
+CALLBACK_TYPE = "bench:callback"
 PENDING_KEY = "asynq:{default}:pending"
 
 
@@ -32,6 +43,24 @@ async def handler(context: Any, task: Task) -> None:
     """The no-op task: accounting only."""
     index, enqueued_at = json.loads(task.payload or b"[]")
     record(int(index), float(enqueued_at))
+
+
+async def fan_out_handler(context: TaskContext, task: Task) -> None:
+    """The fan-out/fan-in workload: no-op members writing a result, and the callback that
+    reads all of them (as Celery hands a chord's callback its members' results)."""
+    if task.type == CALLBACK_TYPE:
+        record_callback(len(await context.dependency_results()))
+        return
+    index, enqueued_at = json.loads(task.payload or b"[]")
+    record(int(index), float(enqueued_at))
+    await context.write_result(str(index).encode())
+
+
+async def produce_fan_out(count: int, started: float) -> None:
+    """One group of `count` members and its callback: `enqueue_workflow`."""
+    members = [_task(index, started) for index in range(count)]
+    async with AsyncClient.from_url(redis_url()) as client:
+        await client.enqueue_workflow(group(members).then(Task(CALLBACK_TYPE)))
 
 
 async def produce() -> None:
@@ -69,7 +98,9 @@ def _check(results: Sequence[EnqueueResult]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == [BLOCKING_CLIENT]:
+    if sys.argv[1:2] == [FAN_OUT]:
+        fan_out_main(produce_fan_out)
+    elif sys.argv[1:2] == [BLOCKING_CLIENT]:
         del sys.argv[1]
         produce_blocking()
     else:

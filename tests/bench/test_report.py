@@ -13,7 +13,7 @@ from bench.report import (
     splice_section,
     targets,
 )
-from bench.results import DRAIN, ENQUEUE, LATENCY, OPERATOR, Results
+from bench.results import DRAIN, ENQUEUE, FAN_OUT, LATENCY, OPERATOR, Results
 from bench.stats import Failed
 from bench.systems import REPO_ROOT
 from devenv.simulator.scenarios import SCENARIOS
@@ -135,3 +135,26 @@ def test_the_committed_page_embeds_a_drawn_chart_per_scenario() -> None:
         name = f"autoscaling-{scenario.name}"
         assert f"![{name}](benchmarks/{name}.png)" in page, name
         assert (REPO_ROOT / "docs" / "benchmarks" / f"{name}.png").stat().st_size > 0, name
+
+
+def test_fan_out_rows_compare_with_celery_and_a_partial_run_keeps_the_rest() -> None:
+    results = _results()
+    later = Results(quick=False, started="later", finished="later still")
+    later.versions["kasynq"] = {"kasynq": "9.9"}
+    for system, seconds in (("kasynq", 2.0), ("celery", 10.0)):
+        row = later.row(FAN_OUT, system, f"{system} API", processes=1, concurrency=10)
+        row.add_run(
+            {"seconds": seconds, "rate": 10_000 / seconds, "enqueue_seconds": 0.5},
+            ("seconds", "rate", "enqueue_seconds"),
+        )
+    merged = later.merged_into(results, [FAN_OUT])
+    page = render_page(merged, {}, "params")
+    assert (
+        "| kasynq | kasynq API | 1 proc x c10 | 2.00 | 2.00 | 2.00 | 5,000 | 0.50 | 5.00x |" in page
+    )
+    assert (
+        "| Celery | celery API | 1 proc x c10 | 10.0 | 10.0 | 10.0 | 1,000 | 0.50 | 1.00x |" in page
+    )
+    note = "Measured by a later run of this workload only: later to later still, with kasynq: "
+    assert note + "kasynq 9.9." in page
+    assert len(merged.rows_of(DRAIN)) == 4  # the earlier session's rows stay

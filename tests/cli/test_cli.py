@@ -6,7 +6,7 @@ import redis
 from kasynq.client import Client
 from kasynq.task import Task
 
-from tests.cli.clirun import kasynq, kasynq_json
+from tests.cli.clirun import kasynq, kasynq_json, table_rows
 
 
 def test_enqueue_then_inspect_in_json(redis_url: str) -> None:
@@ -128,3 +128,19 @@ def test_redis_py_client_not_left_connected(redis_url: str) -> None:
         kasynq_json(redis_url, "queue", "ls")
     after = redis.Redis.from_url(redis_url).info("clients")["connected_clients"]
     assert after <= before + 1
+
+
+def test_task_deps_shows_what_a_waiting_task_waits_for(redis_url: str) -> None:
+    with Client.from_url(redis_url) as client:
+        first = client.enqueue(Task("first"), task_id="first")
+        other = client.enqueue(Task("other"), queue="elsewhere", task_id="other")
+        waiting = client.enqueue(Task("last"), depends_on=[first, other], task_id="waiting")
+    shown = kasynq_json(redis_url, "task", "deps", "--queue", "default", "--id", waiting.id)
+    assert shown == [
+        {"task_id": "first", "queue": "default", "state": "waiting"},
+        {"task_id": "other", "queue": "elsewhere", "state": "waiting"},
+    ]
+    result = kasynq(redis_url, "task", "deps", "--queue", "default", "--id", waiting.id)
+    assert result.exit_code == 0, result.output
+    assert ["first", "default", "waiting"] in table_rows(result.stdout)
+    assert kasynq_json(redis_url, "task", "deps", "--queue", "default", "--id", "first") == []

@@ -38,6 +38,9 @@ DURATION_SETTINGS = {
     "task_check_interval": "task_check_interval",
     "delayed_task_check_interval": "delayed_task_check_interval",
     "janitor_interval": "janitor_interval",
+    "dependency_check_interval": "dependency_check_interval",
+    "recoverer_interval": "recoverer_interval",
+    "recoverer_grace": "recoverer_grace",
     "group_grace_period": "group_grace_period",
     "group_max_delay": "group_max_delay",
 }

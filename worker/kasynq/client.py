@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self, TypeAlias, Unpack, cast
+from typing import Any, Protocol, Self, TypeAlias, Unpack, cast
 
 import redis
 import redis.cluster
@@ -26,6 +26,14 @@ from kasynq.connection import (
     blocking_cluster_redis,
     blocking_redis_from_url,
     blocking_sentinel_redis,
+)
+from kasynq.dependencies import (
+    Node,
+    Plan,
+    dependency_ref,
+    enqueue_plan,
+    run_plan,
+    waiting_node,
 )
 from kasynq.facade import AsyncFacade, BlockingCloseable
 from kasynq.lanes import lane_queue
@@ -110,6 +118,25 @@ def prepare(
     return PreparedTask(TaskWrite(msg, unique_ttl=lock_ttl), _info(msg, TaskState.PENDING, now))
 
 
+def dependant_node(
+    prepared: PreparedTask,
+    depends_on: Sequence[TaskInfo | str],
+    on_dependency_failure: str,
+    explicit_id: bool,
+) -> Node:
+    """`prepared` as a task waiting for `depends_on` (wire-protocol.md §13.5); IDs name tasks
+    of its own queue; cycles are only possible, and looked for, when its ID was chosen."""
+    queue = prepared.write.msg.queue
+    refs = [dependency_ref(item, queue) for item in depends_on]
+    return waiting_node(prepared.write, refs, on_dependency_failure, check_cycles=explicit_id)
+
+
+class Workflow(Protocol):
+    """Tasks to enqueue together, some waiting for others (`kasynq.workflow`)."""
+
+    def nodes(self, prepare: Callable[[Task], PreparedTask]) -> list[Node]: ...
+
+
 def _info(msg: TaskMessage, state: TaskState, next_process_at: datetime | None) -> TaskInfo:
     return TaskInfo.from_message(msg, state, next_process_at=next_process_at)
 
@@ -152,17 +179,49 @@ class AsyncClient(AsyncFacade, RedisConstructors):
     def broker(self) -> Broker:
         return self._broker
 
-    async def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> AsyncTaskInfo:
+    async def enqueue(
+        self,
+        task: Task,
+        *,
+        depends_on: Sequence[TaskInfo | str] = (),
+        on_dependency_failure: str = "archive",
+        **opts: Unpack[OptionArgs],
+    ) -> AsyncTaskInfo:
         """Enqueue `task`; keyword options override the task's own. `await info.wait(timeout)`
         on the answer waits for the task's outcome (wire-protocol.md §14).
 
-        Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
+        With `depends_on` (TaskInfos, or IDs in the task's queue) the task waits until all of
+        them completed; one archived or deleted archives it (`on_dependency_failure="run"`:
+        runs it anyway); its TaskInfo shows it waiting (scheduled in 2200) even when all of
+        them had completed already. Raises `TaskIDConflictError`, `DuplicateTaskError`,
+        `ValueError` for bad options, `UnknownDependencyError`, `DependencyCycleError`, or the
         Redis error.
         """
-        now = moment(self._broker.now_ns())
-        prepared = prepare(task, options(**opts), now, self._queue_prefix)
+        now_ns = self._broker.now_ns()
+        overrides = options(**opts)
+        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix)
+        if depends_on:
+            explicit_id = (overrides.task_id or task.options.task_id) is not None
+            node = dependant_node(prepared, depends_on, on_dependency_failure, explicit_id)
+            await self._run(enqueue_plan([node], now_ns, on_cluster=self._broker.on_cluster))
+            return AsyncTaskInfo.of(node.info, self._client)
         await self._broker.write_task(prepared.write)
         return AsyncTaskInfo.of(prepared.info, self._client)
+
+    async def enqueue_workflow(
+        self, workflow: Workflow, **opts: Unpack[OptionArgs]
+    ) -> list[TaskInfo]:
+        """Enqueue a `chain` or `group(...).then(...)`; options apply to every task. Returns
+        each task's TaskInfo in the workflow's order (waiting tasks as scheduled in 2200).
+        A task write that fails raises its error; the tasks written before it stay."""
+        now_ns = self._broker.now_ns()
+        overrides, now = options(**opts), moment(now_ns)
+        nodes = workflow.nodes(lambda task: prepare(task, overrides, now, self._queue_prefix))
+        await self._run(enqueue_plan(nodes, now_ns, on_cluster=self._broker.on_cluster))
+        return [node.info for node in nodes]
+
+    async def _run(self, plan: Plan[None]) -> None:
+        await run_plan(self._broker.client, plan)
 
     async def enqueue_many(
         self, tasks: Sequence[Task], **opts: Unpack[OptionArgs]
@@ -283,17 +342,42 @@ class Client(BlockingCloseable):
             raise RuntimeError("this blocking client is closed")
         return self._writer
 
-    def enqueue(self, task: Task, **opts: Unpack[OptionArgs]) -> WaitableTaskInfo:
-        """Enqueue `task`; keyword options override the task's own. `info.wait(timeout)` on
-        the answer waits for the task's outcome (wire-protocol.md §14).
+    def enqueue(
+        self,
+        task: Task,
+        *,
+        depends_on: Sequence[TaskInfo | str] = (),
+        on_dependency_failure: str = "archive",
+        **opts: Unpack[OptionArgs],
+    ) -> WaitableTaskInfo:
+        """Enqueue `task`; keyword options override the task's own; `depends_on` and
+        `on_dependency_failure` as in `AsyncClient.enqueue`. `info.wait(timeout)` on the
+        answer waits for the task's outcome (wire-protocol.md §14).
 
-        Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options, or the
-        Redis error (`redis.TimeoutError` when Redis does not answer in time).
+        Raises `TaskIDConflictError`, `DuplicateTaskError`, `ValueError` for bad options,
+        `UnknownDependencyError`, `DependencyCycleError`, or the Redis error
+        (`redis.TimeoutError` when Redis does not answer in time).
         """
         writer = self._open_writer()
-        prepared = prepare(task, options(**opts), moment(writer.now_ns()), self._queue_prefix)
+        now_ns = writer.now_ns()
+        overrides = options(**opts)
+        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix)
+        if depends_on:
+            explicit_id = (overrides.task_id or task.options.task_id) is not None
+            node = dependant_node(prepared, depends_on, on_dependency_failure, explicit_id)
+            writer.run_plan(enqueue_plan([node], now_ns, on_cluster=writer.on_cluster))
+            return WaitableTaskInfo.of(node.info, writer.client)
         writer.write_task(prepared.write)
         return WaitableTaskInfo.of(prepared.info, writer.client)
+
+    def enqueue_workflow(self, workflow: Workflow, **opts: Unpack[OptionArgs]) -> list[TaskInfo]:
+        """`AsyncClient.enqueue_workflow`, blocking."""
+        writer = self._open_writer()
+        now_ns = writer.now_ns()
+        overrides, now = options(**opts), moment(now_ns)
+        nodes = workflow.nodes(lambda task: prepare(task, overrides, now, self._queue_prefix))
+        writer.run_plan(enqueue_plan(nodes, now_ns, on_cluster=writer.on_cluster))
+        return [node.info for node in nodes]
 
     def enqueue_many(
         self, tasks: Sequence[Task], **opts: Unpack[OptionArgs]

@@ -13,8 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kasynq.retry import TaskCanceled, TaskDeadlineExceeded
+
+if TYPE_CHECKING:
+    from kasynq.dependencies import DependencyReader, DependencyResult
 
 
 class ResultWriter:
@@ -59,6 +63,7 @@ class TaskContext:
     _canceled: bool = field(default=False, repr=False)
     """Set from the loop, read from handler threads (a plain bool: atomic in CPython)."""
     result_writer: ResultWriter | None = field(default=None, repr=False)
+    dependency_reader: DependencyReader | None = field(default=None, repr=False)
 
     @property
     def deadline_datetime(self) -> datetime:
@@ -95,3 +100,17 @@ class TaskContext:
         if self.result_writer is None:
             raise RuntimeError("this task context has no result writer")
         return await self.result_writer.write(data)
+
+    async def dependency_results(self) -> list[DependencyResult]:
+        """The tasks this one waited for (`depends_on`, a chain's previous step, a group's
+        members), in the order given, with their outcome and `ResultWriter` bytes; [] when
+        it waited for nothing (wire-protocol.md §13.8)."""
+        if self.dependency_reader is None:
+            raise RuntimeError("this task context has no dependency reader")
+        return await self.dependency_reader.read(self.queue, self.task_id)
+
+    def dependency_results_blocking(self) -> list[DependencyResult]:
+        """`dependency_results` for sync handlers."""
+        if self.dependency_reader is None:
+            raise RuntimeError("this task context has no dependency reader")
+        return self.dependency_reader.read_blocking(self.queue, self.task_id)

@@ -117,3 +117,23 @@ class FailedPreconditionError(BrokerError):
     """The operation is not allowed in the task's or queue's current state."""
 
     code = ErrorCode.FAILED_PRECONDITION
+
+
+class UnknownDependencyError(KasynqError, ValueError):
+    """`depends_on` names a task that does not exist (wire-protocol.md §13.5)."""
+
+    def __init__(self, queue: str, task_id: str) -> None:
+        super().__init__(f"unknown dependency: task {task_id!r} in queue {queue!r}")
+        self.queue = queue
+        self.task_id = task_id
+
+
+class DependencyCycleError(KasynqError, ValueError):
+    """`depends_on` would make a task wait for itself (wire-protocol.md §13.5)."""
+
+    def __init__(self, queue: str, task_id: str) -> None:
+        super().__init__(
+            f"dependency cycle: task {task_id!r} in queue {queue!r} would wait for itself"
+        )
+        self.queue = queue
+        self.task_id = task_id

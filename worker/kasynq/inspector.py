@@ -33,6 +33,7 @@ from kasynq.broker.inspect import (
     TaskRecord,
 )
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
+from kasynq.dependencies import Edge, run_plan, wait_plan
 from kasynq.errors import FailedPreconditionError, QueueNotFoundError
 from kasynq.facade import AsyncFacade, BlockingFacade
 from kasynq.goformat import DurationError, parse_go_duration
@@ -331,6 +332,14 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
         validate_queue_name(queue)
         return _task_info(await self._inspect.get_task_info(queue, task_id))
 
+    async def task_dependencies(self, queue: str, task_id: str) -> list[Edge]:
+        """What a task waits (or waited, for an hour after its release) for, in the order
+        given: each dependency's queue, ID and state (`waiting` or its outcome);
+        [] for a task without dependencies (wire-protocol.md §13.3)."""
+        validate_queue_name(queue)
+        _, edges = await run_plan(self._broker.client, wait_plan(keys.task_key(queue, task_id)))
+        return edges
+
     async def list_pending_tasks(
         self, queue: str, *, page_size: int = DEFAULT_PAGE_SIZE, page: int = DEFAULT_PAGE
     ) -> list[TaskInfo]:
@@ -601,6 +610,7 @@ class Inspector(BlockingFacade[AsyncInspector], RedisConstructors):
     pause_queue = _blocking(AsyncInspector.pause_queue)
     unpause_queue = _blocking(AsyncInspector.unpause_queue)
     get_task_info = _blocking(AsyncInspector.get_task_info)
+    task_dependencies = _blocking(AsyncInspector.task_dependencies)
     list_pending_tasks = _blocking(AsyncInspector.list_pending_tasks)
     list_active_tasks = _blocking(AsyncInspector.list_active_tasks)
     list_scheduled_tasks = _blocking(AsyncInspector.list_scheduled_tasks)

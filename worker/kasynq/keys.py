@@ -184,6 +184,39 @@ def scheduler_ticks_key(queue: str, group: str) -> str:
     return f"kasynq:{{{queue}}}:scheduler:{group}"
 
 
+def wait_key(queue: str, task_id: str) -> str:
+    """kasynq: what a waiting task waits for (wire-protocol.md §13.3), in its queue's slot."""
+    return f"kasynq:{{{queue}}}:wait:{task_id}"
+
+
+def dependants_key(queue: str, task_id: str) -> str:
+    """kasynq: refs of the tasks waiting for a task (§13.3)."""
+    return f"kasynq:{{{queue}}}:dependants:{task_id}"
+
+
+def dependency_key_prefix(queue: str) -> str:
+    return f"kasynq:{{{queue}}}:dependency:"
+
+
+def dependency_key(queue: str, task_id: str) -> str:
+    """kasynq: a dependency's `unretained` flag and settled `outcome` (§13.3)."""
+    return f"{dependency_key_prefix(queue)}{task_id}"
+
+
+def depended_key(queue: str) -> str:
+    """kasynq: IDs of a queue's tasks that have unreleased dependants (§13.3)."""
+    return f"kasynq:{{{queue}}}:depended"
+
+
+def parse_task_key(ref: str) -> tuple[str, str]:
+    """(queue, task ID) of a task key `asynq:{<q>}:t:<id>`, the refs of §13.1; queue names hold
+    no braces (§1.4), so the first `}` ends the queue. ValueError naming `ref` otherwise."""
+    head, brace, rest = ref.removeprefix("asynq:{").partition("}:t:")
+    if not brace or not ref.startswith("asynq:{") or "}" in head or not rest:
+        raise ValueError(f"not a task key: ref={ref!r}")
+    return head, rest
+
+
 SHARED_INDEX_KEYS = (ALL_QUEUES, ALL_SERVERS, ALL_WORKERS, ALL_SCHEDULERS)
 """Keys every asynq process reads and writes whatever its queues (wire-protocol.md §2.1)."""
 
@@ -209,5 +242,9 @@ def tenant_key_patterns(queue_prefix: str, scheduler_group_prefix: str) -> tuple
     return (
         queue_key_prefix(f"{queue_prefix}*") + "*",
         scheduler_ticks_key(f"{queue_prefix}*", "*"),
+        depended_key(f"{queue_prefix}*"),
+        wait_key(f"{queue_prefix}*", "*"),
+        dependants_key(f"{queue_prefix}*", "*"),
+        dependency_key(f"{queue_prefix}*", "*"),
         scheduler_leader_key(f"{scheduler_group_prefix}*").removesuffix(":leader") + ":*",
     )

@@ -53,6 +53,7 @@ from kasynq.broker import ratelimit as rate_broker
 from kasynq.broker.core import LEASE_SECONDS, Dequeued
 from kasynq.broker.quarantine import archive_undecodable
 from kasynq.context import ResultWriter, TaskContext
+from kasynq.dependencies import DependencyReader, Settler
 from kasynq.errors import BrokerError, QueueFaultError
 from kasynq.lanes import lane_order, with_lanes
 from kasynq.metrics import ServerMetrics
@@ -310,6 +311,8 @@ class Processor:
         self._busy_reported: int | None = None
         self._busy_reported_at = 0.0
         self._busy_report_due = False
+        self._settler = Settler(broker.client)
+        self._dependency_reader = DependencyReader(broker.client)
 
     @property
     def fetching(self) -> bool:
@@ -560,6 +563,7 @@ class Processor:
             deadline=compute_deadline(msg, now),
         )
         ctx.result_writer = ResultWriter(ctx, self._broker.write_result)
+        ctx.dependency_reader = self._dependency_reader
         lease_grace = max(0.0, self._config.recoverer_grace - WRITE_MARGIN_SECONDS)
         worker = Worker(
             msg=msg, ctx=ctx, lease_expiry=lease_expiry, started_at=now, lease_grace=lease_grace
@@ -767,6 +771,7 @@ class Processor:
         try:
             async with asyncio.timeout(max(0.0, deadline - time.time())):
                 await write()
+            self._settler.after_write(op, msg)  # wire-protocol.md §13.6
         except Exception as exc:  # retried by the syncer until the lease ends
             log.warning(
                 "outcome write failed, will retry op=%s id=%s queue=%s error=%s",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 from kasynq import aggregator as aggregator_module
+from kasynq import dependencies
 from kasynq import forwarder as forwarder_module
 from kasynq import healthcheck as healthcheck_module
 from kasynq import heartbeat as heartbeat_module
@@ -77,6 +78,8 @@ class ServerConfig:
     task_check_interval: float = 1.0
     """Idle poll period; idle servers are also woken at once by key-change notifications."""
     delayed_task_check_interval: float = forwarder_module.DEFAULT_INTERVAL_SECONDS
+    dependency_check_interval: float = dependencies.DEFAULT_CHECK_INTERVAL_SECONDS
+    """How often the releaser looks for dependencies settled by Go (wire-protocol.md §13.6)."""
     retry_delay_func: RetryDelayFunc = default_retry_delay
     is_failure: IsFailureFunc = default_is_failure
     error_handler: ErrorHandler | None = None
@@ -110,7 +113,7 @@ class ServerConfig:
             if name.strip() and priority > 0
         }
         self.queues = queues or {DEFAULT_QUEUE: 1}
-        for name in ("task_check_interval", "shutdown_timeout"):
+        for name in ("task_check_interval", "shutdown_timeout", "dependency_check_interval"):
             if getattr(self, name) <= 0:
                 setattr(self, name, getattr(ServerConfig, name))
         if self.group_grace_period < 1:
@@ -231,6 +234,7 @@ class Server:
                 self.processor.requeue_unanswered,
                 UNANSWERED_CHECK_INTERVAL_SECONDS,
             ),
+            dependencies.releaser(self._client, queue_names, config.dependency_check_interval),
         ]
         if config.group_aggregator is not None:
             self._aggregator = aggregator_module.Aggregator(

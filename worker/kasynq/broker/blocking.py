@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import redis
 import redis.cluster
@@ -31,6 +31,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from kasynq import keys
 from kasynq.broker.core import TaskWrite, task_write_call, task_write_error
 from kasynq.broker.scripts import ScriptCall
+
+if TYPE_CHECKING:
+    from kasynq.dependencies import Plan
+
+T = TypeVar("T")
 
 BlockingRedis = redis.Redis | redis.cluster.RedisCluster
 
@@ -83,6 +88,27 @@ class BlockingWriter:
                 pipe.sadd(keys.ALL_QUEUES, queue)
             registration = dict(zip(queues, pipe.execute(raise_on_error=False), strict=True))
         calls = [task_write_call(w, now_ns, register=not self._on_cluster) for w in writes]
+        results = self._run_calls(calls)
+        return [
+            task_write_error(write, result, registration.get(write.msg.queue))
+            for write, result in zip(writes, results, strict=True)
+        ]
+
+    @property
+    def on_cluster(self) -> bool:
+        return self._on_cluster
+
+    def run_plan(self, plan: Plan[T]) -> T:
+        """Run a dependency plan (`kasynq.dependencies`), each step as one pipeline."""
+        try:
+            calls = next(plan)
+            while True:
+                calls = plan.send(self._run_calls(calls) if calls else [])
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def _run_calls(self, calls: Sequence[ScriptCall]) -> list[object]:
+        """Script calls in one pipeline (per Cluster node); one reply or error per call."""
         results = self._pipelined(calls, by_sha=True)
         missing = [
             index for index, result in enumerate(results) if isinstance(result, NoScriptError)
@@ -91,10 +117,7 @@ class BlockingWriter:
             retried = self._pipelined([calls[index] for index in missing], by_sha=False)
             for index, result in zip(missing, retried, strict=True):
                 results[index] = result
-        return [
-            task_write_error(write, result, registration.get(write.msg.queue))
-            for write, result in zip(writes, results, strict=True)
-        ]
+        return results
 
     def _pipelined(self, calls: Sequence[ScriptCall], *, by_sha: bool) -> list[object]:
         pipe = self.client.pipeline(transaction=False)

@@ -159,6 +159,10 @@ class Broker:
     def now_ns(self) -> int:
         return self._clock()
 
+    @property
+    def on_cluster(self) -> bool:
+        return self._on_cluster
+
     # -- client side: creating tasks ---------------------------------------------------------
 
     async def enqueue(self, msg: TaskMessage) -> None:

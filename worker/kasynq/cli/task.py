@@ -1,7 +1,8 @@
-"""`kasynq task ls|inspect|delete|run|archive|cancel`, one task or `--all` of a state."""
+"""`kasynq task ls|inspect|deps|delete|run|archive|cancel`, one task or `--all` of a state."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ BULK_STATES = {
 queue_option = click.option("--queue", "queue_name", required=True, help="Queue name.")
 state_option = click.option("--state", type=click.Choice(STATES), help="Task state.")
 group_option = click.option("--group", help="Aggregation group (state aggregating).")
+id_option = click.option("--id", "task_id", required=True, help="Task ID.")
 
 
 @click.group()
@@ -68,12 +70,24 @@ def list_tasks(
 
 @task.command("inspect")
 @queue_option
-@click.option("--id", "task_id", required=True, help="Task ID.")
+@id_option
 @command_action
 def inspect_task(session: Session, /, queue_name: str, task_id: str) -> None:
     """Every field of one task."""
     with session.inspector() as inspector:
         emit_record(session.output, inspector.get_task_info(queue_name, task_id))
+
+
+@task.command("deps")
+@queue_option
+@id_option
+@command_action
+def task_dependencies(session: Session, /, queue_name: str, task_id: str) -> None:
+    """What a task waits for: each dependency and its state (waiting, completed, ...)."""
+    with session.inspector() as inspector:
+        edges = inspector.task_dependencies(queue_name, task_id)
+    rows = [dataclasses.asdict(edge) for edge in edges]
+    emit(session.output, rows, ["task_id", "queue", "state"], title=f"task {task_id} waits for")
 
 
 def _register_change(verb: str, help_text: str) -> None:

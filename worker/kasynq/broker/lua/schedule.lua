@@ -3,10 +3,9 @@
 -- Returns 1 when scheduled, 0 when the task ID already exists in the queue.
 -- Optional last KEY asynq:queues and last ARGV queue name: see lib/register.lua.
 -- #include register
+-- #include scheduled
 register_queue(2)
-if redis.call("EXISTS", KEYS[1]) == 1 then
+if not create_scheduled(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) then
   return 0
 end
-redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "scheduled")
-redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
 return 1
