@@ -1,0 +1,126 @@
+"""`kasynq web`: serve the web console (needs the `web` extra: aiohttp).
+
+Every option also reads `KASYNQ_WEB_<OPTION>`; the Redis URL also `KASYNQ_REDIS_URL`. On a
+host other than loopback it refuses to start without authentication unless told
+`--insecure-no-auth`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from pathlib import Path
+
+import click
+
+from kasynq.cli.session import BadSetting, Session
+from kasynq.redaction import masked_url
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option(
+    "--redis-url",
+    envvar=["KASYNQ_WEB_REDIS_URL", "KASYNQ_REDIS_URL"],
+    help="Redis URL (env KASYNQ_WEB_REDIS_URL or KASYNQ_REDIS_URL; default: the global one).",
+)
+@click.option("--host", envvar="KASYNQ_WEB_HOST", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", envvar="KASYNQ_WEB_PORT", default=8080, show_default=True, type=click.IntRange(0)
+)
+@click.option("--read-only", envvar="KASYNQ_WEB_READ_ONLY", is_flag=True, help="No changes.")
+@click.option("--kube", envvar="KASYNQ_WEB_KUBE", is_flag=True, help="Show AsynqWorkerPools.")
+@click.option(
+    "--namespace",
+    "namespaces",
+    envvar="KASYNQ_WEB_NAMESPACE",
+    multiple=True,
+    help="With --kube: only these namespaces (repeat; env: space-separated).",
+)
+@click.option(
+    "--auth-token-file",
+    envvar="KASYNQ_WEB_AUTH_TOKEN_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the bearer token.",
+)
+@click.option(
+    "--basic-auth-file",
+    envvar="KASYNQ_WEB_BASIC_AUTH_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File of `user:password` lines.",
+)
+@click.option(
+    "--trusted-header",
+    envvar="KASYNQ_WEB_TRUSTED_HEADER",
+    help="Header naming the user, set by an auth proxy in front (e.g. X-Forwarded-User).",
+)
+@click.option(
+    "--insecure-no-auth",
+    envvar="KASYNQ_WEB_INSECURE_NO_AUTH",
+    is_flag=True,
+    help="Allow serving a non-loopback host without authentication.",
+)
+@click.option(
+    "--refresh",
+    envvar="KASYNQ_WEB_REFRESH",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.2),
+    help="Seconds between live updates.",
+)
+@click.pass_obj
+def web(
+    session: Session,
+    redis_url: str | None,
+    host: str,
+    port: int,
+    read_only: bool,
+    kube: bool,
+    namespaces: tuple[str, ...],
+    auth_token_file: Path | None,
+    basic_auth_file: Path | None,
+    trusted_header: str | None,
+    insecure_no_auth: bool,
+    refresh: float,
+) -> None:
+    """Serve the web console: queues, tasks, servers, scheduler (and pools with --kube)."""
+    try:
+        from kasynq.web.app import WebSettings, serve
+        from kasynq.web.auth import Auth, AuthSettingError, read_basic_auth_file, read_token_file
+    except ImportError as exc:
+        needed = "kasynq web needs the web extra (pip install 'kasynq[web]')"
+        raise BadSetting(f"{needed}: {exc}") from None
+    if kube:
+        raise BadSetting("--kube is not available in this build of the console")
+    del namespaces
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        auth = Auth.build(
+            read_token_file(auth_token_file) if auth_token_file else None,
+            read_basic_auth_file(basic_auth_file) if basic_auth_file else None,
+            trusted_header or None,
+        )
+    except AuthSettingError as exc:
+        raise BadSetting(str(exc)) from None
+    if not auth.enabled and not is_loopback(host) and not insecure_no_auth:
+        raise BadSetting(
+            f"--host {host} is not loopback and no authentication is set: give "
+            "--auth-token-file, --basic-auth-file or --trusted-header (or --insecure-no-auth)"
+        )
+    if redis_url:
+        session.redis_url = redis_url
+    logging.getLogger(__name__).info("web console redis=%s", masked_url(session.url))
+    settings = WebSettings(read_only=read_only, refresh_seconds=refresh)
+    try:
+        asyncio.run(serve(session.async_inspector(), auth, settings, host, port))
+    except OSError as exc:
+        raise BadSetting(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
