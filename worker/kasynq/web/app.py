@@ -9,6 +9,7 @@ even a rendering mistake could not run a payload as script.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -57,6 +58,8 @@ class WebSettings:
 INSPECTOR = web.AppKey("inspector", AsyncInspector)
 AUTH = web.AppKey("auth", Auth)
 SETTINGS = web.AppKey("settings", WebSettings)
+CLOSING = web.AppKey("closing", asyncio.Event)
+PRINCIPAL = web.RequestKey("principal", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,6 +72,8 @@ def create_app(
     """The console on `inspector`."""
     app = web.Application(middlewares=[guard, failures])
     app[INSPECTOR], app[AUTH], app[SETTINGS] = inspector, auth, settings
+    app[CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_closing)
     static = resources.files("kasynq.web") / "static"
     app.add_routes(
         [
@@ -91,12 +96,17 @@ def create_app(
     return app
 
 
+async def _closing(app: web.Application) -> None:
+    """Ends the live-update streams, which would otherwise hold the shutdown up."""
+    app[CLOSING].set()
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
 
 
 def view(request: web.Request, notice: str = "") -> pages.View:
-    auth, principal = request.app[AUTH], request.get("principal", "")
+    auth, principal = request.app[AUTH], request.get(PRINCIPAL, "")
     return pages.View(
         csrf=auth.csrf_token(principal) if principal else "",
         read_only=request.app[SETTINGS].read_only,
@@ -124,7 +134,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     principal = auth.principal(headers, dict(request.cookies))
     if principal is None:
         return _refused(request, auth)
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     if request.method == "POST":
         if request.app[SETTINGS].read_only:
             return html(
@@ -138,7 +148,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             )
             message = "The form's CSRF token is missing or wrong: reload the page and try again."
             return html(pages.error_page(view(request), "Refused", message), 403)
-        request["form"] = form
     return await handler(request)
 
 
@@ -272,7 +281,7 @@ def safe_next(target: str) -> str:
 
 async def action(request: web.Request) -> web.StreamResponse:
     """Run one change named by the form's `op`, then go back with a notice saying what happened."""
-    form = request["form"]
+    form = await request.post()  # parsed once by `guard`, cached by aiohttp
     op = str(form.get("op", ""))
     queue = str(form.get("queue", ""))
     back = safe_next(str(form.get("next", "/")))
@@ -287,7 +296,7 @@ async def action(request: web.Request) -> web.StreamResponse:
         op,
         queue,
         form.get("id", ""),
-        request["principal"],
+        request[PRINCIPAL],
         notice,
     )
     joiner = "&" if "?" in back else "?"
@@ -332,7 +341,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     inspector, refresh = request.app[INSPECTOR], request.app[SETTINGS].refresh_seconds
-    while True:
+    closing = request.app[CLOSING]
+    while not closing.is_set():
         try:
             infos, servers = await overview_data(inspector)
             event = f"event: overview\ndata: {json.dumps(pages.overview_event(infos, servers))}"
@@ -342,7 +352,9 @@ async def events(request: web.Request) -> web.StreamResponse:
             await response.write(f"{event}\n\n".encode())
         except (ConnectionResetError, RuntimeError):  # the page went away
             return response
-        await asyncio.sleep(refresh)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), refresh)
+    return response
 
 
 async def login_form(request: web.Request) -> web.Response:
