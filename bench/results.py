@@ -16,6 +16,7 @@ CEILING = "redis-ceiling"
 ROUND_TRIPS = "operator-round-trips"
 OPERATOR = "operator"
 AUTOSCALING = "autoscaling"
+WEB = "web-console"
 
 
 @dataclass

@@ -12,8 +12,19 @@ from bench import machine
 from bench.autoscaling_bench import AUTOSCALING, autoscaling_round
 from bench.operator_bench import POOL_SIZES, round_trips_run
 from bench.operator_kube import POOL_COUNTS, operator_run, unavailable_reason, versions
-from bench.results import CEILING, DRAIN, ENQUEUE, LATENCY, OPERATOR, ROUND_TRIPS, Results, Row
+from bench.results import (
+    CEILING,
+    DRAIN,
+    ENQUEUE,
+    LATENCY,
+    OPERATOR,
+    ROUND_TRIPS,
+    WEB,
+    Results,
+    Row,
+)
 from bench.systems import System, WorkerSetup
+from bench.web_bench import PAGES, QUEUE_COUNT, TASK_COUNT, web_console_run
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -26,7 +37,7 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING)
+WORKLOADS = (ENQUEUE, DRAIN, LATENCY, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WEB)
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -141,6 +152,13 @@ def _operator_round(params: Params, results: Results, workdir: Path) -> None:
         row.add_run(outcome, ("p50", "p95", "rss_mib"))
 
 
+def _web_round(results: Results) -> None:
+    label = f"{QUEUE_COUNT:,} queues, {TASK_COUNT:,} pending in one"
+    row = results.row(WEB, "kasynq", label, concurrency=QUEUE_COUNT)
+    outcome = run_guarded("web console render times", web_console_run)
+    row.add_run(outcome, tuple(f"{page} {p}" for page in PAGES for p in ("p50", "p95")))
+
+
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -174,5 +192,7 @@ def run_session(
                 _operator_round(params, results, workdir)
             elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
                 autoscaling_round(results)
+            elif workload == WEB:
+                _web_round(results)
     results.finished = _now()
     return results
