@@ -16,21 +16,28 @@ from aiohttp import web
 from kasynq.inspector import AsyncInspector
 from kasynq.web.app import WebSettings, create_app
 from kasynq.web.auth import Auth
+from kasynq.web.kube import PoolReader
 
 START_TIMEOUT_SECONDS = 10.0
 
 
 @contextlib.contextmanager
 def running_console(
-    redis_url: str, auth: Auth | None = None, settings: WebSettings | None = None
+    redis_url: str,
+    auth: Auth | None = None,
+    settings: WebSettings | None = None,
+    pools: PoolReader | None = None,
 ) -> Iterator[str]:
-    """Serve the console on 127.0.0.1; yields its base URL (`http://127.0.0.1:PORT`)."""
+    """Serve the console on 127.0.0.1; yields its base URL (`http://127.0.0.1:PORT`).
+
+    With `pools` (a `PoolReader`), the `--kube` pools page too.
+    """
     loop = asyncio.new_event_loop()
     started: list[web.AppRunner] = []
 
     async def start() -> str:
         inspector = AsyncInspector.from_url(redis_url)
-        app = create_app(inspector, auth or Auth.build(), settings or WebSettings())
+        app = create_app(inspector, auth or Auth.build(), settings or WebSettings(), pools)
         app.on_cleanup.append(lambda _: inspector.close())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -11,11 +11,15 @@ import asyncio
 import ipaddress
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kasynq.cli.session import BadSetting, Session
-from kasynq.redaction import masked_url
+from kasynq.redaction import describe, masked_url
+
+if TYPE_CHECKING:
+    from kasynq.web.kube import PoolReader
 
 
 def is_loopback(host: str) -> bool:
@@ -99,9 +103,6 @@ def web(
     except ImportError as exc:
         needed = "kasynq web needs the web extra (pip install 'kasynq[web]')"
         raise BadSetting(f"{needed}: {exc}") from None
-    if kube:
-        raise BadSetting("--kube is not available in this build of the console")
-    del namespaces
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         auth = Auth.build(
@@ -120,7 +121,21 @@ def web(
         session.redis_url = redis_url
     logging.getLogger(__name__).info("web console redis=%s", masked_url(session.url))
     settings = WebSettings(read_only=read_only, refresh_seconds=refresh)
+    pools = pool_reader(namespaces, refresh) if kube else None
     try:
-        asyncio.run(serve(session.async_inspector(), auth, settings, host, port))
+        asyncio.run(serve(session.async_inspector(), auth, settings, host, port, pools))
     except OSError as exc:
         raise BadSetting(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def pool_reader(namespaces: tuple[str, ...], refresh: float) -> PoolReader:
+    """The `--kube` reader, from the in-cluster config or $KUBECONFIG."""
+    try:
+        from kasynq.web.kube import PoolReader
+
+        return PoolReader.from_environment(namespaces, refresh)
+    except ImportError as exc:
+        needed = "--kube needs the kubernetes package (pip install 'kasynq[operator]')"
+        raise BadSetting(f"{needed}: {exc}") from None
+    except Exception as exc:  # no in-cluster config and no usable kubeconfig
+        raise BadSetting(f"--kube: cannot load a Kubernetes config: {describe(exc)}") from None

@@ -29,6 +29,7 @@ from kasynq.redaction import describe
 from kasynq.web import pages
 from kasynq.web.auth import SESSION_COOKIE, Auth
 from kasynq.web.html import Markup
+from kasynq.web.kube import PoolReader
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ INSPECTOR = web.AppKey("inspector", AsyncInspector)
 AUTH = web.AppKey("auth", Auth)
 SETTINGS = web.AppKey("settings", WebSettings)
 CLOSING = web.AppKey("closing", asyncio.Event)
+POOLS = web.AppKey("pools", PoolReader)
+SAMPLER = web.AppKey("sampler", asyncio.Task[None])
 PRINCIPAL = web.RequestKey("principal", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,12 +71,17 @@ def create_app(
     inspector: AsyncInspector,
     auth: Auth,
     settings: WebSettings,
+    pools: PoolReader | None = None,
 ) -> web.Application:
-    """The console on `inspector`."""
+    """The console on `inspector`; with `pools` (`--kube`), the worker pools page too."""
     app = web.Application(middlewares=[guard, failures])
     app[INSPECTOR], app[AUTH], app[SETTINGS] = inspector, auth, settings
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_closing)
+    if pools is not None:
+        app[POOLS] = pools
+        app.on_startup.append(_start_sampler)
+        app.on_cleanup.append(_stop_sampler)
     static = resources.files("kasynq.web") / "static"
     app.add_routes(
         [
@@ -83,6 +91,7 @@ def create_app(
             web.get("/servers", servers_page),
             web.get("/scheduler", scheduler_page),
             web.get("/scheduler/entry", scheduler_history),
+            web.get("/pools", pools_page),
             web.get("/events", events),
             web.post("/action", action),
             web.get("/login", login_form),
@@ -94,6 +103,17 @@ def create_app(
     )
     app.on_response_prepare.append(_security_headers)
     return app
+
+
+async def _start_sampler(app: web.Application) -> None:
+    app[SAMPLER] = asyncio.create_task(app[POOLS].sample_forever(), name="kube-sampler")
+
+
+async def _stop_sampler(app: web.Application) -> None:
+    app[SAMPLER].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app[SAMPLER]
+    app[POOLS].close()
 
 
 async def _closing(app: web.Application) -> None:
@@ -110,7 +130,7 @@ def view(request: web.Request, notice: str = "") -> pages.View:
     return pages.View(
         csrf=auth.csrf_token(principal) if principal else "",
         read_only=request.app[SETTINGS].read_only,
-        kube=False,
+        kube=POOLS in request.app,
         principal=principal,
         notice=notice or request.query.get("notice", ""),
     )
@@ -269,6 +289,23 @@ async def scheduler_history(request: web.Request) -> web.Response:
     return html(pages.scheduler_history_page(view(request), entry_id, events))
 
 
+async def pools_page(request: web.Request) -> web.Response:
+    """`--kube`: the pools of the chosen namespaces, filtered by `namespace` when given."""
+    if POOLS not in request.app:
+        raise BadRequest("the pools page needs `kasynq web --kube`")
+    reader = request.app[POOLS]
+    chosen = request.query.get("namespace") or None
+    if chosen and reader.namespaces and chosen not in reader.namespaces:
+        raise BadRequest(f"parameter namespace is not one this console reads: {chosen=}")
+    pools, infos = await asyncio.gather(
+        reader.pools(chosen), request.app[INSPECTOR].get_queue_infos()
+    )
+    seen = sorted({pool.namespace for pool in await reader.pools(None)} | set(reader.namespaces))
+    by_name = {info.queue: info for info in infos}
+    page = pages.pools_page(view(request), pools, by_name, seen, chosen, reader.error)
+    return html(page)
+
+
 # -- changes ------------------------------------------------------------------------------------
 
 
@@ -394,19 +431,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def serve(
-    inspector: AsyncInspector, auth: Auth, settings: WebSettings, host: str, port: int
+    inspector: AsyncInspector,
+    auth: Auth,
+    settings: WebSettings,
+    host: str,
+    port: int,
+    pools: PoolReader | None = None,
 ) -> None:
     """Serve the console on host:port until SIGTERM or SIGINT; closes `inspector` after."""
-    runner = web.AppRunner(create_app(inspector, auth, settings), access_log=None)
+    runner = web.AppRunner(create_app(inspector, auth, settings, pools), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
         log.info(
-            "web console listening host=%s port=%d read_only=%s auth=%s",
+            "web console listening host=%s port=%d read_only=%s auth=%s kube=%s",
             host,
             port,
             settings.read_only,
             auth.enabled,
+            pools is not None,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
-"""The history chart: processed and failed per day as an inline SVG drawn here.
+"""Line charts as inline SVG drawn here: a queue's history, a pool's replicas over time.
 
-Two polylines on a shared scale need no chart library: the page stays one request, works
+A few polylines on a shared scale need no chart library: the page stays one request, works
 without JavaScript, and ships nothing fetched at run time.
 """
 
@@ -12,16 +12,18 @@ from kasynq.broker.inspect import DailyStats
 from kasynq.web.html import Markup, tag
 
 WIDTH, HEIGHT, MARGIN = 640, 180, 32
-SERIES = (("processed", "#2b7a2b"), ("failed", "#b3261e"))
+COLOURS = ("#2b7a2b", "#b3261e", "#1f5fa8")
+MAX_LABELS = 7
 
 
-def history_chart(history: Sequence[DailyStats]) -> Markup:
-    """Processed/failed per day, oldest left; `history` is newest first (as Inspector.history)."""
-    days = list(reversed(history))
-    peak = max([1, *(max(day.processed, day.failed) for day in days)])
-    step = (WIDTH - 2 * MARGIN) / max(1, len(days) - 1)
+def line_chart(
+    labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], unit: str
+) -> Markup:
+    """One polyline per (name, values) over the x `labels`, scaled to the largest value."""
+    peak = max([1.0, *(value for _, values in series for value in values)])
+    step = (WIDTH - 2 * MARGIN) / max(1, len(labels) - 1)
 
-    def point(index: int, value: int) -> str:
+    def point(index: int, value: float) -> str:
         x = MARGIN + index * step
         y = HEIGHT - MARGIN - value / peak * (HEIGHT - 2 * MARGIN)
         return f"{x:.1f},{y:.1f}"
@@ -30,43 +32,58 @@ def history_chart(history: Sequence[DailyStats]) -> Markup:
         tag(
             "polyline",
             {
-                "points": " ".join(point(i, getattr(day, name)) for i, day in enumerate(days)),
+                "points": " ".join(point(i, value) for i, value in enumerate(values)),
                 "fill": "none",
                 "stroke": colour,
                 "stroke_width": 2,
                 "data_series": name,
             },
         )
-        for name, colour in SERIES
+        for (name, values), colour in zip(series, COLOURS, strict=False)
     ]
-    labels = [
+    every = max(1, -(-len(labels) // MAX_LABELS))
+    ticks = [
         tag(
             "text",
             {"x": f"{MARGIN + i * step:.1f}", "y": HEIGHT - 10, "text_anchor": "middle"},
-            day.date.strftime("%m-%d"),
+            text,
         )
-        for i, day in enumerate(days)
-        if i % max(1, len(days) // 7) == 0
+        for i, text in enumerate(labels)
+        if i % every == 0
     ]
     legend = [
-        tag("text", {"x": WIDTH - 150 + 75 * n, "y": 16, "fill": colour}, name)
-        for n, (name, colour) in enumerate(SERIES)
+        tag("text", {"x": WIDTH - 90 * (len(series) - n), "y": 16, "class_": f"s{n}"}, name)
+        for n, (name, _) in enumerate(series)
     ]
     axis = tag(
         "line",
         {"x1": MARGIN, "y1": HEIGHT - MARGIN, "x2": WIDTH - MARGIN, "y2": HEIGHT - MARGIN},
     )
+    names = " and ".join(name for name, _ in series)
     return tag(
         "svg",
         {
             "viewBox": f"0 0 {WIDTH} {HEIGHT}",
             "role": "img",
-            "aria_label": f"processed and failed per day, peak {peak}",
-            "class_": "history",
+            "aria_label": f"{names}, peak {peak:g}",
+            "class_": "chart",
         },
-        tag("text", {"x": 4, "y": 16}, f"peak {peak}/day"),
+        tag("text", {"x": 4, "y": 16}, f"peak {peak:g} {unit}"),
         axis,
         lines,
-        labels,
+        ticks,
         legend,
+    )
+
+
+def history_chart(history: Sequence[DailyStats]) -> Markup:
+    """Processed/failed per day, oldest left; `history` is newest first (as Inspector.history)."""
+    days = list(reversed(history))
+    return line_chart(
+        [day.date.strftime("%m-%d") for day in days],
+        [
+            ("processed", [float(day.processed) for day in days]),
+            ("failed", [float(day.failed) for day in days]),
+        ],
+        "per day",
     )

@@ -16,8 +16,9 @@ from kasynq.broker.inspect import DailyStats, GroupInfo, QueueInfo
 from kasynq.cli.task import BULK_STATES
 from kasynq.inspector import SchedulerEnqueueEvent, SchedulerEntry, ServerInfo
 from kasynq.task import TaskInfo, TaskState
-from kasynq.web.chart import history_chart
+from kasynq.web.chart import history_chart, line_chart
 from kasynq.web.html import Child, Markup, tag
+from kasynq.web.kube import Pool
 
 STATES = [state.value for state in TaskState]
 COUNT_FIELDS = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
@@ -539,3 +540,138 @@ def overview_event(infos: Sequence[QueueInfo], servers: int) -> Mapping[str, obj
             for info in infos
         },
     }
+
+
+def pools_page(
+    view: View,
+    pools: Sequence[Pool],
+    infos: Mapping[str, QueueInfo],
+    namespaces: Sequence[str],
+    chosen: str | None,
+    error: str,
+) -> Markup:
+    """Each pool: replicas over time, the last decision and its inputs, Events, its queues."""
+    choose = tag(
+        "form",
+        {"method": "get", "action": "/pools", "class_": "search"},
+        tag(
+            "select",
+            {"name": "namespace", "aria_label": "namespace"},
+            tag("option", {"value": ""}, "all namespaces"),
+            [tag("option", {"value": ns, "selected": ns == chosen}, ns) for ns in namespaces],
+        ),
+        tag("button", {"type": "submit"}, "Filter"),
+    )
+    sections = [pool_section(pool, infos) for pool in pools]
+    empty = tag("p", None, "No AsynqWorkerPools here.") if not pools else None
+    return layout(
+        view,
+        "Worker pools",
+        tag("p", {"class_": "error"}, f"Kubernetes API: {error}") if error else None,
+        choose,
+        empty,
+        sections,
+    )
+
+
+def pool_section(pool: Pool, infos: Mapping[str, QueueInfo]) -> Markup:
+    decision = pool.last_decision
+    inputs = decision.get("inputs") or {}
+    summary = (
+        f"{pool.replicas if pool.replicas is not None else '-'} replicas "
+        f"({pool.ready if pool.ready is not None else '-'} ready), desired "
+        f"{pool.desired if pool.desired is not None else '-'}, "
+        f"min {pool.min_replicas if pool.min_replicas is not None else '-'} "
+        f"max {pool.max_replicas if pool.max_replicas is not None else '-'}"
+    )
+    last = tag(
+        "section",
+        None,
+        tag("h3", None, "Last decision"),
+        tag(
+            "p",
+            {"class_": "decision"},
+            f"{decision.get('time', '-')}: {decision.get('currentReplicas', '-')} → "
+            f"{decision.get('desiredReplicas', '-')} (recommended "
+            f"{decision.get('recommendedReplicas', '-')}): {decision.get('reason', '-')}"
+            if decision
+            else "No decision yet.",
+        ),
+        table(
+            ["input", "value"], [[k, f"{v:g}"] for k, v in sorted(inputs.items())], class_="inputs"
+        )
+        if inputs
+        else None,
+        table(
+            ["condition", "status", "reason", "message"],
+            [
+                [c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")]
+                for c in pool.conditions
+            ],
+        )
+        if pool.conditions
+        else None,
+    )
+    times = [moment.strftime("%H:%M:%S") for moment, _, _ in pool.history]
+    chart = line_chart(
+        times,
+        [
+            ("replicas", [float(replicas) for _, replicas, _ in pool.history]),
+            ("desired", [float(desired) for _, _, desired in pool.history]),
+        ],
+        "replicas",
+    )
+    queue_rows: list[list[Child]] = []
+    for ref in pool.queues:
+        info = infos.get(ref.redis_name)
+        status = ref.status
+        queue_rows.append(
+            [
+                tag("a", {"href": url("/queue", name=ref.redis_name)}, ref.name)
+                if info
+                else ref.name,
+                ref.weight if ref.weight is not None else "-",
+                info.pending if info else status.get("pending", "-"),
+                info.active if info else status.get("active", "-"),
+                info.scheduled if info else status.get("scheduled", "-"),
+                info.retry if info else status.get("retry", "-"),
+                span(info.latency) if info else "-",
+                f"{status.get('processedPerSecond', 0):.1f}",
+                "paused" if (info.paused if info else status.get("paused")) else "run",
+            ]
+        )
+    queues = table(
+        [
+            "queue",
+            "weight",
+            "pending",
+            "active",
+            "scheduled",
+            "retry",
+            "latency",
+            "done/s",
+            "state",
+        ],
+        queue_rows,
+        class_="pool-queues",
+    )
+    events = table(
+        ["time", "type", "reason", "message", "count"],
+        [[e.time, e.type, e.reason, e.message, e.count] for e in pool.events],
+        class_="events",
+    )
+    return tag(
+        "section",
+        {"class_": "pool", "data_pool": f"{pool.namespace}/{pool.name}"},
+        tag("h2", None, f"{pool.namespace}/{pool.name}"),
+        tag("p", {"class_": "replicas"}, summary),
+        tag(
+            "div",
+            {"class_": "side"},
+            tag("div", None, tag("h3", None, "Replicas over time"), chart),
+            tag("div", None, tag("h3", None, "Queues"), queues),
+        ),
+        last,
+        tag("h3", None, "Events"),
+        events,
+    )
