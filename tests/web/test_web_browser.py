@@ -83,9 +83,12 @@ def test_overview_lists_queues_with_their_counts(
     assert names == ["critical", "default", "low"]
     assert cells(page, "default")["pending"] == "3"
     assert cells(page, "critical")["scheduled"] == "2"
-    assert cells(page, "low") | {"latency": ""} == {
+    low = cells(page, "low")
+    assert low["memory"].endswith("iB") and low["latency"].endswith("s")
+    assert low | {"latency": "", "memory": ""} == {
         **dict.fromkeys(("active", "scheduled", "retry", "completed", "aggregating"), "0"),
-        **{"state": "run", "size": "2", "pending": "1", "archived": "1", "latency": ""},
+        **{"state": "run", "size": "2", "pending": "1", "archived": "1"},
+        **{"latency": "", "memory": ""},
         **{"processed": "0", "failed": "0"},
     }
     if os.environ.get("KASYNQ_WEB_SCREENSHOT"):  # refreshes the README's picture

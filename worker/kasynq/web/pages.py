@@ -164,8 +164,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Child]], **attrs: str)
 
 
 def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
-    """Every queue with its sizes by state, latency, memory and today's processed/failed."""
-    headers = ["queue", "state", "size", *COUNT_FIELDS, "processed", "failed", "latency"]
+    """Every queue with its sizes by state, today's processed/failed, latency and memory."""
+    headers = ["queue", "state", "size", *COUNT_FIELDS, "processed", "failed", "latency", "memory"]
     rows = []
     for info in infos:
         cells = {name: getattr(info, name) for name in ("size", *COUNT_FIELDS)}
@@ -178,6 +178,7 @@ def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
                 tag("td", {"data_field": "state"}, "paused" if info.paused else "run"),
                 [tag("td", {"data_field": name}, value) for name, value in cells.items()],
                 tag("td", {"data_field": "latency"}, span(info.latency)),
+                tag("td", {"data_field": "memory"}, size(info.memory_usage)),
             )
         )
     return layout(
@@ -536,6 +537,7 @@ def overview_event(infos: Sequence[QueueInfo], servers: int) -> Mapping[str, obj
                 "processed": info.processed,
                 "failed": info.failed,
                 "latency": span(info.latency),
+                "memory": size(info.memory_usage),
             }
             for info in infos
         },
