@@ -6,6 +6,7 @@ Each test asserts on the page's content and, for a change, on Redis afterwards.
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -84,7 +85,8 @@ def test_overview_lists_queues_with_their_counts(
     assert cells(page, "default")["pending"] == "3"
     assert cells(page, "critical")["scheduled"] == "2"
     low = cells(page, "low")
-    assert low["memory"].endswith("iB") and low["latency"].endswith("s")
+    assert re.fullmatch(r"\d+(\.\d)? (B|KiB)", low["memory"]), low["memory"]
+    assert low["latency"].endswith("s")
     assert low | {"latency": "", "memory": ""} == {
         **dict.fromkeys(("active", "scheduled", "retry", "completed", "aggregating"), "0"),
         **{"state": "run", "size": "2", "pending": "1", "archived": "1"},
