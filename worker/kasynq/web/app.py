@@ -24,7 +24,7 @@ from aiohttp import web
 
 from kasynq.cli.task import BULK_STATES
 from kasynq.errors import BrokerError, QueueNotFoundError, TaskNotFoundError
-from kasynq.inspector import AsyncInspector
+from kasynq.inspector import AsyncInspector, Overview
 from kasynq.redaction import describe
 from kasynq.web import pages
 from kasynq.web.auth import SESSION_COOKIE, Auth
@@ -61,6 +61,8 @@ AUTH = web.AppKey("auth", Auth)
 SETTINGS = web.AppKey("settings", WebSettings)
 CLOSING = web.AppKey("closing", asyncio.Event)
 POOLS = web.AppKey("pools", PoolReader)
+QUEUE_NAMES = web.AppKey("queue_names", list[str])
+"""The queues of the last overview, so the next costs one round trip (`Inspector.overview`)."""
 SAMPLER = web.AppKey("sampler", asyncio.Task[None])
 PRINCIPAL = web.RequestKey("principal", str)
 
@@ -77,6 +79,7 @@ def create_app(
     app = web.Application(middlewares=[guard, failures])
     app[INSPECTOR], app[AUTH], app[SETTINGS] = inspector, auth, settings
     app[CLOSING] = asyncio.Event()
+    app[QUEUE_NAMES] = []
     app.on_shutdown.append(_closing)
     if pools is not None:
         app[POOLS] = pools
@@ -213,14 +216,17 @@ def page_number(query: Mapping[str, str]) -> int:
 # -- pages --------------------------------------------------------------------------------------
 
 
-async def overview_data(inspector: AsyncInspector) -> tuple[list[Any], int]:
-    infos, servers = await asyncio.gather(inspector.get_queue_infos(), inspector.servers())
-    return infos, len(servers)
+async def overview_data(app: web.Application) -> Overview:
+    """The overview: one pipelined round trip while the queue list is the last one seen."""
+    names = app[QUEUE_NAMES]
+    result = await app[INSPECTOR].overview(names)
+    names[:] = [info.queue for info in result.queues]
+    return result
 
 
 async def overview(request: web.Request) -> web.Response:
-    infos, servers = await overview_data(request.app[INSPECTOR])
-    return html(pages.overview(view(request), infos, servers))
+    result = await overview_data(request.app)
+    return html(pages.overview(view(request), result.queues, result.servers))
 
 
 async def queue_page(request: web.Request) -> web.StreamResponse:
@@ -297,11 +303,9 @@ async def pools_page(request: web.Request) -> web.Response:
     chosen = request.query.get("namespace") or None
     if chosen and reader.namespaces and chosen not in reader.namespaces:
         raise BadRequest(f"parameter namespace is not one this console reads: {chosen=}")
-    pools, infos = await asyncio.gather(
-        reader.pools(chosen), request.app[INSPECTOR].get_queue_infos()
-    )
+    pools, result = await asyncio.gather(reader.pools(chosen), overview_data(request.app))
     seen = sorted({pool.namespace for pool in await reader.pools(None)} | set(reader.namespaces))
-    by_name = {info.queue: info for info in infos}
+    by_name = {info.queue: info for info in result.queues}
     page = pages.pools_page(view(request), pools, by_name, seen, chosen, reader.error)
     return html(page)
 
@@ -377,12 +381,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
-    inspector, refresh = request.app[INSPECTOR], request.app[SETTINGS].refresh_seconds
-    closing = request.app[CLOSING]
+    refresh, closing = request.app[SETTINGS].refresh_seconds, request.app[CLOSING]
     while not closing.is_set():
         try:
-            infos, servers = await overview_data(inspector)
-            event = f"event: overview\ndata: {json.dumps(pages.overview_event(infos, servers))}"
+            result = await overview_data(request.app)
+            data = pages.overview_event(result.queues, result.servers)
+            event = f"event: overview\ndata: {json.dumps(data)}"
         except (redis.RedisError, OSError, BrokerError) as exc:
             event = f"event: trouble\ndata: {json.dumps(describe(exc))}"
         try:
