@@ -94,7 +94,10 @@ def test_overview_lists_queues_with_their_counts(
         **{"processed": "0", "failed": "0"},
     }
     if os.environ.get("KASYNQ_WEB_SCREENSHOT"):  # refreshes the README's picture
+        size = page.get_window_size()
+        page.set_window_size(1180, 420)
         page.save_screenshot(str(SCREENSHOT))
+        page.set_window_size(size["width"], size["height"])
 
 
 def test_running_an_archived_task_from_its_page_makes_it_pending(
