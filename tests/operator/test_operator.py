@@ -135,6 +135,18 @@ def push_pending(server: RedisServer, queue: str, count: int) -> None:
         pipe.execute()
 
 
+def burst_pool(env: Env, server: RedisServer, **autoscaling: Any) -> None:
+    """Queue "jobs" and pool "burst" on `server`: 1 to 100 replicas, 20 tasks per replica."""
+    env.redis_secret(server)
+    env.queue("jobs")
+    env.pool(
+        "burst",
+        ["jobs"],
+        replicas={"min": 1, "max": 100},
+        autoscaling={"targetBacklogPerReplica": 20, **autoscaling},
+    )
+
+
 def drain(server: RedisServer, queue: str) -> None:
     with server.client() as conn:
         conn.delete(keys.pending_key(queue))
@@ -221,14 +233,7 @@ def test_pool_creates_deployment_configmap_and_service(
 def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
-    env.redis_secret(redis_server)
-    env.queue("jobs")
-    env.pool(
-        "burst",
-        ["jobs"],
-        replicas={"min": 1, "max": 100},
-        autoscaling={"targetBacklogPerReplica": 20, "scaleDownStabilizationSeconds": 10},
-    )
+    burst_pool(env, redis_server, scaleDownStabilizationSeconds=10)
     with run_operator():
         operator_started = time.monotonic()
         wait_for(lambda: env.replicas("burst") == 1, "the Deployment at min size")

@@ -11,12 +11,11 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import redis.asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from kasynq.client import AsyncClient
 from kasynq.inspector import AsyncInspector, SchedulerEntry, ServerInfo, WorkerInfo
@@ -32,6 +31,7 @@ from kasynq.web.auth import (
 
 from devenv.goasynq import GoAsynq
 from devenv.processes import free_port, wait_until
+from devenv.roundtrips import counting_client
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 
@@ -222,27 +222,17 @@ async def test_task_page_shows_payload_as_text_json_and_hex_with_headers(
 
 
 async def test_the_overview_is_one_round_trip_while_the_queues_stay(redis_url: str) -> None:
-    writes = 0
-
-    class CountingConnection(redis.asyncio.Connection):
-        """Counts writes to the socket (a pipeline is one write, then its replies)."""
-
-        async def _send_packed_command(self, command: Iterable[bytes]) -> None:
-            nonlocal writes
-            writes += 1
-            await super()._send_packed_command(command)
-
     async with AsyncClient.from_url(redis_url) as producer:
         for queue in ("a", "b", "c"):
             await producer.enqueue(Task("t", b""), queue=queue)
-    pool = redis.asyncio.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
-    async with AsyncInspector.owning(redis.asyncio.Redis(connection_pool=pool)) as inspector:
+    client, count = counting_client(redis_url)
+    async with AsyncInspector.owning(client) as inspector:
         first = await inspector.overview()  # connects; every queue is new: two round trips
         names = [info.queue for info in first.queues]
         assert (names, first.servers) == (["a", "b", "c"], 0)
-        writes = 0
+        count.writes = 0
         again = await inspector.overview(names)
-        assert writes == 1
+        assert count.writes == 1
         assert [(info.queue, info.pending) for info in again.queues] == [
             ("a", 1),
             ("b", 1),
@@ -250,10 +240,9 @@ async def test_the_overview_is_one_round_trip_while_the_queues_stay(redis_url: s
         ]
         async with AsyncClient.from_url(redis_url) as producer:
             await producer.enqueue(Task("t", b""), queue="d")
-        writes = 0
+        count.writes = 0
         grown = await inspector.overview(names)
-        assert writes == 2 and [info.queue for info in grown.queues] == ["a", "b", "c", "d"]
-    await pool.aclose()
+        assert count.writes == 2 and [info.queue for info in grown.queues] == ["a", "b", "c", "d"]
 
 
 async def test_live_updates_carry_the_counts(console: MakeClient, tasks: dict[str, str]) -> None:

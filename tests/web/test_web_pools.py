@@ -19,7 +19,13 @@ from selenium.webdriver.common.by import By
 from devenv.redis_servers import RedisServer
 from devenv.webconsole import running_console
 from tests.fixtures.kube import Kube, wait_for
-from tests.operator.test_operator import Env, env, push_pending, run_operator  # noqa: F401
+from tests.operator.test_operator import (  # noqa: F401 (fixtures)
+    Env,
+    burst_pool,
+    env,
+    push_pending,
+    run_operator,
+)
 
 REFRESH_SECONDS = 0.5
 
@@ -46,14 +52,7 @@ def test_pools_page_shows_the_operators_scale_up_with_reasons_and_events(
     run_operator: Any,  # noqa: F811
     reader: PoolReader,
 ) -> None:
-    env.redis_secret(redis_server)
-    env.queue("jobs")
-    env.pool(
-        "burst",
-        ["jobs"],
-        replicas={"min": 1, "max": 100},
-        autoscaling={"targetBacklogPerReplica": 20},
-    )
+    burst_pool(env, redis_server)
     settings = WebSettings(refresh_seconds=REFRESH_SECONDS)
     with run_operator(), running_console(redis_url, settings=settings, pools=reader) as base:
         wait_for(lambda: env.replicas("burst") == 1, "the Deployment at min size")
