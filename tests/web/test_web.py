@@ -5,6 +5,7 @@ The app runs in this test's event loop on a loopback port (aiohttp's TestServer)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from kasynq.client import AsyncClient
+from kasynq.context import TaskContext
 from kasynq.inspector import AsyncInspector, SchedulerEntry, ServerInfo, WorkerInfo
+from kasynq.server import Server
 from kasynq.task import Task, TaskState
 from kasynq.web import pages
 from kasynq.web.app import WebSettings, create_app
@@ -29,10 +32,11 @@ from kasynq.web.auth import (
     read_token_file,
 )
 
-from devenv.goasynq import GoAsynq
+from devenv.goasynq import GoAsynq, task_spec
 from devenv.processes import free_port, wait_until
 from devenv.roundtrips import counting_client
 
+KASYNQ_WEB = [sys.executable, "-c", "from kasynq.cli import main; main()", "web"]
 MakeClient = Callable[..., Awaitable[TestClient]]
 
 
@@ -367,12 +371,60 @@ async def test_go_asynq_state_shows_and_changes(
     assert go.inspect("task-info", "goq", written["id"])["state"] == "pending"
 
 
+async def eventually(client: TestClient, path: str, wanted: str) -> str:
+    """The page at `path` once it contains `wanted` (polled for up to 10 s: heartbeats)."""
+    for _ in range(100):
+        page = await (await client.get(path)).text()
+        if wanted in page:
+            return page
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never showed {wanted!r}")
+
+
+@pytest.mark.requires_go
+async def test_servers_with_running_tasks_results_and_a_go_scheduler(
+    console: MakeClient, go: GoAsynq, redis_url: str
+) -> None:
+    """A kasynq server holding a task, a result it wrote, a Go scheduler's entry and fires."""
+    release = asyncio.Event()
+
+    async def handler(ctx: TaskContext, task: Task) -> None:
+        if task.type == "hold":
+            await release.wait()
+        else:
+            await ctx.write_result(b"<done>")
+
+    server = Server(redis_url, concurrency=2, queues={"work": 1}, heartbeat_interval=0.2)
+    await server.start(handler)
+    try:
+        async with AsyncClient.from_url(redis_url) as producer:
+            held = await producer.enqueue(Task("hold", b"<p>"), queue="work")
+            done = await producer.enqueue(Task("fin", b""), queue="work", retention=3600)
+        scheduler = go.start_scheduler(
+            [{"spec": "@every 1s", **task_spec("tick", b"tock", queue="cron")}],
+            heartbeat_interval=1,
+        )
+        (entry,) = scheduler.ready["entry_ids"]
+        client = await console()
+        servers = await eventually(client, "/servers", held.id)
+        assert "1 of 2 busy" in servers and "queues work (1)" in servers
+        assert "<td>hold</td><td>work</td><td><code>&lt;p&gt;</code></td>" in servers
+        result = await eventually(client, f"/task?queue=work&id={done.id}", "completed")
+        assert '<pre id="result-text">&lt;done&gt;</pre>' in result
+        row = f"{entry}</a></td><td><code>@every 1s</code></td><td>tick</td>"
+        await eventually(client, "/scheduler", row)
+        history = await eventually(client, f"/scheduler/entry?id={entry}", "<td>20")
+        assert "Enqueues of entry" in history
+    finally:
+        release.set()
+        await server.shutdown()
+
+
 def test_the_command_refuses_a_public_address_without_auth_and_serves_with_a_token(
     redis_url: str, tmp_path: Path
 ) -> None:
-    kasynq = [sys.executable, "-c", "from kasynq.cli import main; main()", "web"]
     refused = subprocess.run(
-        [*kasynq, "--host", "0.0.0.0", "--redis-url", redis_url],
+        [*KASYNQ_WEB, "--host", "0.0.0.0", "--redis-url", redis_url],
         capture_output=True,
         text=True,
         timeout=30,
@@ -389,7 +441,7 @@ def test_the_command_refuses_a_public_address_without_auth_and_serves_with_a_tok
         "KASYNQ_WEB_AUTH_TOKEN_FILE": str(token),
         "KASYNQ_WEB_READ_ONLY": "true",
     }
-    process = subprocess.Popen([*kasynq], env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(KASYNQ_WEB, env=env, stderr=subprocess.PIPE, text=True)
     try:
         import urllib.error
         import urllib.request
@@ -409,3 +461,17 @@ def test_the_command_refuses_a_public_address_without_auth_and_serves_with_a_tok
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0
     assert "web console listening" in stderr and "from-env" not in stderr
+
+
+def test_kube_without_a_kubernetes_config_is_a_clear_error(redis_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    refused = subprocess.run(
+        [*KASYNQ_WEB, "--kube", "--redis-url", redis_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert refused.returncode == 2
+    assert "--kube: cannot load a Kubernetes config" in refused.stderr

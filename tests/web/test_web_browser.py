@@ -100,6 +100,18 @@ def test_overview_lists_queues_with_their_counts(
         page.set_window_size(size["width"], size["height"])
 
 
+def test_counts_update_live_without_reloading(page: webdriver.Chrome, redis_url: str) -> None:
+    seed(redis_url)
+    with running_console(redis_url, settings=WebSettings(refresh_seconds=0.2)) as base:
+        page.get(base + "/")
+        marker = page.find_element(By.TAG_NAME, "html")
+        with Client.from_url(redis_url) as client:
+            client.enqueue(Task("email:send", b"{}"))
+        WebDriverWait(page, 5).until(lambda _: cells(page, "default")["pending"] == "4")
+        assert page.find_element(By.TAG_NAME, "html") == marker  # the same page, not reloaded
+        assert page.find_element(By.ID, "live").text.startswith("live ")
+
+
 def test_running_an_archived_task_from_its_page_makes_it_pending(
     page: webdriver.Chrome, console: str, redis_url: str
 ) -> None:
