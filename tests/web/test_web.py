@@ -463,7 +463,7 @@ def test_the_command_refuses_a_public_address_without_auth_and_serves_with_a_tok
     assert "web console listening" in stderr and "from-env" not in stderr
 
 
-def test_kube_without_a_kubernetes_config_is_a_clear_error(redis_url: str, tmp_path: Path) -> None:
+def test_kube_settings_errors_are_clear(redis_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     refused = subprocess.run(
@@ -475,3 +475,10 @@ def test_kube_without_a_kubernetes_config_is_a_clear_error(redis_url: str, tmp_p
     )
     assert refused.returncode == 2
     assert "--kube: cannot load a Kubernetes config" in refused.stderr
+    alone = subprocess.run(
+        [*KASYNQ_WEB, "--namespace", "team-a", "--redis-url", redis_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert alone.returncode == 2 and "--namespace team-a needs --kube" in alone.stderr

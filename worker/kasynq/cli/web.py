@@ -112,6 +112,8 @@ def web(
         )
     except AuthSettingError as exc:
         raise BadSetting(str(exc)) from None
+    if namespaces and not kube:
+        raise BadSetting(f"--namespace {' '.join(namespaces)} needs --kube")
     if not auth.enabled and not is_loopback(host) and not insecure_no_auth:
         raise BadSetting(
             f"--host {host} is not loopback and no authentication is set: give "
