@@ -415,6 +415,14 @@ async def test_servers_with_running_tasks_results_and_a_go_scheduler(
         await eventually(client, "/scheduler", row)
         history = await eventually(client, f"/scheduler/entry?id={entry}", "<td>20")
         assert "Enqueues of entry" in history
+        held_page = await (
+            await client.get("/task", params={"queue": "work", "id": held.id})
+        ).text()
+        assert "<dd>active</dd>" in held_page and 'value="cancel_task"' in held_page
+        form = {"csrf": csrf_of(held_page), "op": "cancel_task", "queue": "work", "id": held.id}
+        cancelled = await (await client.post("/action", data=form)).text()
+        assert f"task {held.id}: cancellation sent" in cancelled
+        await eventually(client, "/servers", "0 of 2 busy")
     finally:
         release.set()
         await server.shutdown()

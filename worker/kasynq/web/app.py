@@ -354,10 +354,13 @@ async def change(inspector: AsyncInspector, op: str, form: Mapping[str, Any]) ->
         method = {"pause": "pause_queue", "resume": "unpause_queue", "delete_queue": "delete_queue"}
         await getattr(inspector, method[op])(queue)
         return f"queue {queue}: {op.replace('_queue', '')} done"
-    if verb in BULK_STATES and scope == "task":
+    if scope == "task" and (verb in BULK_STATES or verb == "cancel"):
         task_id = str(form.get("id", ""))
         if not task_id:
             raise BadRequest("field id is required")
+        if verb == "cancel":
+            await inspector.cancel_processing(task_id)
+            return f"task {task_id}: cancellation sent"
         await getattr(inspector, f"{verb}_task")(queue, task_id)
         return f"task {task_id}: {verb} done"
     if verb in BULK_STATES and scope == "all":

@@ -23,9 +23,10 @@ from kasynq.web.kube import Pool
 STATES = [state.value for state in TaskState]
 COUNT_FIELDS = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
 TASK_ACTIONS = {
-    # What one task of a state may undergo (Go's Inspector refuses the others).
+    # What one task of a state may undergo (Go's Inspector refuses the others); cancel asks
+    # the server running an active task to stop it (Go: Inspector.CancelProcessing).
     "pending": ("archive", "delete"),
-    "active": (),
+    "active": ("cancel",),
     "scheduled": ("run", "archive", "delete"),
     "retry": ("run", "archive", "delete"),
     "archived": ("run", "delete"),
