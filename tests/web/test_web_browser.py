@@ -95,7 +95,7 @@ def test_overview_lists_queues_with_their_counts(
     }
     if os.environ.get("KASYNQ_WEB_SCREENSHOT"):  # refreshes the README's picture
         size = page.get_window_size()
-        page.set_window_size(1180, 420)
+        page.set_window_size(1180, 640)
         page.save_screenshot(str(SCREENSHOT))
         page.set_window_size(size["width"], size["height"])
 
@@ -110,6 +110,13 @@ def test_counts_update_live_without_reloading(page: webdriver.Chrome, redis_url:
         WebDriverWait(page, 5).until(lambda _: cells(page, "default")["pending"] == "4")
         assert page.find_element(By.TAG_NAME, "html") == marker  # the same page, not reloaded
         assert page.find_element(By.ID, "live").text.startswith("live ")
+        with redis.Redis.from_url(redis_url) as conn:  # as a worker finishing 50 tasks would
+            conn.incrby(keys.processed_total_key("default"), 50)
+        chart = page.find_element(By.ID, "throughput")
+        peak = chart.find_element(By.CSS_SELECTOR, ".peak")
+        WebDriverWait(page, 5).until(lambda _: float(peak.text.split()[1]) > 1)  # 50 in a gap
+        processed = chart.find_element(By.CSS_SELECTOR, 'polyline[data-series="processed/s"]')
+        assert len((processed.get_attribute("points") or "").split()) >= 2
 
 
 def test_running_an_archived_task_from_its_page_makes_it_pending(

@@ -17,9 +17,16 @@ MAX_LABELS = 7
 
 
 def line_chart(
-    labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], unit: str
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    unit: str,
+    chart_id: str | None = None,
 ) -> Markup:
-    """One polyline per (name, values) over the x `labels`, scaled to the largest value."""
+    """One polyline per (name, values) over the x `labels`, scaled to the largest value.
+
+    The geometry is on the element (`data-margin`, the viewBox) so that the page's script
+    can redraw a chart given `chart_id` from live samples (the overview's throughput).
+    """
     peak = max([1.0, *(value for _, values in series for value in values)])
     step = (WIDTH - 2 * MARGIN) / max(1, len(labels) - 1)
 
@@ -67,8 +74,11 @@ def line_chart(
             "role": "img",
             "aria_label": f"{names}, peak {peak:g}",
             "class_": "chart",
+            "id": chart_id,
+            "data_margin": MARGIN,
+            "data_unit": unit,
         },
-        tag("text", {"x": 4, "y": 16}, f"peak {peak:g} {unit}"),
+        tag("text", {"x": 4, "y": 16, "class_": "peak"}, f"peak {peak:g} {unit}"),
         axis,
         lines,
         ticks,

@@ -192,6 +192,14 @@ def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
             tag("a", {"href": "/servers"}, f"{servers} servers"),
         ),
         tag(
+            "section",
+            {"class_": "chart"},
+            tag("h2", None, "Throughput, all queues (live)"),
+            line_chart(
+                [], [("processed/s", []), ("failed/s", [])], "per second", chart_id="throughput"
+            ),
+        ),
+        tag(
             "table",
             {"id": "queues", "data_live": "overview"},
             tag("thead", None, tag("tr", None, [tag("th", None, h) for h in headers])),
@@ -527,9 +535,12 @@ def error_page(view: View, title: str, message: str) -> Markup:
 
 
 def overview_event(infos: Sequence[QueueInfo], servers: int) -> Mapping[str, object]:
-    """The overview as the live-update event carries it (the page fills its cells from it)."""
+    """The overview as the live-update event carries it: the page fills its cells from it and
+    draws the throughput chart from successive totals."""
     return {
         "servers": servers,
+        "processed_total": sum(info.processed_total for info in infos),
+        "failed_total": sum(info.failed_total for info in infos),
         "queues": {
             info.queue: {
                 "state": "paused" if info.paused else "run",
