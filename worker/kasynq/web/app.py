@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
 
 import redis
 from aiohttp import web
@@ -340,8 +339,7 @@ async def action(request: web.Request) -> web.StreamResponse:
         request[PRINCIPAL],
         notice,
     )
-    joiner = "&" if "?" in back else "?"
-    raise web.HTTPSeeOther(f"{back}{joiner}{urlencode({'notice': notice})}")
+    raise web.HTTPSeeOther(pages.url(back, notice=notice))
 
 
 async def change(inspector: AsyncInspector, op: str, form: Mapping[str, Any]) -> str:

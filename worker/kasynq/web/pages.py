@@ -16,6 +16,7 @@ from kasynq.broker.inspect import DailyStats, GroupInfo, QueueInfo
 from kasynq.cli.task import BULK_STATES
 from kasynq.inspector import SchedulerEnqueueEvent, SchedulerEntry, ServerInfo
 from kasynq.task import TaskInfo, TaskState
+from kasynq.web.auth import ANONYMOUS
 from kasynq.web.chart import history_chart, line_chart
 from kasynq.web.html import Child, Markup, tag
 from kasynq.web.kube import Pool
@@ -39,7 +40,8 @@ HEX_LIMIT_BYTES = 4096
 
 @dataclass(frozen=True)
 class View:
-    """What every page needs besides its data: the CSRF token and which controls to show."""
+    """What every page needs besides its data: the CSRF token, which controls to show, and
+    who is signed in (shown in the navigation bar)."""
 
     csrf: str
     read_only: bool
@@ -49,9 +51,11 @@ class View:
 
 
 def url(path: str, **query: object) -> str:
-    """`path?query` with the parameters that are not None, URL-encoded."""
+    """`path` with the parameters that are not None added to its query, URL-encoded."""
     given = {key: str(value) for key, value in query.items() if value is not None}
-    return f"{path}?{urlencode(given)}" if given else path
+    if not given:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}{urlencode(given)}"
 
 
 def when(moment: datetime | None) -> str:
@@ -110,6 +114,9 @@ def layout(view: View, title: str, *body: Child) -> Markup:
         tag("strong", None, "kasynq"),
         [tag("a", {"href": href}, text) for href, text in links],
         tag("span", {"class_": "mode"}, "read-only" if view.read_only else None),
+        tag("span", {"class_": "user"}, view.principal)
+        if view.principal not in ("", ANONYMOUS)
+        else None,
         tag("span", {"class_": "live", "id": "live"}, ""),
     )
     return Markup(
