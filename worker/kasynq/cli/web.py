@@ -35,47 +35,79 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--redis-url",
     envvar=["KASYNQ_WEB_REDIS_URL", "KASYNQ_REDIS_URL"],
-    help="Redis URL (env KASYNQ_WEB_REDIS_URL or KASYNQ_REDIS_URL; default: the global one).",
+    show_envvar=True,
+    help="Redis URL [default: the global --redis-url].",
 )
-@click.option("--host", envvar="KASYNQ_WEB_HOST", default="127.0.0.1", show_default=True)
 @click.option(
-    "--port", envvar="KASYNQ_WEB_PORT", default=8080, show_default=True, type=click.IntRange(0)
+    "--host",
+    envvar="KASYNQ_WEB_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on.",
 )
-@click.option("--read-only", envvar="KASYNQ_WEB_READ_ONLY", is_flag=True, help="No changes.")
-@click.option("--kube", envvar="KASYNQ_WEB_KUBE", is_flag=True, help="Show AsynqWorkerPools.")
+@click.option(
+    "--port",
+    envvar="KASYNQ_WEB_PORT",
+    show_envvar=True,
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
+@click.option(
+    "--read-only",
+    envvar="KASYNQ_WEB_READ_ONLY",
+    show_envvar=True,
+    is_flag=True,
+    help="Hide every control and refuse every change.",
+)
+@click.option(
+    "--kube",
+    envvar="KASYNQ_WEB_KUBE",
+    show_envvar=True,
+    is_flag=True,
+    help="Add the worker pools page (Kubernetes API, read-only).",
+)
 @click.option(
     "--namespace",
     "namespaces",
     envvar="KASYNQ_WEB_NAMESPACE",
+    show_envvar=True,
     multiple=True,
     help="With --kube: only these namespaces (repeat; env: space-separated).",
 )
 @click.option(
     "--auth-token-file",
     envvar="KASYNQ_WEB_AUTH_TOKEN_FILE",
+    show_envvar=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File holding the bearer token.",
 )
 @click.option(
     "--basic-auth-file",
     envvar="KASYNQ_WEB_BASIC_AUTH_FILE",
+    show_envvar=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File of `user:password` lines.",
 )
 @click.option(
     "--trusted-header",
     envvar="KASYNQ_WEB_TRUSTED_HEADER",
+    show_envvar=True,
     help="Header naming the user, set by an auth proxy in front (e.g. X-Forwarded-User).",
 )
 @click.option(
     "--insecure-no-auth",
     envvar="KASYNQ_WEB_INSECURE_NO_AUTH",
+    show_envvar=True,
     is_flag=True,
     help="Allow serving a non-loopback host without authentication.",
 )
 @click.option(
     "--refresh",
     envvar="KASYNQ_WEB_REFRESH",
+    show_envvar=True,
     default=2.0,
     show_default=True,
     type=click.FloatRange(min=0.2),
