@@ -618,20 +618,26 @@ def pool_section(pool: Pool, infos: Mapping[str, QueueInfo]) -> Markup:
             if decision
             else "No decision yet.",
         ),
-        table(
-            ["input", "value"], [[k, f"{v:g}"] for k, v in sorted(inputs.items())], class_="inputs"
-        )
-        if inputs
-        else None,
-        table(
-            ["condition", "status", "reason", "message"],
-            [
-                [c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")]
-                for c in pool.conditions
-            ],
-        )
-        if pool.conditions
-        else None,
+        tag(
+            "div",
+            {"class_": "side"},
+            table(
+                ["input", "value"],
+                [[k, f"{v:g}"] for k, v in sorted(inputs.items())],
+                class_="inputs",
+            )
+            if inputs
+            else None,
+            table(
+                ["condition", "status", "reason", "message"],
+                [
+                    [c.get(key, "") for key in ("type", "status", "reason", "message")]
+                    for c in pool.conditions
+                ],
+            )
+            if pool.conditions
+            else None,
+        ),
     )
     times = [moment.strftime("%H:%M:%S") for moment, _, _ in pool.history]
     chart = line_chart(
