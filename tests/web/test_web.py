@@ -35,6 +35,7 @@ from kasynq.web.auth import (
 
 from devenv.goasynq import GoAsynq, task_spec
 from devenv.processes import free_port, wait_until
+from devenv.redis_servers import RedisCluster
 from devenv.roundtrips import counting_client
 
 KASYNQ_WEB = [sys.executable, "-c", "from kasynq.cli import main; main()", "web"]
@@ -210,7 +211,11 @@ async def test_queue_page_pages_searches_and_lists_groups(
     group = await client.get(
         "/queue", params={"name": "default", "state": "aggregating", "group": "nightly"}
     )
-    assert grouped.id in await group.text()
+    group_page = await group.text()
+    assert grouped.id in group_page and 'value="run_all"' in group_page
+    form = {"op": "run_all", "queue": "default", "state": "aggregating", "group": "nightly"}
+    ran = await client.post("/action", data={**form, "csrf": csrf_of(group_page)})
+    assert "run: 1 aggregating tasks of queue default" in await ran.text()
 
 
 async def test_task_page_shows_payload_as_text_json_and_hex_with_headers(
@@ -251,6 +256,23 @@ async def test_the_overview_is_one_round_trip_while_the_queues_stay(redis_url: s
         count.writes = 0
         grown = await inspector.overview(names)
         assert count.writes == 2 and [info.queue for info in grown.queues] == ["a", "b", "c", "d"]
+
+
+async def test_overview_on_redis_cluster(redis_cluster: RedisCluster) -> None:
+    """The overview's one pipeline spans the nodes: the queue list, servers and stats."""
+    nodes = redis_cluster.startup_nodes
+    async with AsyncClient.from_cluster(nodes) as producer:
+        for queue in ("a", "b", "c"):
+            await producer.enqueue(Task("t", b""), queue=queue)
+    inspector = AsyncInspector.from_cluster(nodes)
+    app = create_app(inspector, Auth.build(), WebSettings())
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(2):  # the second refresh reuses the queue list: one round trip
+            page = await (await client.get("/")).text()
+            for queue in ("a", "b", "c"):
+                assert f'<tr data-queue="{queue}">' in page
+            assert '<td data-field="pending">1</td>' in page
+    await inspector.close()
 
 
 async def test_live_updates_carry_the_counts(console: MakeClient, tasks: dict[str, str]) -> None:
