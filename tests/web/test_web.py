@@ -311,6 +311,11 @@ async def test_readyz_fails_while_redis_is_unreachable() -> None:
         assert "ConnectionError" in text and "hidden" not in text
         page = await client.get("/")
         assert page.status == 503 and "hidden" not in await page.text()
+        stream = await client.get("/events")  # the live stream stays up and says why
+        assert await stream.content.readline() == b"event: trouble\n"
+        trouble = await stream.content.readline()
+        assert b"ConnectionError" in trouble and b"hidden" not in trouble
+        stream.close()
     await inspector.close()
 
 
