@@ -122,9 +122,13 @@ def env(kube: Kube, namespace: str) -> Env:
 
 
 def push_pending(server: RedisServer, queue: str, count: int) -> None:
-    """`count` pending tasks written the way asynq's enqueue script leaves them."""
+    """`count` pending tasks written the way asynq's enqueue script leaves them.
+
+    In one MULTI/EXEC: an autoscaler poll must see none or all of them (a poll that saw a
+    half-written burst made two scale-ups, 1 -> 33 -> 50, where the tests expect 1 -> 50).
+    """
     now_ns = time.time_ns()
-    with server.client() as conn, conn.pipeline(transaction=False) as pipe:
+    with server.client() as conn, conn.pipeline(transaction=True) as pipe:
         for _ in range(count):
             task_id = str(uuid.uuid4())
             pipe.hset(
