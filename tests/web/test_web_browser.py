@@ -21,6 +21,7 @@ from kasynq.task import Task, TaskState
 from kasynq.web.app import WebSettings
 from kasynq.web.auth import Auth
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
@@ -60,10 +61,15 @@ def seed(redis_url: str) -> dict[str, str]:
 
 
 def click_and_load(page: webdriver.Chrome, element: WebElement) -> None:
-    """Click, then wait until the next page replaced this one (a click does not wait)."""
+    """Click, then wait until the next page replaced this one and loaded (a click does not
+    wait). Mid-navigation chromedriver may answer a look at the old page with a plain error
+    ("Node ... does not belong to the document"): that means not yet, so it is polled again.
+    """
     old = page.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(page, 10).until(expected_conditions.staleness_of(old))
+    wait = WebDriverWait(page, 10, ignored_exceptions=(WebDriverException,))
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda _: page.execute_script("return document.readyState") == "complete")
 
 
 def cells(page: webdriver.Chrome, queue: str) -> dict[str, str]:
