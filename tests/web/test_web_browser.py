@@ -23,6 +23,7 @@ from kasynq.web.auth import Auth
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
@@ -72,6 +73,11 @@ def click_and_load(page: webdriver.Chrome, element: WebElement) -> None:
     wait.until(lambda _: page.execute_script("return document.readyState") == "complete")
 
 
+def visible_queues(page: webdriver.Chrome) -> list[str]:
+    rows = page.find_elements(By.CSS_SELECTOR, "#queues tr[data-queue]")
+    return [row.get_attribute("data-queue") or "" for row in rows if row.is_displayed()]
+
+
 def cells(page: webdriver.Chrome, queue: str) -> dict[str, str]:
     row = page.find_element(By.CSS_SELECTOR, f'#queues tr[data-queue="{queue}"]')
     return {
@@ -99,9 +105,15 @@ def test_overview_lists_queues_with_their_counts(
         **{"latency": "", "memory": ""},
         **{"processed": "0", "failed": "0"},
     }
+    search = page.find_element(By.ID, "queue-filter")
+    search.send_keys("LO")  # the filter: case-insensitive, in the page, no reload
+    assert visible_queues(page) == ["low"]
+    search.send_keys(Keys.BACK_SPACE * 2)
+    assert visible_queues(page) == ["critical", "default", "low"]
     if os.environ.get("KASYNQ_WEB_SCREENSHOT"):  # refreshes the README's picture
         size = page.get_window_size()
         page.set_window_size(1180, 640)
+        page.execute_script("document.activeElement.blur()")
         page.save_screenshot(str(SCREENSHOT))
         page.set_window_size(size["width"], size["height"])
 

@@ -197,6 +197,16 @@ def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
             None,
             f"{len(infos)} queues, ",
             tag("a", {"href": "/servers"}, f"{servers} servers"),
+            " ",
+            tag(
+                "input",
+                {
+                    "id": "queue-filter",
+                    "type": "search",
+                    "placeholder": "filter queues",
+                    "aria_label": "filter queues by name",
+                },
+            ),
         ),
         tag(
             "section",

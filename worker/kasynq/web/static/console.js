@@ -75,4 +75,13 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
+// The overview's filter: rows whose queue name does not contain the text are hidden.
+document.addEventListener("input", (event) => {
+  if (event.target.id !== "queue-filter") return;
+  const wanted = event.target.value.trim().toLowerCase();
+  for (const row of document.querySelectorAll("#queues tr[data-queue]")) {
+    row.hidden = wanted !== "" && !row.dataset.queue.toLowerCase().includes(wanted);
+  }
+});
+
 document.addEventListener("DOMContentLoaded", connect);
