@@ -125,9 +125,12 @@ def test_counts_update_live_without_reloading(page: webdriver.Chrome, redis_url:
         marker = page.find_element(By.TAG_NAME, "html")
         with Client.from_url(redis_url) as client:
             client.enqueue(Task("email:send", b"{}"))
+            client.enqueue(Task("email:send", b"{}"), queue="fresh")
         WebDriverWait(page, 5).until(lambda _: cells(page, "default")["pending"] == "4")
+        live = page.find_element(By.ID, "live")
+        WebDriverWait(page, 5).until(lambda _: live.text.endswith("1 new queues, reload"))
         assert page.find_element(By.TAG_NAME, "html") == marker  # the same page, not reloaded
-        assert page.find_element(By.ID, "live").text.startswith("live ")
+        assert live.text.startswith("live ")
         with redis.Redis.from_url(redis_url) as conn:  # as a worker finishing 50 tasks would
             conn.incrby(keys.processed_total_key("default"), 50)
         chart = page.find_element(By.ID, "throughput")

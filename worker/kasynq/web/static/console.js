@@ -4,19 +4,20 @@
 
 function applyOverview(data) {
   const live = document.getElementById("live");
+  const holders = new Map();
+  for (const holder of document.querySelectorAll("[data-queue]")) {
+    if (!holders.has(holder.dataset.queue)) holders.set(holder.dataset.queue, []);
+    holders.get(holder.dataset.queue).push(holder);
+  }
   let unknown = 0;
   for (const [queue, fields] of Object.entries(data.queues)) {
-    const holders = document.querySelectorAll("[data-queue]");
-    let seen = false;
-    for (const holder of holders) {
-      if (holder.dataset.queue !== queue) continue;
-      seen = true;
+    for (const holder of holders.get(queue) || []) {
       for (const cell of holder.querySelectorAll("[data-field]")) {
         const value = fields[cell.dataset.field];
         if (value !== undefined) cell.textContent = String(value);
       }
     }
-    if (!seen && document.getElementById("queues")) unknown += 1;
+    if (!holders.has(queue) && document.getElementById("queues")) unknown += 1;
   }
   if (live) {
     const time = new Date().toISOString().slice(11, 19);
