@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from kasynq.cli.web import web
 from kasynq.client import AsyncClient
 from kasynq.context import TaskContext
 from kasynq.inspector import AsyncInspector, SchedulerEntry, ServerInfo, WorkerInfo
@@ -523,3 +525,14 @@ def test_kube_settings_errors_are_clear(redis_url: str, tmp_path: Path) -> None:
         timeout=30,
     )
     assert alone.returncode == 2 and "--namespace team-a needs --kube" in alone.stderr
+
+
+def test_every_option_reads_its_kasynq_web_variable() -> None:
+    """The chart configures the console through these variables (the agreed interface)."""
+    options = [param for param in web.params if isinstance(param, click.Option)]
+    assert len(options) == 11
+    for param in options:
+        name = param.opts[0].removeprefix("--").upper().replace("-", "_")
+        assert isinstance(param.envvar, list) and param.envvar[0] == f"KASYNQ_WEB_{name}"
+    redis_url = next(param for param in options if param.name == "redis_url")
+    assert redis_url.envvar == ["KASYNQ_WEB_REDIS_URL", "KASYNQ_REDIS_URL"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,8 @@ from kasynq.redaction import describe, masked_url
 
 if TYPE_CHECKING:
     from kasynq.web.kube import PoolReader
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def is_loopback(host: str) -> bool:
@@ -31,83 +34,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+AUTH_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def option(*decls: str, also_env: str | None = None, **settings: Any) -> Decorator:
+    """A `kasynq web` option that also reads `KASYNQ_WEB_<NAME>` (and `also_env`).
+
+    The chart sets the console up through these variables, so every option has one.
+    """
+    name = decls[0].removeprefix("--").upper().replace("-", "_")
+    names = [f"KASYNQ_WEB_{name}", *([also_env] if also_env else [])]
+    return click.option(*decls, envvar=names, show_envvar=True, **settings)
+
+
 @click.command()
-@click.option(
-    "--redis-url",
-    envvar=["KASYNQ_WEB_REDIS_URL", "KASYNQ_REDIS_URL"],
-    show_envvar=True,
-    help="Redis URL [default: the global --redis-url].",
-)
-@click.option(
-    "--host",
-    envvar="KASYNQ_WEB_HOST",
-    show_envvar=True,
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on.",
-)
-@click.option(
+@option("--redis-url", also_env="KASYNQ_REDIS_URL", help="Redis URL [default: the global one].")
+@option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@option(
     "--port",
-    envvar="KASYNQ_WEB_PORT",
-    show_envvar=True,
     default=8080,
     show_default=True,
     type=click.IntRange(0, 65535),
     help="Port to listen on (0: any free one).",
 )
-@click.option(
-    "--read-only",
-    envvar="KASYNQ_WEB_READ_ONLY",
-    show_envvar=True,
-    is_flag=True,
-    help="Hide every control and refuse every change.",
-)
-@click.option(
-    "--kube",
-    envvar="KASYNQ_WEB_KUBE",
-    show_envvar=True,
-    is_flag=True,
-    help="Add the worker pools page (Kubernetes API, read-only).",
-)
-@click.option(
+@option("--read-only", is_flag=True, help="Hide every control and refuse every change.")
+@option("--kube", is_flag=True, help="Add the worker pools page (Kubernetes API, read-only).")
+@option(
     "--namespace",
     "namespaces",
-    envvar="KASYNQ_WEB_NAMESPACE",
-    show_envvar=True,
     multiple=True,
     help="With --kube: only these namespaces (repeat; env: space-separated).",
 )
-@click.option(
-    "--auth-token-file",
-    envvar="KASYNQ_WEB_AUTH_TOKEN_FILE",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="File holding the bearer token.",
-)
-@click.option(
-    "--basic-auth-file",
-    envvar="KASYNQ_WEB_BASIC_AUTH_FILE",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="File of `user:password` lines.",
-)
-@click.option(
+@option("--auth-token-file", type=AUTH_FILE, help="File holding the bearer token.")
+@option("--basic-auth-file", type=AUTH_FILE, help="File of `user:password` lines.")
+@option(
     "--trusted-header",
-    envvar="KASYNQ_WEB_TRUSTED_HEADER",
-    show_envvar=True,
     help="Header naming the user, set by an auth proxy in front (e.g. X-Forwarded-User).",
 )
-@click.option(
+@option(
     "--insecure-no-auth",
-    envvar="KASYNQ_WEB_INSECURE_NO_AUTH",
-    show_envvar=True,
     is_flag=True,
     help="Allow serving a non-loopback host without authentication.",
 )
-@click.option(
+@option(
     "--refresh",
-    envvar="KASYNQ_WEB_REFRESH",
-    show_envvar=True,
     default=2.0,
     show_default=True,
     type=click.FloatRange(min=0.2),
