@@ -8,12 +8,12 @@ from the server's INFO commandstats, the scripts it ran, for pools of 1, 50 and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio
 
 from bench.workloads import RunFailed, fresh_redis
+from devenv.roundtrips import counting_client
 
 POOL_SIZES = (1, 50, 200)
 POLLS = 5
@@ -28,29 +28,18 @@ async def _evalsha_calls(client: redis.asyncio.Redis) -> int:
 async def _measure(url: str, queue_count: int) -> dict[str, float]:
     from kasynq.broker.metrics import sample_queues
 
-    writes = 0
-
-    class CountingConnection(redis.asyncio.Connection):
-        """Counts writes to the socket (redis-py's private hook, fine for a benchmark)."""
-
-        async def _send_packed_command(self, command: Iterable[bytes]) -> None:
-            nonlocal writes
-            writes += 1
-            await super()._send_packed_command(command)
-
-    pool = redis.asyncio.ConnectionPool.from_url(url, connection_class=CountingConnection)
-    client = redis.asyncio.Redis(connection_pool=pool)
+    client, count = counting_client(url)
     observer = redis.asyncio.Redis.from_url(url)
     queues = [f"bench-{index}" for index in range(queue_count)]
     try:
         await sample_queues(client, queues, LOOKAHEAD_SECONDS)  # connects and loads scripts
-        scripts_before, writes = await _evalsha_calls(observer), 0
+        scripts_before, count.writes = await _evalsha_calls(observer), 0
         for _ in range(POLLS):
             await sample_queues(client, queues, LOOKAHEAD_SECONDS)
         scripts = await _evalsha_calls(observer) - scripts_before
+        writes = count.writes
     finally:
         await client.aclose()
-        await pool.aclose()
         await observer.aclose()
     if scripts != queue_count * POLLS:
         raise RunFailed(f"expected {queue_count * POLLS} queue scripts, Redis ran {scripts}")

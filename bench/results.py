@@ -18,6 +18,7 @@ OPERATOR = "operator"
 AUTOSCALING = "autoscaling"
 WAIT = "workflow-wait"
 FAN_OUT = "fan-out"
+WEB = "web-console"
 
 
 @dataclass

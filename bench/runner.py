@@ -20,11 +20,13 @@ from bench.results import (
     LATENCY,
     OPERATOR,
     ROUND_TRIPS,
+    WEB,
     Results,
     Row,
 )
 from bench.systems import System, WorkerSetup
 from bench.waiting_bench import WAIT, wait_round
+from bench.web_bench import PAGES, QUEUE_COUNT, TASK_COUNT, web_console_run
 from bench.workloads import (
     CEILING_TESTS,
     Params,
@@ -38,7 +40,9 @@ from bench.workloads import (
 
 log = logging.getLogger(__name__)
 
-WORKLOADS = (ENQUEUE, DRAIN, LATENCY, FAN_OUT, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT)
+WORKLOADS = (
+    ENQUEUE, DRAIN, LATENCY, FAN_OUT, CEILING, ROUND_TRIPS, OPERATOR, AUTOSCALING, WAIT, WEB
+)  # fmt: skip
 CEILING_SHAPES = ((50, 1), (50, 16), (1, 1))
 """(clients, pipeline) of redis-benchmark; -c 1 -P 1 is one serial connection's limit."""
 
@@ -168,6 +172,13 @@ def _operator_round(params: Params, results: Results, workdir: Path) -> None:
         row.add_run(outcome, ("p50", "p95", "rss_mib"))
 
 
+def _web_round(results: Results) -> None:
+    label = f"{QUEUE_COUNT:,} queues, {TASK_COUNT:,} pending in one"
+    row = results.row(WEB, "kasynq", label, concurrency=QUEUE_COUNT)
+    outcome = run_guarded("web console render times", web_console_run)
+    row.add_run(outcome, tuple(f"{page} {p}" for page in PAGES for p in ("p50", "p95")))
+
+
 def run_session(
     systems: Sequence[System],
     workloads: Sequence[str],
@@ -205,5 +216,7 @@ def run_session(
                 wait_round(results, workdir)
             elif workload == AUTOSCALING and run == 0:  # deterministic: one run is all
                 autoscaling_round(results)
+            elif workload == WEB:
+                _web_round(results)
     results.finished = _now()
     return results

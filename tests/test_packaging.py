@@ -43,7 +43,9 @@ def test_a_changed_dependency_makes_the_locks_stale(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lock", "extras"), [("core", ()), ("operator", ("operator",)), ("dev", ("dev",))]
+    ("lock", "extras"),
+    # the operator image runs `kasynq web` too: its lock must carry the web extra
+    [("core", ()), ("operator", ("operator", "web")), ("dev", ("dev", "web"))],
 )
 def test_lock_pins_satisfy_pyproject(lock: str, extras: tuple[str, ...]) -> None:
     """Every direct requirement of the install is pinned, at a version its range allows."""
@@ -103,6 +105,8 @@ def test_wheel_ships_no_development_tooling(wheel: tuple[Path, str]) -> None:
     modules = {Path(name).stem for name in names if name.endswith(".py")}
     assert not modules & set(DEVELOPMENT_MODULES)
     assert "kasynq/broker/lua/dequeue.lua" in names
+    # The console's assets ship in the wheel: nothing is fetched at run time.
+    assert {"kasynq/web/static/console.js", "kasynq/web/static/console.css"} <= set(names)
 
 
 def test_wheel_metadata_license_is_spdx(wheel: tuple[Path, str]) -> None:
@@ -158,6 +162,15 @@ def test_core_install_runs_the_worker_without_operator_packages(
         env=env,
     ).stdout
     assert "--handlers" in help_text
+    console = subprocess.run(
+        [str(venv / "bin" / "kasynq"), "web", "--redis-url", "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert console.returncode == 2
+    assert "kasynq web needs the web extra (pip install 'kasynq[web]')" in console.stderr
 
 
 def test_front_door_exports_what_a_user_needs() -> None:

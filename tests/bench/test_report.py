@@ -12,8 +12,9 @@ from bench.report import (
     render_page,
     splice_section,
     targets,
+    web_targets,
 )
-from bench.results import DRAIN, ENQUEUE, FAN_OUT, LATENCY, OPERATOR, Results
+from bench.results import DRAIN, ENQUEUE, FAN_OUT, LATENCY, OPERATOR, WEB, Results
 from bench.stats import Failed
 from bench.systems import REPO_ROOT
 from devenv.simulator.scenarios import SCENARIOS
@@ -63,6 +64,21 @@ def test_targets_are_judged_from_medians() -> None:
     assert decision == ("1.50 / 3.50 s at 1 pool / 200 pools", "not met")
     assert status["operator RSS with 200 pools ≤ 150 MiB"] == ("140 MiB", "met")
     assert status["Redis round trips per queue per poll: 1"] == ("n/a", "not yet measurable")
+
+
+def test_web_console_target_is_judged_on_the_slowest_page() -> None:
+    results = _results()
+    assert web_targets(results)[0].status == "not yet measurable"
+    row = results.row(WEB, "kasynq", "1,000 queues, 100,000 pending in one")
+    names = ("overview p50", "overview p95", "task list p50", "task list p95")
+    row.add_run(dict(zip(names, (100.0, 150.0, 3.0, 4.0), strict=True)), names)
+    (target,) = web_targets(results)
+    assert (target.measured, target.status) == ("overview 150 ms, task list 4.00 ms", "met")
+    row.add_run(dict(zip(names, (200.0, 900.0, 3.0, 4.0), strict=True)), names)
+    row.add_run(dict(zip(names, (200.0, 800.0, 3.0, 4.0), strict=True)), names)
+    assert web_targets(results)[0].status == "not met"  # median p95 of the overview: 800
+    page = render_page(results, {}, "1 run(s) per row")
+    assert "| 1,000 queues, 100,000 pending in one | overview | 200 | 800 |" in page
 
 
 def test_page_shows_failed_rows_without_numbers_and_embeds_charts() -> None:

@@ -122,7 +122,11 @@ def env(kube: Kube, namespace: str) -> Env:
 
 
 def push_pending(server: RedisServer, queue: str, count: int) -> None:
-    """`count` pending tasks written the way asynq's enqueue script leaves them."""
+    """`count` pending tasks written the way asynq's enqueue script leaves them.
+
+    In one MULTI/EXEC: an autoscaler poll must see none or all of them (a poll that saw a
+    half-written burst made two scale-ups, 1 -> 33 -> 50, where the tests expect 1 -> 50).
+    """
     now_ns = time.time_ns()
     with server.client() as conn, conn.pipeline(transaction=True) as pipe:
         for _ in range(count):
@@ -133,6 +137,18 @@ def push_pending(server: RedisServer, queue: str, count: int) -> None:
             pipe.lpush(keys.pending_key(queue), task_id)
         pipe.sadd(keys.ALL_QUEUES, queue)
         pipe.execute()
+
+
+def burst_pool(env: Env, server: RedisServer, **autoscaling: Any) -> None:
+    """Queue "jobs" and pool "burst" on `server`: 1 to 100 replicas, 20 tasks per replica."""
+    env.redis_secret(server)
+    env.queue("jobs")
+    env.pool(
+        "burst",
+        ["jobs"],
+        replicas={"min": 1, "max": 100},
+        autoscaling={"targetBacklogPerReplica": 20, **autoscaling},
+    )
 
 
 def drain(server: RedisServer, queue: str) -> None:
@@ -221,14 +237,7 @@ def test_pool_creates_deployment_configmap_and_service(
 def test_burst_scales_up_within_two_polls_and_drains_back_to_min(
     env: Env, redis_server: RedisServer, run_operator: Any
 ) -> None:
-    env.redis_secret(redis_server)
-    env.queue("jobs")
-    env.pool(
-        "burst",
-        ["jobs"],
-        replicas={"min": 1, "max": 100},
-        autoscaling={"targetBacklogPerReplica": 20, "scaleDownStabilizationSeconds": 10},
-    )
+    burst_pool(env, redis_server, scaleDownStabilizationSeconds=10)
     with run_operator():
         operator_started = time.monotonic()
         wait_for(lambda: env.replicas("burst") == 1, "the Deployment at min size")

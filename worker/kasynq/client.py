@@ -251,9 +251,6 @@ class AsyncClient(AsyncFacade, RedisConstructors):
             item if isinstance(item, Exception) else next(errors) or item.info for item in prepared
         ]
 
-    async def ping(self) -> bool:
-        return await self._broker.ping()
-
 
 DEFAULT_CALL_TIMEOUT_SECONDS = 5.0
 """Socket and connect timeout of the connections a blocking `Client.from_*` opens."""

@@ -26,6 +26,10 @@ class AsyncFacade:
         if self._owns_client:
             await self._broker.close()
 
+    async def ping(self) -> bool:
+        """True when Redis answers PING."""
+        return await self._broker.ping()
+
     async def __aenter__(self) -> Self:
         return self
 

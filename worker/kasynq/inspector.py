@@ -28,6 +28,7 @@ from kasynq.broker.inspect import (
     DailyStats,
     GroupInfo,
     InspectBroker,
+    Overview,
     Pagination,
     QueueInfo,
     TaskRecord,
@@ -46,6 +47,7 @@ __all__ = [
     "DailyStats",
     "GroupInfo",
     "Inspector",
+    "Overview",
     "QueueInfo",
     "SchedulerEnqueueEvent",
     "SchedulerEntry",
@@ -308,6 +310,20 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
             if queue not in known:
                 raise QueueNotFoundError(CURRENT_STATS_OP, queue)
         return await self._inspect.queue_infos(named)
+
+    async def overview(self, previous: Sequence[str] = ()) -> Overview:
+        """Every queue's `QueueInfo` and the number of live servers, for a dashboard.
+
+        One pipelined round trip while the queues are still those of `previous` (the
+        `QueueInfo.queue` names of the last overview); queues new since cost one more. With
+        a queue prefix, only the queues under it are returned.
+        """
+        result = await self._inspect.overview(previous)
+        if not self._queue_prefix:
+            return result
+        head = keys.prefixed_queue(self._queue_prefix, "")
+        mine = [info for info in result.queues if info.queue.startswith(head)]
+        return Overview([info for info in mine if len(info.queue) > len(head)], result.servers)
 
     async def history(self, queue: str, days: int) -> list[DailyStats]:
         """Processed/failed counts of the last `days` UTC days, newest first."""

@@ -112,6 +112,14 @@ class QueueInfo:
 
 
 @dataclass(frozen=True)
+class Overview:
+    """Statistics of every queue (sorted by name) and the number of live servers."""
+
+    queues: list[QueueInfo]
+    servers: int
+
+
+@dataclass(frozen=True)
 class DailyStats:
     """Processed and failed counts of one UTC day (Go's DailyStats).
 
@@ -325,11 +333,41 @@ class InspectBroker:
 
         No existence checks: a queue that was never created reads as empty.
         """
+        _, infos = await self._stats_pipeline([], queues)
+        return infos
+
+    async def overview(self, expected: Sequence[str]) -> Overview:
+        """Every queue's statistics and the number of live servers (the web console's page).
+
+        One pipeline carries the queue list, the live servers and the statistics of the
+        `expected` queues (the names the previous overview returned); only queues that are
+        new since then cost a second round trip.
+        """
+        now_s = self._clock() // NS_PER_SECOND
+        lists = [
+            load_script("inspect_queue_names").call([keys.ALL_QUEUES], []),
+            load_script("inspect_list_index_keys").call([keys.ALL_SERVERS], [now_s]),
+        ]
+        (names_reply, servers_reply), infos = await self._stats_pipeline(lists, expected)
+        names = sorted(_as_text(name) for name in names_reply)
+        known = {info.queue: info for info in infos}
+        new = [name for name in names if name not in known]
+        if new:
+            known.update(zip(new, await self.queue_infos(new), strict=True))
+        return Overview([known[name] for name in names], len(servers_reply))
+
+    async def _stats_pipeline(
+        self, first: Sequence[ScriptCall], queues: Sequence[str]
+    ) -> tuple[list[Any], list[QueueInfo]]:
+        """Replies of the `first` calls, then QueueInfo of `queues`, from one pipeline."""
         now_ns = self._clock()
         calls = [
-            call
-            for queue in queues
-            for call in (_current_stats_call(queue, now_ns), _memory_usage_call(queue))
+            *first,
+            *(
+                call
+                for queue in queues
+                for call in (_current_stats_call(queue, now_ns), _memory_usage_call(queue))
+            ),
         ]
         replies = await run_pipelined(self._client, calls)
         for reply in replies:
@@ -338,10 +376,14 @@ class InspectBroker:
             if isinstance(reply, Exception):
                 raise reply
         latency_from_ns = self._clock()
-        return [
+        stats_replies = replies[len(first) :]
+        infos = [
             _queue_info(queue, stats, int(memory), now_ns, latency_from_ns)
-            for queue, stats, memory in zip(queues, replies[::2], replies[1::2], strict=True)
+            for queue, stats, memory in zip(
+                queues, stats_replies[::2], stats_replies[1::2], strict=True
+            )
         ]
+        return replies[: len(first)], infos
 
     async def memory_usage(self, queue: str) -> int:
         """Sampled memory usage of a queue's tasks and lists in bytes (wire-protocol.md §10.3)."""

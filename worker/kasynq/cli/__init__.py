@@ -12,6 +12,7 @@ from kasynq.cli.servers import cron, group, server
 from kasynq.cli.session import DEFAULT_REDIS_URL, Session
 from kasynq.cli.stats import stats
 from kasynq.cli.task import task
+from kasynq.cli.web import web
 from kasynq.cli.worker import worker
 
 
@@ -43,5 +44,5 @@ def main(
     ctx.obj = Session(redis_url, tls, tls_ca_file, cluster, output)
 
 
-for command in (worker, enqueue, stats, queue, task, group, server, cron, dash, exporter):
+for command in (worker, enqueue, stats, queue, task, group, server, cron, dash, exporter, web):
     main.add_command(command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, NoReturn, ParamSpec
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 import redis
@@ -19,16 +19,18 @@ from redis.exceptions import RedisClusterException
 
 from kasynq.cli.output import JSON, TABLE
 from kasynq.client import Client
+from kasynq.connection import RedisConstructors
 from kasynq.errors import (
     BrokerError,
     KasynqError,
     QueueNotFoundError,
     TaskNotFoundError,
 )
-from kasynq.inspector import Inspector
+from kasynq.inspector import AsyncInspector, Inspector
 from kasynq.redaction import masked_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+C = TypeVar("C", bound=RedisConstructors)
 EXIT_FAILURE = 1
 EXIT_NOT_FOUND = 2
 """Also the code of a bad argument or setting (as click's usage errors)."""
@@ -72,9 +74,16 @@ class Session:
         return {"ssl_ca_certs": self.tls_ca_file} if self.tls_ca_file else {}
 
     def inspector(self) -> Inspector:
+        return self._connected(Inspector)
+
+    def async_inspector(self) -> AsyncInspector:
+        return self._connected(AsyncInspector)
+
+    def _connected(self, kind: type[C]) -> C:
+        """A `kind` on `url` (a Cluster with `--cluster`), with the TLS options."""
         if self.cluster:
-            return Inspector.from_cluster(self.url, **self._connection_options())
-        return Inspector.from_url(self.url, **self._connection_options())
+            return kind.from_cluster(self.url, **self._connection_options())
+        return kind.from_url(self.url, **self._connection_options())
 
     def client(self) -> Client:
         if self.cluster:
