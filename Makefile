@@ -48,8 +48,9 @@ typecheck: venv
 prebuild: venv
 	@$(PY) -m devenv.prebuild
 
+# Without PYTEST_ARGS: the real-node tests in a second pytest process beside the rest.
 pytest: venv system-deps prebuild
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(PY) -m devenv.testrun $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

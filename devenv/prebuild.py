@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devenv import devcluster, goasynq, promtool
+from devenv.realnode import node as realnode
 
 log = logging.getLogger("prebuild")
 TICK_SECONDS = 30.0
@@ -40,7 +41,17 @@ def progress(what: str, tick_seconds: float = TICK_SECONDS) -> Iterator[None]:
     log.info("%s: done in %.1fs", what, time.monotonic() - started)
 
 
-STEPS: list[tuple[str, Callable[[], Path]]] = [
+def build_real_node() -> Path | None:
+    """What tests/realnode needs, built here rather than while the rest of the suite runs
+    beside it (devenv/testrun.py); nothing on a machine that cannot run the node."""
+    reason = realnode.requirements_missing()
+    if reason is not None:
+        log.info("real node: not built here: %s", reason)
+        return None
+    return realnode.build_images(realnode.build())
+
+
+STEPS: list[tuple[str, Callable[[], Path | None]]] = [
     (
         "control plane: etcd, kube-apiserver, kube-controller-manager, kubectl, helm",
         devcluster.build_binaries,
@@ -49,6 +60,7 @@ STEPS: list[tuple[str, Callable[[], Path]]] = [
     ("goexporter: asynq's Go metrics exporter", goasynq.build_exporter),
     ("goasynqmon: hibiken/asynqmon v0.7.2, the asynq web UI", goasynq.build_asynqmon),
     ("promtool: Prometheus's rule tester, for the chart's alerts (cold: minutes)", promtool.build),
+    ("real node: packages, node binaries and our images (cold: ~10 min)", build_real_node),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv import devcluster
+from devenv import devcluster, testrun
 from devenv.processes import WaitTimeout, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,3 +46,33 @@ def test_wait_until_names_what_it_waited_for() -> None:
     process.wait()
     with pytest.raises(WaitTimeout, match="exited with 0"):
         wait_until(lambda: False, "a server", 5, process=process)
+
+
+@pytest.mark.parametrize(
+    ("here", "beside", "fails"),
+    [
+        ("ok", "ok", False),
+        ("bad", "ok", True),
+        ("ok", "bad", True),
+        ("ok", "empty", True),  # pytest's exit 5, "no tests ran", is not green
+    ],
+)
+def test_the_split_run_fails_when_either_process_fails(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    here: str,
+    beside: str,
+    fails: bool,
+) -> None:
+    """`make test` runs the real-node tests beside the rest: a failure on either side, or
+    a side that ran nothing, fails the step, and the side's output is shown."""
+    (tmp_path / "empty").mkdir()
+    for name, body in (("ok", "assert True"), ("bad", "assert False")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"test_{name}.py").write_text(f"def test_{name}():\n    {body}\n")
+    common = ["-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)]
+    code = testrun.run_split([*common, str(tmp_path / here)], [*common, str(tmp_path / beside)])
+    assert (code != 0) is fails
+    assert f"pytest {' '.join(common)} {tmp_path / beside}, run beside the rest" in (
+        capsys.readouterr().out
+    )
