@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from kasynq.cli.stats import QUEUE_COLUMNS
 
 from devenv.goasynq import GoAsynqError, b64decode, task_spec
 from devenv.processes import wait_until
@@ -105,7 +106,8 @@ def test_stats_queue_ls_and_task_ls_on_standalone_and_cluster(target: Target) ->
     assert {f: ours[f] for f in COUNT_FIELDS} == {f: go[f] for f in COUNT_FIELDS}
     assert set(stats["redis"]) >= {"redis_version", "connected_clients", "used_memory_human"}
     (row,) = [row for row in table_rows(ok_table(target, "stats")) if row[0] == QUEUE]
-    assert row[1:7] == [str(go[state]) for state in STATE_COLUMNS]
+    cells = dict(zip(QUEUE_COLUMNS, row, strict=True))
+    assert [cells[state] for state in STATE_COLUMNS] == [str(go[state]) for state in STATE_COLUMNS]
 
     assert cli_json(target, "queue", "ls") == sorted(target.go.inspect("queues"))
     go_pending = [task["id"] for task in target.go.inspect("list", QUEUE, "pending")]
