@@ -62,7 +62,11 @@ async def test_a_limited_task_is_delayed_not_failed(
     )
     await wait_for(lambda: len(started) == 12, within=10, what="all 12 tasks run")
     assert sorted(started) == sorted(info.id for info in infos)
-    assert int(await async_redis.get(keys.processed_total_key("default"))) == 12
+
+    async def all_processed() -> bool:  # counted once the handler's outcome is written
+        return int(await async_redis.get(keys.processed_total_key("default")) or 0) == 12
+
+    await wait_for(all_processed, within=5, what="12 tasks counted as processed")
     assert not await async_redis.get(keys.failed_total_key("default"))
     for info in infos:
         assert (await task_state(async_redis, "default", info.id))["msg"].retried == 0
