@@ -80,6 +80,11 @@ class DependencyResult:
     result: bytes | None
 
 
+def is_waiting(info: TaskInfo) -> bool:
+    """Whether `info` is a task waiting for its dependencies: scheduled at `WAITING_SCORE`."""
+    return info.state is TaskState.SCHEDULED and info.next_process_at == WAITING_SINCE
+
+
 def dependency_ref(item: TaskInfo | str, queue: str) -> str:
     """The ref of a `depends_on` item: a TaskInfo, or an ID in `queue` (the dependant's)."""
     if isinstance(item, TaskInfo):

@@ -14,7 +14,9 @@ from urllib.parse import urlencode
 
 from kasynq.broker.inspect import DailyStats, GroupInfo, QueueInfo
 from kasynq.cli.task import BULK_STATES
+from kasynq.dependencies import Edge, is_waiting
 from kasynq.inspector import SchedulerEnqueueEvent, SchedulerEntry, ServerInfo
+from kasynq.lanes import lane_groups
 from kasynq.task import TaskInfo, TaskState
 from kasynq.web.auth import ANONYMOUS
 from kasynq.web.chart import history_chart, line_chart
@@ -174,15 +176,23 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Child]], **attrs: str)
 def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
     """Every queue with its sizes by state, today's processed/failed, latency and memory."""
     headers = ["queue", "state", "size", *COUNT_FIELDS, "processed", "failed", "latency", "memory"]
+    by_name = {info.queue: info for info in infos}
     rows = []
-    for info in infos:
+    # A queue's priority lanes under it, highest first, each marked with its level (§15).
+    for name, lane in (member for group in lane_groups(by_name).values() for member in group):
+        info = by_name[name]
         cells = {name: getattr(info, name) for name in ("size", *COUNT_FIELDS)}
         cells |= {"processed": info.processed, "failed": info.failed}
         rows.append(
             tag(
                 "tr",
-                {"data_queue": info.queue},
-                tag("td", None, tag("a", {"href": url("/queue", name=info.queue)}, info.queue)),
+                {"data_queue": info.queue, "data_lane": lane or None},
+                tag(
+                    "td",
+                    None,
+                    tag("a", {"href": url("/queue", name=info.queue)}, info.queue),
+                    tag("span", {"class_": "lane"}, f"{lane} lane") if lane else None,
+                ),
                 tag("td", {"data_field": "state"}, "paused" if info.paused else "run"),
                 [tag("td", {"data_field": name}, value) for name, value in cells.items()],
                 tag("td", {"data_field": "latency"}, span(info.latency)),
@@ -371,7 +381,9 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
             task.type,
             tag("code", None, payload_preview(task.payload)),
             task.retried,
-            when(task.next_process_at or task.last_failed_at or task.completed_at),
+            tag("span", {"class_": "waiting"}, "waiting for dependencies")
+            if is_waiting(task)
+            else when(task.next_process_at or task.last_failed_at or task.completed_at),
             task.last_err or "",
         ]
         for task in listing.tasks
@@ -400,18 +412,23 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
     )
 
 
-def task_page(view: View, task: TaskInfo) -> Markup:
-    """One task: payload as text/JSON/hex, headers, result, last error, retries, timestamps."""
+def task_page(view: View, task: TaskInfo, dependencies: Sequence[Edge] = ()) -> Markup:
+    """One task: payload as text/JSON/hex, headers, result, last error, retries, timestamps,
+    and what it waits (or, for an hour after its release, waited) for."""
     back = url("/queue", name=task.queue, state=task.state.value, group=task.group or None)
     here = url("/task", queue=task.queue, id=task.id)
+    waiting = is_waiting(task)  # scheduled to Go asynq, due in 2200 (§13.2)
     fields: list[tuple[str, Child]] = [
         ("queue", tag("a", {"href": back}, task.queue)),
-        ("state", task.state.value),
+        ("state", "waiting for dependencies (scheduled)" if waiting else task.state.value),
         ("type", task.type),
         ("retried", f"{task.retried} of {task.max_retry}"),
         ("last error", task.last_err or "-"),
         ("last failed at", when(task.last_failed_at)),
-        ("next process at", when(task.next_process_at)),
+        (
+            "next process at",
+            "once its dependencies settle" if waiting else when(task.next_process_at),
+        ),
         ("completed at", when(task.completed_at)),
         ("deadline", when(task.deadline)),
         ("timeout", span(task.timeout) if task.timeout else "-"),
@@ -444,9 +461,30 @@ def task_page(view: View, task: TaskInfo) -> Markup:
         f"Task {task.id}",
         actions,
         details,
+        dependency_section(dependencies, waiting),
         bytes_section("Payload", "payload", task.payload),
         tag("section", None, tag("h2", None, "Headers"), headers) if task.headers else None,
         bytes_section("Result", "result", task.result) if task.result is not None else None,
+    )
+
+
+def dependency_section(edges: Sequence[Edge], waiting: bool) -> Markup | None:
+    """A task's dependencies with their states (wire-protocol.md §13.3), each linked."""
+    if not edges:
+        return None
+    rows: list[list[Child]] = [
+        [
+            edge.queue,
+            tag("a", {"href": url("/task", queue=edge.queue, id=edge.task_id)}, edge.task_id),
+            edge.state,
+        ]
+        for edge in edges
+    ]
+    return tag(
+        "section",
+        None,
+        tag("h2", None, "Waits for" if waiting else "Waited for"),
+        table(["queue", "task", "state"], rows, id="dependencies"),
     )
 
 
