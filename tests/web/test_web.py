@@ -251,6 +251,9 @@ async def test_a_waiting_task_shows_what_it_waits_for(console: MakeClient, redis
         ("q1", f"/task?queue=q1&amp;id={first.id}", first.id, "waiting"),
         ("q2", f"/task?queue=q2&amp;id={second.id}", second.id, "waiting"),
     ]
+    depended = await (await client.get("/task", params={"queue": "q1", "id": first.id})).text()
+    assert "<h2>Waited for by 1</h2>" in depended and "Waits for" not in depended
+    assert f'<td>q2</td><td><a href="/task?queue=q2&amp;id={waiting.id}">' in depended
     plain = await (await client.get("/task", params={"queue": "q2", "id": later.id})).text()
     assert "Waits for" not in plain and "<dd>scheduled</dd>" in plain
     listing = await client.get("/queue", params={"name": "q2", "state": "scheduled"})

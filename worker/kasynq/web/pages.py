@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from kasynq.broker.inspect import DailyStats, GroupInfo, QueueInfo
 from kasynq.cli.task import BULK_STATES
-from kasynq.dependencies import Edge, is_waiting
+from kasynq.dependencies import TaskLinks, is_waiting
 from kasynq.inspector import SchedulerEnqueueEvent, SchedulerEntry, ServerInfo
 from kasynq.lanes import lane_groups
 from kasynq.task import TaskInfo, TaskState
@@ -377,7 +377,7 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
     )
     rows: list[list[Child]] = [
         [
-            tag("a", {"href": url("/task", queue=queue, id=task.id)}, task.id),
+            task_link(queue, task.id),
             task.type,
             tag("code", None, payload_preview(task.payload)),
             task.retried,
@@ -412,9 +412,9 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
     )
 
 
-def task_page(view: View, task: TaskInfo, dependencies: Sequence[Edge] = ()) -> Markup:
+def task_page(view: View, task: TaskInfo, links: TaskLinks | None = None) -> Markup:
     """One task: payload as text/JSON/hex, headers, result, last error, retries, timestamps,
-    and what it waits (or, for an hour after its release, waited) for."""
+    what it waits (or, for an hour after its release, waited) for and what waits for it."""
     back = url("/queue", name=task.queue, state=task.state.value, group=task.group or None)
     here = url("/task", queue=task.queue, id=task.id)
     waiting = is_waiting(task)  # scheduled to Go asynq, due in 2200 (§13.2)
@@ -461,31 +461,49 @@ def task_page(view: View, task: TaskInfo, dependencies: Sequence[Edge] = ()) -> 
         f"Task {task.id}",
         actions,
         details,
-        dependency_section(dependencies, waiting),
+        dependency_sections(links, waiting) if links else None,
         bytes_section("Payload", "payload", task.payload),
         tag("section", None, tag("h2", None, "Headers"), headers) if task.headers else None,
         bytes_section("Result", "result", task.result) if task.result is not None else None,
     )
 
 
-def dependency_section(edges: Sequence[Edge], waiting: bool) -> Markup | None:
-    """A task's dependencies with their states (wire-protocol.md §13.3), each linked."""
-    if not edges:
-        return None
-    rows: list[list[Child]] = [
-        [
-            edge.queue,
-            tag("a", {"href": url("/task", queue=edge.queue, id=edge.task_id)}, edge.task_id),
-            edge.state,
+def dependency_sections(links: TaskLinks, waiting: bool) -> list[Markup]:
+    """A task's dependencies with their states and its dependants (§13.3), each linked."""
+    sections = []
+    if links.dependencies:
+        rows = [
+            [edge.queue, task_link(edge.queue, edge.task_id), edge.state]
+            for edge in links.dependencies
         ]
-        for edge in edges
-    ]
-    return tag(
-        "section",
-        None,
-        tag("h2", None, "Waits for" if waiting else "Waited for"),
-        table(["queue", "task", "state"], rows, id="dependencies"),
-    )
+        sections.append(
+            tag(
+                "section",
+                None,
+                tag("h2", None, "Waits for" if waiting else "Waited for"),
+                table(["queue", "task", "state"], rows, id="dependencies"),
+            )
+        )
+    if links.dependants:
+        more = links.dependant_count - len(links.dependants)
+        sections.append(
+            tag(
+                "section",
+                None,
+                tag("h2", None, f"Waited for by {links.dependant_count}"),
+                table(
+                    ["queue", "task"],
+                    [[queue, task_link(queue, task_id)] for queue, task_id in links.dependants],
+                    id="dependants",
+                ),
+                tag("p", None, f"… and {more} more") if more > 0 else None,
+            )
+        )
+    return sections
+
+
+def task_link(queue: str, task_id: str) -> Markup:
+    return tag("a", {"href": url("/task", queue=queue, id=task_id)}, task_id)
 
 
 def bytes_section(title: str, name: str, data: bytes) -> Markup:
@@ -515,7 +533,7 @@ def servers_page(view: View, servers: Sequence[ServerInfo]) -> Markup:
             ["task", "type", "queue", "payload", "started", "deadline"],
             [
                 [
-                    tag("a", {"href": url("/task", queue=w.queue, id=w.task_id)}, w.task_id),
+                    task_link(w.queue, w.task_id),
                     w.task_type,
                     w.queue,
                     tag("code", None, payload_preview(w.task_payload)),
