@@ -179,8 +179,8 @@ def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
     by_name = {info.queue: info for info in infos}
     rows = []
     # A queue's priority lanes under it, highest first, each marked with its level (§15).
-    for name, lane in (member for group in lane_groups(by_name).values() for member in group):
-        info = by_name[name]
+    for queue, lane in (member for group in lane_groups(by_name).values() for member in group):
+        info = by_name[queue]
         cells = {name: getattr(info, name) for name in ("size", *COUNT_FIELDS)}
         cells |= {"processed": info.processed, "failed": info.failed}
         rows.append(
