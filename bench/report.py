@@ -760,6 +760,7 @@ def render_page(
         operator_table(results),
         "\n## Waiting for a result\n",
         WAIT_TEXT,
+        _updated(results, WAIT),
         wait_table(results),
         "\n## Autoscaling accuracy\n",
         AUTOSCALING_TEXT,
@@ -769,6 +770,7 @@ def render_page(
         _autoscaling_charts(results, charts),
         "\n## Web console\n",
         WEB_TEXT,
+        _updated(results, WEB),
         web_table(results),
         "",
     ]

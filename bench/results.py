@@ -73,8 +73,20 @@ class Results:
             + ", ".join(f"{name} {version}" for name, version in packages.items())
             for system, packages in self.versions.items()
         )  # the page's versions table stays the earlier session's
-        for workload in workloads:
-            previous.updated[workload] = f"{self.started} to {self.finished}{mode}, with {versions}"
+        moved = {
+            name: value
+            for name, value in self.machine.items()
+            if previous.machine.get(name) != value
+        }
+        where = (
+            "; on another machine: " + ", ".join(f"{k} {v}" for k, v in moved.items())
+            if moved
+            else ""
+        )
+        for workload in workloads:  # and its machine table too: say where this run was
+            previous.updated[workload] = (
+                f"{self.started} to {self.finished}{mode}, with {versions}{where}"
+            )
         return previous
 
     def row(self, workload: str, system: str, label: str, **details: Any) -> Row:

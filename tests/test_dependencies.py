@@ -20,8 +20,9 @@ from kasynq.broker.dependencies import (
 )
 from kasynq.client import AsyncClient, Client
 from kasynq.context import TaskContext
-from kasynq.dependencies import run_plan, scan_plan, settle_plan
+from kasynq.dependencies import Edge, TaskLinks, run_plan, scan_plan, settle_plan
 from kasynq.errors import DependencyCycleError, TaskIDConflictError, UnknownDependencyError
+from kasynq.inspector import AsyncInspector
 from kasynq.server import Server
 from kasynq.task import Task, TaskState
 from kasynq.workflow import chain, group
@@ -103,6 +104,27 @@ async def test_a_dependant_waits_as_a_task_go_never_forwards(
     assert msg.retention == DEPENDENCY_RETENTION_SECONDS
     assert msg.headers[DEPENDANTS_HEADER] == "1"
     assert await conn.zrange(keys.depended_key("q1"), 0, -1) == [first.id.encode()]
+
+
+async def test_task_links_name_dependencies_and_dependants(
+    client: AsyncClient, conn: AnyRedis
+) -> None:
+    first = await client.enqueue(Task("first"), queue="q1")
+    waiting = [
+        await client.enqueue(Task("w"), queue=queue, depends_on=[first])
+        for queue in ("q2", "q2", "q3")
+    ]
+    async with AsyncInspector(conn) as inspector:
+        links = await inspector.task_links("q1", first.id)
+        assert (links.dependencies, links.dependant_count) == ([], 3)
+        assert links.dependants == sorted((w.queue, w.id) for w in waiting)
+        some = await inspector.task_links("q1", first.id, dependants_limit=2)
+        assert some.dependant_count == 3 and len(some.dependants) == 2
+        assert set(some.dependants) < set(links.dependants)
+        middle = await inspector.task_links("q2", waiting[0].id)
+        assert middle == TaskLinks([Edge("q1", first.id, "waiting")], [], 0)
+        with pytest.raises(ValueError, match="dependants_limit must be at least 1"):
+            await inspector.task_links("q1", first.id, dependants_limit=0)
 
 
 async def test_completion_releases_the_dependant_exactly_once(

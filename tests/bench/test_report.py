@@ -14,7 +14,7 @@ from bench.report import (
     targets,
     web_targets,
 )
-from bench.results import DRAIN, ENQUEUE, FAN_OUT, LATENCY, OPERATOR, WEB, Results
+from bench.results import DRAIN, ENQUEUE, FAN_OUT, LATENCY, OPERATOR, WAIT, WEB, Results
 from bench.stats import Failed
 from bench.systems import REPO_ROOT
 from devenv.simulator.scenarios import SCENARIOS
@@ -174,3 +174,24 @@ def test_fan_out_rows_compare_with_celery_and_a_partial_run_keeps_the_rest() -> 
     note = "Measured by a later run of this workload only: later to later still, with kasynq: "
     assert note + "kasynq 9.9." in page
     assert len(merged.rows_of(DRAIN)) == 4  # the earlier session's rows stay
+
+
+def test_a_partial_run_notes_its_machine_in_each_section_it_replaced() -> None:
+    """The page's Machine table is the full session's: rows a `--workloads` run measured on
+    another machine say, in their own section, when and where they ran."""
+    results = _results()
+    results.machine.update({"CPU model": "AMD EPYC", "cores": "2"})
+    later = Results(quick=False, started="later", finished="later still")
+    later.machine.update({"CPU model": "Intel Xeon", "cores": "2"})
+    later.versions["kasynq"] = {"kasynq": "9.9"}
+    later.row(WAIT, "kasynq", "1 worker").add_run({"p50": 1.5, "p95": 2.5}, ("p50", "p95"))
+    web = later.row(WEB, "kasynq", "1,000 queues")
+    web.add_run({"overview p50": 50.0, "overview p95": 80.0}, ("overview p50", "overview p95"))
+    page = render_page(later.merged_into(results, [WAIT, WEB]), {}, "params")
+    note = (
+        "Measured by a later run of this workload only: later to later still, with kasynq: "
+        "kasynq 9.9; on another machine: CPU model Intel Xeon."
+    )
+    for heading in ("## Waiting for a result", "## Web console"):
+        assert note in page.partition(heading)[2].partition("\n## ")[0], heading
+    assert "| CPU model | AMD EPYC |" in page

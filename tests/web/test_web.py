@@ -236,6 +236,51 @@ async def test_task_page_shows_payload_as_text_json_and_hex_with_headers(
     assert "(not UTF-8)" in raw and '<pre id="payload-hex">ff 00</pre>' in raw
 
 
+async def test_a_waiting_task_shows_what_it_waits_for(console: MakeClient, redis_url: str) -> None:
+    async with AsyncClient.from_url(redis_url) as producer:
+        first = await producer.enqueue(Task("first"), queue="q1")
+        second = await producer.enqueue(Task("second"), queue="q2")
+        waiting = await producer.enqueue(Task("last"), queue="q2", depends_on=[first, second.id])
+        later = await producer.enqueue(Task("later"), queue="q2", process_in=3600)
+    client = await console()
+    page = await (await client.get("/task", params={"queue": "q2", "id": waiting.id})).text()
+    assert "<dd>waiting for dependencies (scheduled)</dd>" in page and "2200-" not in page
+    assert "<h2>Waits for</h2>" in page
+    rows = re.findall(r"<tr><td>(q\d)</td><td><a href=\"([^\"]+)\">([^<]+)</a></td><td>(\w+)", page)
+    assert rows == [
+        ("q1", f"/task?queue=q1&amp;id={first.id}", first.id, "waiting"),
+        ("q2", f"/task?queue=q2&amp;id={second.id}", second.id, "waiting"),
+    ]
+    depended = await (await client.get("/task", params={"queue": "q1", "id": first.id})).text()
+    assert "<h2>Waited for by 1</h2>" in depended and "Waits for" not in depended
+    assert f'<td>q2</td><td><a href="/task?queue=q2&amp;id={waiting.id}">' in depended
+    plain = await (await client.get("/task", params={"queue": "q2", "id": later.id})).text()
+    assert "Waits for" not in plain and "<dd>scheduled</dd>" in plain
+    listing = await client.get("/queue", params={"name": "q2", "state": "scheduled"})
+    scheduled = await listing.text()
+    assert scheduled.count('<span class="waiting">waiting for dependencies</span>') == 1
+    assert "2200-" not in scheduled
+
+
+async def test_the_overview_groups_a_queues_lanes_under_it(
+    console: MakeClient, redis_url: str
+) -> None:
+    async with AsyncClient.from_url(redis_url) as producer:
+        for queue in ("zeta", "mail.low", "mail", "audit", "mail.high"):
+            await producer.enqueue(Task("t", b""), queue=queue)
+    client = await console()
+    page = await (await client.get("/")).text()
+    rows = re.findall(r'<tr data-queue="([^"]+)"(?: data-lane="(\w+)")?>', page)
+    assert rows == [
+        ("audit", ""),
+        ("mail.high", "high"),
+        ("mail", "default"),
+        ("mail.low", "low"),
+        ("zeta", ""),
+    ]
+    assert '<span class="lane">high lane</span>' in page and "zeta</a></td>" in page
+
+
 async def test_the_overview_is_one_round_trip_while_the_queues_stay(redis_url: str) -> None:
     async with AsyncClient.from_url(redis_url) as producer:
         for queue in ("a", "b", "c"):

@@ -90,10 +90,14 @@ def test_overview_lists_queues_with_their_counts(
     page: webdriver.Chrome, console: str, redis_url: str
 ) -> None:
     seed(redis_url)
+    with Client.from_url(redis_url) as client:
+        client.enqueue(Task("report:build", b"{}"), queue="critical", priority="high")
     page.get(console + "/")
     assert page.title == "Queues · kasynq"
     names = [a.text for a in page.find_elements(By.CSS_SELECTOR, "#queues tbody td a")]
-    assert names == ["critical", "default", "low"]
+    assert names == ["critical.high", "critical", "default", "low"]  # lanes under their queue
+    lane = page.find_element(By.CSS_SELECTOR, '#queues tr[data-queue="critical.high"] .lane')
+    assert lane.text == "high lane" and lane.is_displayed()
     assert cells(page, "default")["pending"] == "3"
     assert cells(page, "critical")["scheduled"] == "2"
     low = cells(page, "low")
@@ -109,7 +113,7 @@ def test_overview_lists_queues_with_their_counts(
     search.send_keys("LO")  # the filter: case-insensitive, in the page, no reload
     assert visible_queues(page) == ["low"]
     search.send_keys(Keys.BACK_SPACE * 2)
-    assert visible_queues(page) == ["critical", "default", "low"]
+    assert visible_queues(page) == ["critical.high", "critical", "default", "low"]
     if os.environ.get("KASYNQ_WEB_SCREENSHOT"):  # refreshes the README's picture
         size = page.get_window_size()
         page.set_window_size(1180, 640)
@@ -143,7 +147,14 @@ def test_counts_update_live_without_reloading(page: webdriver.Chrome, redis_url:
 def test_running_an_archived_task_from_its_page_makes_it_pending(
     page: webdriver.Chrome, console: str, redis_url: str
 ) -> None:
-    archived = seed(redis_url)["archived"]
+    seeded = seed(redis_url)
+    archived, script = seeded["archived"], seeded["script"]
+    with Client.from_url(redis_url) as client:
+        waiting = client.enqueue(Task("notify", b"{}"), queue="low", depends_on=[script]).id
+    page.get(f"{console}/task?queue=low&id={waiting}")
+    assert "waiting for dependencies" in page.find_element(By.CSS_SELECTOR, "#task").text
+    click_and_load(page, page.find_element(By.CSS_SELECTOR, "#dependencies a"))
+    assert page.find_element(By.CSS_SELECTOR, "h1").text == f"Task {script}"
     page.get(f"{console}/queue?name=low&state=archived")
     click_and_load(page, page.find_element(By.LINK_TEXT, archived))
     assert page.find_element(By.CSS_SELECTOR, "h1").text == f"Task {archived}"

@@ -71,6 +71,17 @@ class Edge:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskLinks:
+    """A task's place in a workflow: what it waits (or waited) for, and what waits for it."""
+
+    dependencies: list[Edge]
+    dependants: list[tuple[str, str]]
+    """(queue, task ID) of some of the tasks waiting for it, sorted."""
+    dependant_count: int
+    """How many tasks wait for it in all."""
+
+
+@dataclass(frozen=True, slots=True)
 class DependencyResult:
     """A dependency's outcome and `ResultWriter` bytes (None when it wrote none or is gone)."""
 
@@ -78,6 +89,11 @@ class DependencyResult:
     task_id: str
     state: str
     result: bytes | None
+
+
+def is_waiting(info: TaskInfo) -> bool:
+    """Whether `info` is a task waiting for its dependencies: scheduled at `WAITING_SCORE`."""
+    return info.state is TaskState.SCHEDULED and info.next_process_at == WAITING_SINCE
 
 
 def dependency_ref(item: TaskInfo | str, queue: str) -> str:
@@ -217,6 +233,23 @@ def scan_plan(queue: str, now_ns: int) -> Plan[None]:
 def wait_plan(ref: str) -> Plan[tuple[str, list[Edge]]]:
     """(policy, edges in the order given) of a task's wait hash; ("", []) when it has none."""
     [reply] = yield [scripts.wait_info_call(ref)]
+    return _edges(reply)
+
+
+def links_plan(ref: str, dependants_limit: int) -> Plan[TaskLinks]:
+    """The task `ref`'s dependencies and up to `dependants_limit` dependants: both records
+    live in its queue's slot, so one step (§13.3)."""
+    wait, dependants = yield [
+        scripts.wait_info_call(ref),
+        scripts.dependants_call(ref, dependants_limit),
+    ]
+    count, refs = _checked(dependants)
+    waiting = sorted(keys.parse_task_key(_text(dependant)) for dependant in refs)
+    return TaskLinks(_edges(wait)[1], waiting, count)
+
+
+def _edges(reply: Any) -> tuple[str, list[Edge]]:
+    """(policy, edges in the order given) from a wait-info reply."""
     policy, fields = _wait_fields(_checked(reply))
     return policy, [Edge(*keys.parse_task_key(dep), state) for dep, state in fields]
 

@@ -34,7 +34,7 @@ from kasynq.broker.inspect import (
     TaskRecord,
 )
 from kasynq.connection import AsyncRedis, RedisConstructors, async_twin
-from kasynq.dependencies import Edge, run_plan, wait_plan
+from kasynq.dependencies import Edge, TaskLinks, links_plan, run_plan, wait_plan
 from kasynq.errors import FailedPreconditionError, QueueNotFoundError
 from kasynq.facade import AsyncFacade, BlockingFacade
 from kasynq.goformat import DurationError, parse_go_duration
@@ -57,6 +57,8 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE = 30
 DEFAULT_PAGE = 1
+DEPENDANTS_SHOWN = 100
+"""Most dependants `task_links` returns by default (a fan-out may have thousands)."""
 GO_ZERO_TIME_SECONDS = -62135596800
 """`Timestamp.seconds` of Go's zero time (0001-01-01T00:00:00Z), written for "never"."""
 
@@ -356,6 +358,17 @@ class AsyncInspector(AsyncFacade, RedisConstructors):
         _, edges = await run_plan(self._broker.client, wait_plan(keys.task_key(queue, task_id)))
         return edges
 
+    async def task_links(
+        self, queue: str, task_id: str, *, dependants_limit: int = DEPENDANTS_SHOWN
+    ) -> TaskLinks:
+        """`task_dependencies` and the tasks waiting for this one (up to `dependants_limit`
+        of them, with their count) in one round trip (wire-protocol.md §13.3)."""
+        validate_queue_name(queue)
+        if dependants_limit < 1:
+            raise ValueError(f"dependants_limit must be at least 1: {dependants_limit=}")
+        plan = links_plan(keys.task_key(queue, task_id), dependants_limit)
+        return await run_plan(self._broker.client, plan)
+
     async def list_pending_tasks(
         self, queue: str, *, page_size: int = DEFAULT_PAGE_SIZE, page: int = DEFAULT_PAGE
     ) -> list[TaskInfo]:
@@ -627,6 +640,7 @@ class Inspector(BlockingFacade[AsyncInspector], RedisConstructors):
     unpause_queue = _blocking(AsyncInspector.unpause_queue)
     get_task_info = _blocking(AsyncInspector.get_task_info)
     task_dependencies = _blocking(AsyncInspector.task_dependencies)
+    task_links = _blocking(AsyncInspector.task_links)
     list_pending_tasks = _blocking(AsyncInspector.list_pending_tasks)
     list_active_tasks = _blocking(AsyncInspector.list_active_tasks)
     list_scheduled_tasks = _blocking(AsyncInspector.list_scheduled_tasks)

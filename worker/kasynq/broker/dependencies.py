@@ -38,6 +38,7 @@ _SETTLE = load_script("dependency_settle")
 _FORGET = load_script("dependency_forget")
 _SCAN = load_script("dependency_scan")
 _WAIT_INFO = load_script("dependency_wait_info")
+_DEPENDANTS = load_script("dependency_dependants")
 _TASK_RESULT = load_script("task_result")
 
 
@@ -168,6 +169,12 @@ def wait_info_call(ref: str) -> ScriptCall:
     """The wait hash of the task `ref` as a flat field/value array (§13.3)."""
     queue, task_id = keys.parse_task_key(ref)
     return _WAIT_INFO.call([keys.wait_key(queue, task_id)], [])
+
+
+def dependants_call(ref: str, limit: int) -> ScriptCall:
+    """How many tasks wait for the task `ref`, and up to `limit` of their refs (§13.3)."""
+    queue, task_id = keys.parse_task_key(ref)
+    return _DEPENDANTS.call([keys.dependants_key(queue, task_id)], [limit])
 
 
 def result_call(ref: str) -> ScriptCall:

@@ -271,8 +271,11 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
 
 async def task_page(request: web.Request) -> web.Response:
     queue, task_id = required(request.query, "queue"), required(request.query, "id")
-    task = await request.app[INSPECTOR].get_task_info(queue, task_id)
-    return html(pages.task_page(view(request), task))
+    inspector = request.app[INSPECTOR]
+    task, links = await asyncio.gather(  # one round trip each, side by side
+        inspector.get_task_info(queue, task_id), inspector.task_links(queue, task_id)
+    )
+    return html(pages.task_page(view(request), task, links))
 
 
 async def servers_page(request: web.Request) -> web.Response:

@@ -14,7 +14,9 @@ from urllib.parse import urlencode
 
 from kasynq.broker.inspect import DailyStats, GroupInfo, QueueInfo
 from kasynq.cli.task import BULK_STATES
+from kasynq.dependencies import TaskLinks, is_waiting
 from kasynq.inspector import SchedulerEnqueueEvent, SchedulerEntry, ServerInfo
+from kasynq.lanes import lane_groups
 from kasynq.task import TaskInfo, TaskState
 from kasynq.web.auth import ANONYMOUS
 from kasynq.web.chart import history_chart, line_chart
@@ -174,15 +176,23 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Child]], **attrs: str)
 def overview(view: View, infos: Sequence[QueueInfo], servers: int) -> Markup:
     """Every queue with its sizes by state, today's processed/failed, latency and memory."""
     headers = ["queue", "state", "size", *COUNT_FIELDS, "processed", "failed", "latency", "memory"]
+    by_name = {info.queue: info for info in infos}
     rows = []
-    for info in infos:
+    # A queue's priority lanes under it, highest first, each marked with its level (§15).
+    for queue, lane in (member for group in lane_groups(by_name).values() for member in group):
+        info = by_name[queue]
         cells = {name: getattr(info, name) for name in ("size", *COUNT_FIELDS)}
         cells |= {"processed": info.processed, "failed": info.failed}
         rows.append(
             tag(
                 "tr",
-                {"data_queue": info.queue},
-                tag("td", None, tag("a", {"href": url("/queue", name=info.queue)}, info.queue)),
+                {"data_queue": info.queue, "data_lane": lane or None},
+                tag(
+                    "td",
+                    None,
+                    tag("a", {"href": url("/queue", name=info.queue)}, info.queue),
+                    tag("span", {"class_": "lane"}, f"{lane} lane") if lane else None,
+                ),
                 tag("td", {"data_field": "state"}, "paused" if info.paused else "run"),
                 [tag("td", {"data_field": name}, value) for name, value in cells.items()],
                 tag("td", {"data_field": "latency"}, span(info.latency)),
@@ -367,11 +377,13 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
     )
     rows: list[list[Child]] = [
         [
-            tag("a", {"href": url("/task", queue=queue, id=task.id)}, task.id),
+            task_link(queue, task.id),
             task.type,
             tag("code", None, payload_preview(task.payload)),
             task.retried,
-            when(task.next_process_at or task.last_failed_at or task.completed_at),
+            tag("span", {"class_": "waiting"}, "waiting for dependencies")
+            if is_waiting(task)
+            else when(task.next_process_at or task.last_failed_at or task.completed_at),
             task.last_err or "",
         ]
         for task in listing.tasks
@@ -400,18 +412,23 @@ def task_listing(view: View, queue: str, listing: TaskListing, here: str) -> Mar
     )
 
 
-def task_page(view: View, task: TaskInfo) -> Markup:
-    """One task: payload as text/JSON/hex, headers, result, last error, retries, timestamps."""
+def task_page(view: View, task: TaskInfo, links: TaskLinks | None = None) -> Markup:
+    """One task: payload as text/JSON/hex, headers, result, last error, retries, timestamps,
+    what it waits (or, for an hour after its release, waited) for and what waits for it."""
     back = url("/queue", name=task.queue, state=task.state.value, group=task.group or None)
     here = url("/task", queue=task.queue, id=task.id)
+    waiting = is_waiting(task)  # scheduled to Go asynq, due in 2200 (§13.2)
     fields: list[tuple[str, Child]] = [
         ("queue", tag("a", {"href": back}, task.queue)),
-        ("state", task.state.value),
+        ("state", "waiting for dependencies (scheduled)" if waiting else task.state.value),
         ("type", task.type),
         ("retried", f"{task.retried} of {task.max_retry}"),
         ("last error", task.last_err or "-"),
         ("last failed at", when(task.last_failed_at)),
-        ("next process at", when(task.next_process_at)),
+        (
+            "next process at",
+            "once its dependencies settle" if waiting else when(task.next_process_at),
+        ),
         ("completed at", when(task.completed_at)),
         ("deadline", when(task.deadline)),
         ("timeout", span(task.timeout) if task.timeout else "-"),
@@ -444,10 +461,49 @@ def task_page(view: View, task: TaskInfo) -> Markup:
         f"Task {task.id}",
         actions,
         details,
+        dependency_sections(links, waiting) if links else None,
         bytes_section("Payload", "payload", task.payload),
         tag("section", None, tag("h2", None, "Headers"), headers) if task.headers else None,
         bytes_section("Result", "result", task.result) if task.result is not None else None,
     )
+
+
+def dependency_sections(links: TaskLinks, waiting: bool) -> list[Markup]:
+    """A task's dependencies with their states and its dependants (§13.3), each linked."""
+    sections = []
+    if links.dependencies:
+        rows = [
+            [edge.queue, task_link(edge.queue, edge.task_id), edge.state]
+            for edge in links.dependencies
+        ]
+        sections.append(
+            tag(
+                "section",
+                None,
+                tag("h2", None, "Waits for" if waiting else "Waited for"),
+                table(["queue", "task", "state"], rows, id="dependencies"),
+            )
+        )
+    if links.dependants:
+        more = links.dependant_count - len(links.dependants)
+        sections.append(
+            tag(
+                "section",
+                None,
+                tag("h2", None, f"Waited for by {links.dependant_count}"),
+                table(
+                    ["queue", "task"],
+                    [[queue, task_link(queue, task_id)] for queue, task_id in links.dependants],
+                    id="dependants",
+                ),
+                tag("p", None, f"… and {more} more") if more > 0 else None,
+            )
+        )
+    return sections
+
+
+def task_link(queue: str, task_id: str) -> Markup:
+    return tag("a", {"href": url("/task", queue=queue, id=task_id)}, task_id)
 
 
 def bytes_section(title: str, name: str, data: bytes) -> Markup:
@@ -477,7 +533,7 @@ def servers_page(view: View, servers: Sequence[ServerInfo]) -> Markup:
             ["task", "type", "queue", "payload", "started", "deadline"],
             [
                 [
-                    tag("a", {"href": url("/task", queue=w.queue, id=w.task_id)}, w.task_id),
+                    task_link(w.queue, w.task_id),
                     w.task_type,
                     w.queue,
                     tag("code", None, payload_preview(w.task_payload)),
