@@ -18,7 +18,7 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 * never below what the running (active) tasks need, paused queues included;
 * a schedule tick (cron entry of the pool) due within the schedule lead counts as one due
   task, so a pool at zero wakes for it (its scheduler runs inside the worker pods). The lead is
-  the observed pod start-up (from a scale-up to the poll that saw its pods ready) plus one
+  the observed start-up (from a wake from zero to the poll that saw a pod ready) plus one
   poll, `due_soon_lookahead_seconds` until a start-up was observed. A pool woken from zero for
   a tick alone goes back to zero as soon as the tick ran (a task completed after the wake) and
   nothing is pending, due or running, without waiting for the idle window.
@@ -144,11 +144,12 @@ class ScalerState:
     service_memory: tuple[float, float] = (0.0, 0.0)
     """Busy slot-seconds and tasks started, decayed over `SERVICE_MEMORY_SECONDS`."""
     startup_seconds: float | None = None
-    """Observed pod start-up: from a scale-up to the first poll that saw all its pods ready (so
-    at most one poll too long). A longer observation replaces it at once (waking late misses a
-    tick), a shorter one halves the distance (one fast pod proves little)."""
-    starting: tuple[float, int] | None = None
-    """(time, size) of the scale-up whose pods are not all ready yet."""
+    """Observed start-up: from a wake from zero to the first poll that saw a pod ready (so at
+    most one poll too long), what a schedule tick waits for. A longer observation replaces it
+    at once (waking late delays a tick), a shorter one halves the distance (one fast start
+    proves little). Large scale-ups are not timed: their last pods may wait for new nodes."""
+    waking_since: float | None = None
+    """When the pool was woken from zero, until a pod is ready."""
     tick_wake: tuple[float, int] | None = None
     """(tick time, completions at the wake) of a wake from zero for a schedule tick alone."""
 
@@ -252,18 +253,14 @@ def completions(metrics: PoolMetrics) -> int:
     return sum(q.processed_total for q in metrics.queues)
 
 
-def observe_startup(
-    state: ScalerState, now: float, current: int, ready: int
-) -> tuple[float | None, tuple[float, int] | None]:
-    """Stage 1d: the start-up estimate and the scale-up still being timed; a scale-up is timed
-    until a poll sees all its pods ready (`ScalerState.startup_seconds`)."""
-    if state.starting is None:
-        return state.startup_seconds, None
-    since, size = state.starting
-    if current < size or ready < size:
-        return state.startup_seconds, state.starting
+def observe_startup(state: ScalerState, now: float, ready: int) -> tuple[float | None, bool]:
+    """Stage 1d: the start-up estimate and whether a wake from zero is still being timed (until
+    a poll sees a pod ready, `ScalerState.startup_seconds`)."""
+    since = state.waking_since
+    if since is None or not ready:
+        return state.startup_seconds, since is not None
     seen, known = now - since, state.startup_seconds
-    return (seen if known is None or seen >= known else (known + seen) / 2), None
+    return (seen if known is None or seen >= known else (known + seen) / 2), False
 
 
 def schedule_lead(policy: Policy, startup: float | None) -> float:
@@ -469,7 +466,7 @@ class Step:
     flapped: bool = False
     reversal: bool = False
     startup: float | None = None
-    starting: tuple[float, int] | None = None
+    waking: bool = False
     wake: tuple[float, int] | None = None
     """(tick time, completions) when only a schedule tick is due: a wake from zero now is for
     the tick alone (`ScalerState.tick_wake`)."""
@@ -645,9 +642,9 @@ def limit_reversals(step: Step) -> Step:
 
 
 def remember(step: Step, busy_at: float | None, metrics: PoolMetrics) -> ScalerState:
-    """Stage 6: the state the next poll starts from. A scale-up is timed until its pods are
-    ready (a scale-down ends that); a wake from zero for a tick alone is remembered until the
-    pool is back at zero or grows for other work."""
+    """Stage 6: the state the next poll starts from. A wake from zero is timed until a pod is
+    ready (going back to zero ends that); a wake for a tick alone is remembered until the pool
+    is back at zero or grows for other work."""
     state, now = step.state, step.now
     up, down = step.desired > step.current, step.desired < step.current
     if step.desired == 0 or (up and step.current > 0):
@@ -664,7 +661,13 @@ def remember(step: Step, busy_at: float | None, metrics: PoolMetrics) -> ScalerS
         down_window_damping=max(1.0, step.damping / 2) if down else step.damping,
         busy_at=busy_at,
         startup_seconds=step.startup,
-        starting=(now, step.desired) if up else None if down else step.starting,
+        waking_since=(
+            now
+            if up and step.current == 0
+            else state.waking_since
+            if step.waking and step.desired
+            else None
+        ),
         tick_wake=tick_wake,
         samples=(
             *(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS),
@@ -695,7 +698,7 @@ def decide(
     if age > policy.stale_after_seconds:
         return hold(policy, current, state, f"metrics stale ({age:.1f}s old)")
     ready = current if ready is None else ready
-    startup, starting = observe_startup(state, now, current, ready)
+    startup, waking = observe_startup(state, now, ready)
     schedule_due = next_schedule_in is not None and next_schedule_in <= schedule_lead(
         policy, startup
     )
@@ -719,7 +722,7 @@ def decide(
         now=now,
         evident=evident,
         startup=startup,
-        starting=starting,
+        waking=waking,
         wake=wake,
         waiting=(
             demand.pending > ready * policy.concurrency - demand.active

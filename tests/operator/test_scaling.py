@@ -427,11 +427,22 @@ def test_the_schedule_lead_is_the_observed_start_up_plus_a_poll() -> None:
     assert starting.state is not None and starting.state.startup_seconds is None
     up = decide(policy, 1, pool(4, queue()), 4.0, starting.state, 1, next_schedule_in=26)
     assert up.state is not None and up.state.startup_seconds == 4.0
-    at_zero = replace(up.state, starting=None)
-    far = decide(policy, 0, pool(200, queue()), 200.0, at_zero, 0, next_schedule_in=20)
+    far = decide(policy, 0, pool(200, queue()), 200.0, up.state, 0, next_schedule_in=20)
     assert far.desired_replicas == 0, far.reason
-    near = decide(policy, 0, pool(200, queue()), 200.0, at_zero, 0, next_schedule_in=6)
+    near = decide(policy, 0, pool(200, queue()), 200.0, up.state, 0, next_schedule_in=6)
     assert near.desired_replicas == 1, near.reason
+
+
+@pytest.mark.parametrize(("seen_at", "expected"), [(102.0, 3.0), (110.0, 10.0)])
+def test_a_longer_start_up_counts_at_once_a_shorter_one_halfway(
+    seen_at: float, expected: float
+) -> None:
+    """Waking late delays a tick; one fast start proves little."""
+    state = ScalerState(started_at=-600, startup_seconds=4.0, waking_since=100.0)
+    decision = decide(Policy(min_replicas=0), 1, pool(seen_at, queue()), seen_at, state, 1)
+    assert decision.state is not None
+    assert decision.state.startup_seconds == expected
+    assert decision.state.waking_since is None
 
 
 def tick_cycle(first: QueueMetrics, ticked: dict[float, QueueMetrics]) -> dict[float, int]:
