@@ -61,10 +61,12 @@ class Results:
     """Workloads measured later by a partial session (`--workloads`): when, by workload."""
 
     def merged_into(self, previous: Results, workloads: list[str]) -> Results:
-        """`previous` with the rows of `workloads` replaced by this session's: a partial run
-        keeps the other workloads' figures on the page, and says when it ran."""
+        """`previous` with the rows (and the charts' series) of `workloads` replaced by this
+        session's: a partial run keeps the other workloads' figures on the page, and says when
+        it ran."""
         previous.rows = [row for row in previous.rows if row.workload not in workloads]
         previous.rows += self.rows
+        previous.series.update(self.series)
         previous.titles.update(self.titles)
         previous.unavailable.update(self.unavailable)
         mode = " (quick mode)" if self.quick else ""

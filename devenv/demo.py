@@ -272,11 +272,15 @@ class Demo:
             raise
         return deployment.spec.replicas, deployment.status.ready_replicas or 0
 
-    def desired(self) -> int | None:
+    def pool_status(self) -> dict[str, Any]:
+        """The example pool's status as the operator last wrote it."""
         pool: Any = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, POOL_PLURAL, POOL
         )
-        value = pool.get("status", {}).get("desiredReplicas")
+        return dict(pool.get("status", {}))
+
+    def desired(self) -> int | None:
+        value = self.pool_status().get("desiredReplicas")
         return int(value) if value is not None else None
 
     def check_workers(self) -> None:

@@ -132,6 +132,13 @@ def next_schedule_in(spec: Mapping[str, Any], now: float) -> float | None:
     return max(0.0, min(ticks) - now) if ticks else None
 
 
+def remembered_startup(body: Mapping[str, Any]) -> float | None:
+    """The pods' start-up a previous operator observed (`status.startupSeconds`): a restarted
+    operator wakes a pool for its schedule ticks just in time from its first poll."""
+    value = body.get("status", {}).get("startupSeconds")
+    return None if value is None else float(value)
+
+
 def deployment_essentials(deployment: Mapping[str, Any]) -> dict[str, Any]:
     """The few fields of a Deployment the controller keeps (not its managedFields and
     template: 200 pools would otherwise hold 200 full Deployments)."""
@@ -235,7 +242,9 @@ class PoolController:
         )
         if autoscaling_enabled(spec):
             ticks_in = next_schedule_in(spec, self.wall_clock())
-            decision = await self._autoscale(policy, resolution, current, ready, ticks_in)
+            decision = await self._autoscale(
+                policy, resolution, current, ready, ticks_in, remembered_startup(body)
+            )
         else:
             size = fixed_size(spec, policy, current)
             why = "spec.replicas.desired" if "desired" in spec.get("replicas", {}) else "held"
@@ -373,10 +382,13 @@ class PoolController:
         current: int,
         ready: int,
         ticks_in: float | None,
+        startup: float | None,
     ) -> Decision:
+        """Sample, decide (again with the busy pods before a scale-in) and keep the state; a
+        fresh state starts from the start-up a previous operator observed (`startup`)."""
         assert resolution.secret is not None
         started = self.clock()
-        state = self.scaler or ScalerState(started_at=started)
+        state = self.scaler or ScalerState(started_at=started, startup_seconds=startup)
         metrics: PoolMetrics | None = None
         error = ""
         try:
@@ -514,4 +526,6 @@ class PoolController:
         }
         if decision.changed:
             status["lastScaleTime"] = utc_now()
+        if self.scaler is not None and self.scaler.startup_seconds is not None:
+            status["startupSeconds"] = round(self.scaler.startup_seconds, 1)
         await self.status.write(status, force=decision.changed)

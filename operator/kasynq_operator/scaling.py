@@ -16,8 +16,12 @@ keeps the returned `ScalerState` for the next poll. Sizing, per poll:
 * a latency nudge (+1) when the oldest pending task is older than the target and every pod
   is ready (capacity still starting up is already on its way);
 * never below what the running (active) tasks need, paused queues included;
-* a schedule tick (cron entry of the pool) due within the lookahead counts as one due task,
-  so a pool at zero wakes for it (its scheduler runs inside the worker pods).
+* a schedule tick (cron entry of the pool) due within the schedule lead counts as one due
+  task, so a pool at zero wakes for it (its scheduler runs inside the worker pods). The lead is
+  the observed start-up (from a wake from zero to the poll that saw a pod ready) plus one
+  poll, `due_soon_lookahead_seconds` until a start-up was observed. A pool woken from zero for
+  a tick alone goes back to zero as soon as the tick ran (a task completed after the wake) and
+  nothing is pending, due or running, without waiting for the idle window.
 
 Scale-in follows evidence first: when the backlog stayed empty for `IDLE_EVIDENCE_POLLS` polls
 nothing waited, so the most tasks running at once over them (at the target utilization) is
@@ -34,13 +38,15 @@ direction (a reversal) waits until the base down-window has passed since the las
 estimates cannot flap; a scale-in the idle evidence proves, a scale-up for pending tasks no
 free slot takes whose oldest waited half the latency target, waking from zero and returning
 inside the spec bounds skip that wait.
-Scale to zero only after pending, active and due-soon stayed zero for the idle window.
+Scale to zero only after pending, active and due-soon stayed zero for the idle window, or
+once the tick a pool woke for has run.
 Scale-in never goes below the number of pods running a task (`busy_pods`, read fresh by the
 caller before it scales in), so idle pods go first and busy ones are not interrupted.
 Missing or stale metrics hold the current size.
 
-`decide` runs the stages in order: measure (with the idle evidence), recommend, bound,
-stabilize, guard (busy pods, flaps, reversals) and remember.
+`decide` runs the stages in order: measure (with the idle evidence, the pods' start-up and
+the schedule tick), recommend, bound, stabilize, guard (busy pods, flaps, reversals) and
+remember.
 """
 
 from __future__ import annotations
@@ -137,6 +143,15 @@ class ScalerState:
     """Recent samples, oldest first, covering the rate window."""
     service_memory: tuple[float, float] = (0.0, 0.0)
     """Busy slot-seconds and tasks started, decayed over `SERVICE_MEMORY_SECONDS`."""
+    startup_seconds: float | None = None
+    """Observed start-up: from a wake from zero to the first poll that saw a pod ready (so at
+    most one poll too long), what a schedule tick waits for. A longer observation replaces it
+    at once (waking late delays a tick), a shorter one halves the distance (one fast start
+    proves little). Large scale-ups are not timed: their last pods may wait for new nodes."""
+    waking_since: float | None = None
+    """When the pool was woken from zero, until a pod is ready."""
+    tick_wake: tuple[float, int] | None = None
+    """(tick time, completions at the wake) of a wake from zero for a schedule tick alone."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,56 @@ def service_seconds(memory: tuple[float, float]) -> float | None:
     """Mean task duration from the decayed sums; None before the first task started."""
     busy, started = memory
     return busy / started if started >= 1 and busy > 0 else None
+
+
+def completions(metrics: PoolMetrics) -> int:
+    """Tasks the pool's queues completed so far (the processed counters)."""
+    return sum(q.processed_total for q in metrics.queues)
+
+
+def observe_startup(state: ScalerState, now: float, ready: int) -> tuple[float | None, bool]:
+    """Stage 1d: the start-up estimate and whether a wake from zero is still being timed (until
+    a poll sees a pod ready, `ScalerState.startup_seconds`)."""
+    since = state.waking_since
+    if since is None or not ready:
+        return state.startup_seconds, since is not None
+    seen, known = now - since, state.startup_seconds
+    return (seen if known is None or seen >= known else (known + seen) / 2), False
+
+
+def schedule_lead(policy: Policy, startup: float | None) -> float:
+    """How long before a schedule tick the pool must wake: the observed start-up plus one poll
+    (the tick may fall just before the next poll); `due_soon_lookahead_seconds` until a
+    start-up was observed."""
+    if startup is None:
+        return policy.due_soon_lookahead_seconds
+    return startup + policy.poll_interval_seconds
+
+
+def follow_tick(
+    state: ScalerState,
+    now: float,
+    metrics: PoolMetrics,
+    demand: Demand,
+    due_in: float | None,
+    gap: bool,
+) -> tuple[tuple[float, int] | None, bool]:
+    """Stage 1e: (the tick a wake from zero now would be for, whether the tick the pool woke for
+    has run). `due_in`: seconds to a schedule tick due within the lead. A wake is for the tick
+    alone when the tick is all the work; the tick has run once its time passed, a task
+    completed since the wake and nothing is pending, due or running (the scheduler may enqueue
+    it seconds late). Across a gap in the samples idleness is unknown: not run."""
+    alone = due_in is not None and demand.backlog == 1 and not demand.active
+    wake = (now + due_in, completions(metrics)) if due_in is not None and alone else None
+    tick = state.tick_wake
+    ran = (
+        tick is not None
+        and not gap
+        and demand.idle
+        and now >= tick[0]
+        and completions(metrics) > tick[1]
+    )
+    return wake, ran
 
 
 def measure_demand(
@@ -382,6 +447,9 @@ class Step:
     idle_for: float
     bounded: int
     reason: str
+    tick_done: bool = False
+    """The pool woke from zero for a schedule tick alone and the tick has run: nothing is
+    pending, due or running and a task completed since the wake."""
     held: int = 0
     """The bounded sustained size, remembered for the scale-down window."""
     desired: int = 0
@@ -397,6 +465,11 @@ class Step:
     damping: float = 1.0
     flapped: bool = False
     reversal: bool = False
+    startup: float | None = None
+    waking: bool = False
+    wake: tuple[float, int] | None = None
+    """(tick time, completions) when only a schedule tick is due: a wake from zero now is for
+    the tick alone (`ScalerState.tick_wake`)."""
 
     @property
     def window(self) -> float:
@@ -408,17 +481,27 @@ class Step:
         return replace(self, reason=self.reason + reason, **changes)  # type: ignore[arg-type]
 
 
-def bound(policy: Policy, recommendation: Recommendation, current: int, idle_for: float) -> Step:
-    """Stage 3: the recommendation within the spec bounds; zero only after the idle window."""
+def bound(
+    policy: Policy,
+    recommendation: Recommendation,
+    current: int,
+    idle_for: float,
+    tick_done: bool = False,
+) -> Step:
+    """Stage 3: the recommendation within the spec bounds; zero only after the idle window or
+    once the tick a pool woke for has run (what of it the arrival rate still holds is gone)."""
     bounded = min(max(recommendation.size, policy.min_replicas), policy.max_replicas)
     reason = recommendation.reason
-    if bounded == 0 and current > 0 and idle_for < policy.scale_to_zero_idle_seconds:
+    if tick_done and policy.min_replicas == 0:
+        bounded = 0
+        reason = "the schedule tick the pool woke for ran and nothing is pending or running"
+    elif bounded == 0 and current > 0 and idle_for < policy.scale_to_zero_idle_seconds:
         bounded = 1
         reason = f"idle for {idle_for:.0f}s of {policy.scale_to_zero_idle_seconds:g}s: keeping 1"
     elif bounded != recommendation.size:
         reason += f", bounded to [{policy.min_replicas}, {policy.max_replicas}]"
     held = min(max(recommendation.sustained, policy.min_replicas, min(bounded, 1)), bounded)
-    return Step(policy, ScalerState(0.0), 0.0, current, idle_for, bounded, reason, held)
+    return Step(policy, ScalerState(0.0), 0.0, current, idle_for, bounded, reason, tick_done, held)
 
 
 def stabilize(step: Step) -> Step:
@@ -453,6 +536,8 @@ def stabilize(step: Step) -> Step:
         desired = min(up, current + policy.max_scale_up_step)
         limited = f", step limited to +{policy.max_scale_up_step}" if desired < up else ""
         return step.but(limited, desired=desired)
+    if bounded == 0 and step.tick_done:
+        return step.but(": back to zero", desired=0)
     if bounded == 0 and step.idle_for >= policy.scale_to_zero_idle_seconds:
         reason = f"pending, active and due-soon zero for {step.idle_for:.0f}s: scaling to zero"
         return replace(step, desired=0, reason=reason)
@@ -508,10 +593,12 @@ def keep_busy_pods(step: Step, busy_pods: int | None) -> Step:
 
 def damp_flaps(step: Step) -> Step:
     """Stage 5b: a scale-up within the down-window after a scale-down doubles the window (up to
-    8x, once per scale-down); each scale-down halves it again (`remember`)."""
+    8x, once per scale-down); each scale-down halves it again (`remember`). Waking from zero
+    for a schedule tick is foreseen, not a flap."""
     state = step.state
     flapped = (
         step.desired > step.current
+        and not (step.current == 0 and step.wake is not None)
         and state.last_scale_down_at is not None
         and step.now - state.last_scale_down_at < step.window
         and state.flap_counted_for != state.last_scale_down_at
@@ -529,10 +616,17 @@ def limit_reversals(step: Step) -> Step:
     """Stage 5c: a move against the previous one waits a base down-window after the last
     reversal (estimates must not flap), except: a scale-down the idle evidence proves; a
     scale-up for pending tasks no free slot takes whose oldest waited half the latency target
-    (holding it broke the target on spikes); waking from zero; returning inside the bounds."""
+    (holding it broke the target on spikes); waking from zero; back to zero after the tick a
+    pool woke for; returning inside the bounds."""
     reversal = _reverses(step.state, step.current, step.desired)
     up = step.desired > step.current
-    free = (up and step.waiting) or step.proven or step.out_of_bounds or step.current == 0
+    free = (
+        (up and step.waiting)
+        or step.proven
+        or step.out_of_bounds
+        or step.current == 0
+        or step.tick_done
+    )
     if not reversal or free:
         return step.but(reversal=reversal)
     last = step.state.last_reversal_at
@@ -548,9 +642,15 @@ def limit_reversals(step: Step) -> Step:
 
 
 def remember(step: Step, busy_at: float | None, metrics: PoolMetrics) -> ScalerState:
-    """Stage 6: the state the next poll starts from."""
+    """Stage 6: the state the next poll starts from. A wake from zero is timed until a pod is
+    ready (going back to zero ends that); a wake for a tick alone is remembered until the pool
+    is back at zero or grows for other work."""
     state, now = step.state, step.now
     up, down = step.desired > step.current, step.desired < step.current
+    if step.desired == 0 or (up and step.current > 0):
+        tick_wake = None
+    else:
+        tick_wake = step.wake if up else state.tick_wake
     return replace(
         state,
         recommendations=step.history,
@@ -560,6 +660,15 @@ def remember(step: Step, busy_at: float | None, metrics: PoolMetrics) -> ScalerS
         flap_counted_for=state.last_scale_down_at if step.flapped else state.flap_counted_for,
         down_window_damping=max(1.0, step.damping / 2) if down else step.damping,
         busy_at=busy_at,
+        startup_seconds=step.startup,
+        waking_since=(
+            now
+            if up and step.current == 0
+            else state.waking_since
+            if step.waking and step.desired
+            else None
+        ),
+        tick_wake=tick_wake,
         samples=(
             *(old for old in state.samples if old.taken_at >= now - RATE_WINDOW_SECONDS),
             metrics,
@@ -589,8 +698,9 @@ def decide(
     if age > policy.stale_after_seconds:
         return hold(policy, current, state, f"metrics stale ({age:.1f}s old)")
     ready = current if ready is None else ready
-    schedule_due = (
-        next_schedule_in is not None and next_schedule_in <= policy.due_soon_lookahead_seconds
+    startup, waking = observe_startup(state, now, ready)
+    schedule_due = next_schedule_in is not None and next_schedule_in <= schedule_lead(
+        policy, startup
     )
     # Across a gap in the samples (Redis was unreachable) idleness is unknown: count as busy.
     gap = bool(state.samples) and (
@@ -604,11 +714,16 @@ def decide(
     idle_for = now - (busy_at if busy_at is not None else state.started_at)
     recommendation = recommend(policy, demand, current, ready)
     evident = None if gap else idle_evidence(policy, window, metrics)
+    due_in = next_schedule_in if schedule_due else None
+    wake, tick_done = follow_tick(state, now, metrics, demand, due_in, gap)
     step = replace(
-        bound(policy, recommendation, current, idle_for),
+        bound(policy, recommendation, current, idle_for, tick_done),
         state=state,
         now=now,
         evident=evident,
+        startup=startup,
+        waking=waking,
+        wake=wake,
         waiting=(
             demand.pending > ready * policy.concurrency - demand.active
             and demand.latency_seconds >= policy.target_latency_seconds / 2

@@ -807,15 +807,15 @@ def test_scale_in_keeps_every_busy_pod(
         assert "2 pods are running tasks" in reason
 
 
-def test_a_pool_at_zero_wakes_for_its_schedule(
-    env: Env, redis_server: RedisServer, run_operator: Any
+def pool_at_zero_with_a_schedule(
+    env: Env, redis_server: RedisServer, name: str, period: int
 ) -> None:
-    """The scheduler runs in the worker pods: a pool at zero must wake before each tick."""
-    period = 40
+    """A pool of `min: 0` whose `@every {period}s` entry is its only work (no kubelet: its
+    pods never start, so the tick never runs)."""
     env.redis_secret(redis_server)
     env.queue("jobs")
     env.pool(
-        "cron",
+        name,
         ["jobs"],
         replicas={"min": 0, "max": 2},
         autoscaling={
@@ -825,19 +825,59 @@ def test_a_pool_at_zero_wakes_for_its_schedule(
         },
         schedules=[{"name": "tick", "cron": f"@every {period}s", "taskType": "t", "queue": "jobs"}],
     )
+
+
+def seconds_before_the_tick(env: Env, name: str, period: int) -> float:
+    """How long before the next tick the operator last scaled the pool: from lastScaleTime
+    (whole seconds, truncated), not when the test saw it (on a busy machine reading the
+    Deployment back can lag by seconds)."""
+    status = env.get("asynqworkerpools", name)["status"]
+    scaled_at = datetime.fromisoformat(status["lastScaleTime"]).timestamp()
+    return (int(scaled_at) // period + 1) * period - scaled_at
+
+
+def test_a_pool_at_zero_wakes_for_its_schedule(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """The scheduler runs in the worker pods: a pool at zero must wake before each tick."""
+    period = 40
+    pool_at_zero_with_a_schedule(env, redis_server, "cron", period)
     with run_operator():
         # Outside the lookahead the idle pool goes to zero; inside it, it wakes.
         wait_for(lambda: env.replicas("cron") == 0, "zero while the next tick is far", period)
         wait_for(lambda: env.replicas("cron") == 1, "woken for the tick", period)
-        # When the operator scaled (whole seconds, truncated), not when this test saw it: on a
-        # busy machine reading the Deployment back can lag by seconds.
-        status = env.get("asynqworkerpools", "cron")["status"]
-        scaled_at = datetime.fromisoformat(status["lastScaleTime"]).timestamp()
-        next_tick = (int(scaled_at) // period + 1) * period
-        ahead = next_tick - scaled_at
+        ahead = seconds_before_the_tick(env, "cron", period)
         assert ahead <= 15 + 1, f"woken {ahead:.0f}s before the tick"
         assert ahead - 1 >= 5, "woken too late for the pod to start"
         wait_for(lambda: env.replicas("cron") == 0, "idle again after the tick", period)
+
+
+def test_a_restarted_operator_wakes_one_observed_start_up_before_a_tick(
+    env: Env, redis_server: RedisServer, run_operator: Any
+) -> None:
+    """status.startupSeconds, observed by an earlier operator, sets the lead from the first
+    poll: that plus one poll, not the 15 s lookahead (which, longer than the period, kept the
+    pool up for good)."""
+    period, startup = 10, 1
+    pool_at_zero_with_a_schedule(env, redis_server, "seeded", period)
+    env.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        env.namespace,
+        "asynqworkerpools",
+        "seeded",
+        {"status": {"startupSeconds": startup}},
+    )
+    with run_operator():
+
+        def decided(size: int) -> bool:
+            status = env.get("asynqworkerpools", "seeded").get("status", {})
+            return status.get("lastDecision", {}).get("desiredReplicas") == size
+
+        wait_for(lambda: decided(1), "woken for a tick", 2 * period)
+        ahead = seconds_before_the_tick(env, "seeded", period)
+        assert ahead <= startup + POLL_SECONDS + 2, f"woken {ahead:.0f}s before the tick"
+        wait_for(lambda: decided(0), "back at zero between the ticks", period)
 
 
 def test_own_scale_writes_are_not_drift(

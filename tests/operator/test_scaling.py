@@ -416,6 +416,70 @@ def test_a_schedule_tick_wakes_a_pool_at_zero() -> None:
     assert woken.inputs["dueSoon"] == 1
 
 
+def test_the_schedule_lead_is_the_observed_start_up_plus_a_poll() -> None:
+    """Woken `dueSoonLookaheadSeconds` (30 s) before every tick, a pool of 2 s ticks ran 6.8x
+    the oracle's pod-seconds; once a start-up was seen, the lead is that plus one poll."""
+    policy = Policy(min_replicas=0, due_soon_lookahead_seconds=30)
+    first = decide(policy, 0, pool(0, queue()), 0.0, ScalerState(-600), 0, next_schedule_in=30)
+    assert first.desired_replicas == 1, "no start-up seen yet: the lookahead stands in"
+    assert first.state is not None
+    starting = decide(policy, 1, pool(2, queue()), 2.0, first.state, 0, next_schedule_in=28)
+    assert starting.state is not None and starting.state.startup_seconds is None
+    up = decide(policy, 1, pool(4, queue()), 4.0, starting.state, 1, next_schedule_in=26)
+    assert up.state is not None and up.state.startup_seconds == 4.0
+    far = decide(policy, 0, pool(200, queue()), 200.0, up.state, 0, next_schedule_in=20)
+    assert far.desired_replicas == 0, far.reason
+    near = decide(policy, 0, pool(200, queue()), 200.0, up.state, 0, next_schedule_in=6)
+    assert near.desired_replicas == 1, near.reason
+
+
+@pytest.mark.parametrize(("seen_at", "expected"), [(102.0, 3.0), (110.0, 10.0)])
+def test_a_longer_start_up_counts_at_once_a_shorter_one_halfway(
+    seen_at: float, expected: float
+) -> None:
+    """Waking late delays a tick; one fast start proves little."""
+    state = ScalerState(started_at=-600, startup_seconds=4.0, waking_since=100.0)
+    decision = decide(Policy(min_replicas=0), 1, pool(seen_at, queue()), seen_at, state, 1)
+    assert decision.state is not None
+    assert decision.state.startup_seconds == expected
+    assert decision.state.waking_since is None
+
+
+def tick_cycle(first: QueueMetrics, ticked: dict[float, QueueMetrics]) -> dict[float, int]:
+    """A pool at zero (idle window 60 s, down-window 120 s) polled every 2 s from 0 to 40 s with
+    a tick at 30 s; `first` is sampled at 0 s, `ticked` at the given times, else nothing is
+    pending or running. Returns the size decided at each poll."""
+    policy = Policy(min_replicas=0, concurrency=5)
+    state, current, sizes = ScalerState(started_at=-600), 0, {}
+    for now in range(0, 42, 2):
+        sample = first if now == 0 else ticked.get(now, queue(processed_total=0))
+        ticks_in = 30.0 - now if now < 30 else 180.0 - now
+        decision = decide(policy, current, pool(now, sample), now, state, next_schedule_in=ticks_in)
+        assert decision.state is not None
+        state, current = decision.state, decision.desired_replicas
+        sizes[now] = current
+    return sizes
+
+
+def test_a_pool_woken_for_a_tick_goes_back_to_zero_once_the_tick_ran() -> None:
+    """Not after `scaleToZeroIdleSeconds` of idling, and not before the tick's task completed
+    (the scheduler may enqueue it seconds after the tick time)."""
+    done = queue(processed_total=1)
+    late = {32: queue(pending=1), 34: queue(active=1), 36: done, 38: done, 40: done}
+    sizes = tick_cycle(queue(), late)
+    assert sizes[0] == 1
+    assert [sizes[t] for t in (30, 32, 34)] == [1, 1, 1], sizes
+    assert sizes[36] == 0, sizes
+
+
+def test_a_wake_for_more_than_the_tick_keeps_the_idle_window() -> None:
+    """Tasks that were pending beside the tick are not foreseen: they get the idle window."""
+    done = queue(processed_total=4)
+    sizes = tick_cycle(queue(pending=3), {30: queue(active=1), 32: done, 34: done, 36: done})
+    assert sizes[0] == 1
+    assert set(list(sizes.values())[1:]) == {1}, sizes
+
+
 def test_tasks_of_dead_servers_hold_no_pods() -> None:
     """After a Redis outage, dead servers' tasks stay in the active list until the recoverer
     moves them; their leases expired, so they are not in flight."""

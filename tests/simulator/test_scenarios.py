@@ -1,11 +1,11 @@
 """The policy scored in the queue simulator against the oracle and the HPA baseline (issue #18).
 
-Every target of the issue is asserted per scenario. Targets the policy does not reach yet are
-strict xfails whose reason gives the measured value, so reaching one turns the test red until
-the xfail is removed. Pod-seconds: scale-in follows the idle evidence (an empty backlog for
-three polls) instead of waiting out the 120 s scale-down window. Busy pods: the operator
-reads who is busy from the servers' busy counts, rewritten whenever they change, so a pod
-that just picked up a task is never taken for idle.
+Every target of the issue is asserted per scenario. Pod-seconds: scale-in follows the idle
+evidence (an empty backlog for three polls) instead of waiting out the 120 s scale-down
+window; a pool at zero wakes one observed start-up plus one poll before a schedule tick and
+goes back to zero once the tick ran. Busy pods: the operator reads who is busy from the
+servers' busy counts, rewritten whenever they change, so a pod that just picked up a task is
+never taken for idle.
 """
 
 from __future__ import annotations
@@ -18,13 +18,6 @@ from devenv.simulator.scenarios import SCENARIOS, by_name
 from devenv.simulator.scores import Comparison, Scores, compare
 
 NAMES = [scenario.name for scenario in SCENARIOS]
-
-POD_SECONDS_NOT_YET = {
-    "cron-at-zero": (
-        "6.8x: woken 30 s early (dueSoonLookaheadSeconds) and idle for scaleToZeroIdleSeconds "
-        "(60 s) after each 2 s tick; the oracle runs one start-up plus the task"
-    ),
-}
 
 
 @cache
@@ -53,16 +46,6 @@ def test_peak_is_at_most_a_quarter_over_the_needed_size(name: str) -> None:
     assert comparison.kasynq.peak_replicas <= 1.25 * comparison.needed + 1, comparison.kasynq
 
 
-def marked(reasons: dict[str, str]) -> list[object]:
-    """NAMES, those in `reasons` as strict xfails with the reason."""
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(reason=reasons[name], strict=True))
-        if name in reasons
-        else name
-        for name in NAMES
-    ]
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_no_busy_pod_is_removed_while_an_idle_one_remains(name: str) -> None:
     scores = result(name).kasynq
@@ -79,8 +62,10 @@ def test_beats_the_hpa_baseline(name: str) -> None:
     assert beats(comparison.kasynq, comparison.hpa), (comparison.kasynq, comparison.hpa)
 
 
-@pytest.mark.parametrize("name", marked(POD_SECONDS_NOT_YET))
+@pytest.mark.parametrize("name", NAMES)
 def test_pod_seconds_within_15_percent_of_the_oracle(name: str) -> None:
+    """cron-at-zero was 6.8x: woken 30 s early (dueSoonLookaheadSeconds) before every 2 s tick
+    and idle for scaleToZeroIdleSeconds (60 s) after it."""
     comparison = result(name)
     assert comparison.kasynq.pod_seconds <= 1.15 * comparison.oracle.pod_seconds, comparison
 
@@ -92,6 +77,17 @@ def test_cron_at_zero_wakes_for_every_tick_and_idles_back() -> None:
     replicas = comparison.traces["kasynq"].replicas
     first_tick = 150
     assert 0 in replicas[first_tick:], "never idled back to zero after a tick"
+
+
+def test_cron_at_zero_wakes_just_in_time_once_the_start_up_is_known() -> None:
+    """The first tick showed the start-up (1 s, seen at the next poll: 2 s); the second (300 s)
+    gets that plus one 2 s poll of lead, and the pool is back at zero 2 s (one poll) after its
+    2 s task."""
+    trace = result("cron-at-zero").traces["kasynq"]
+    replicas = dict(zip(trace.times, trace.replicas, strict=True))
+    woken = [at for at, size in replicas.items() if 160 <= at <= 400 and size]
+    assert woken and min(woken) >= 300 - 2 - 2, woken
+    assert max(woken) <= 300 + 2 + 2, woken
 
 
 def test_the_oracle_meets_the_slo_everywhere() -> None:
