@@ -4,6 +4,11 @@ Owned objects are written with server-side apply under the `kasynq-operator` fie
 which repairs drift in every field the operator sets. The autoscaler changes a Deployment's
 `spec.replicas` with a merge patch; the pool's reconcile re-applies the live size, and both
 run in the pool's one daemon, so they never race.
+
+Requests go through the client library's `ApiClient` (configuration, credentials, TLS,
+`ApiException`) as plain JSON: its generated API classes (`CoreV1Api`, ...) import hundreds
+of pydantic models and build validators for every method, about 26 MiB of the operator's
+resident memory, and their responses are model objects converted back to dicts.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -87,16 +93,39 @@ class PodInfo:
 
 
 class KubeApi:
-    """Thin typed wrapper over the generated clients, returning plain dicts."""
+    """The operator's few Kubernetes calls, as plain JSON over one `ApiClient`."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
 
-    def _plain(self, obj: Any) -> Any:
-        return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; the response's JSON object. Raises ApiException (with the server's
+        status and body) on a status outside 2xx, as the generated API classes do."""
+        headers = {"Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        _, url, headers, body, _ = self._client.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(method, url, headers, body)
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            text = data.decode(errors="replace")
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        return dict(json.loads(data))
 
     def apply(self, manifest: Manifest, owner: Mapping[str, Any]) -> dict[str, Any]:
         """Create or server-side apply a ConfigMap, Service or Deployment owned by `owner`;
@@ -104,35 +133,27 @@ class KubeApi:
         body = {**manifest, "metadata": {**manifest["metadata"]}}
         body["metadata"]["ownerReferences"] = [owner_reference(owner)]
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-        patch = {
-            "ConfigMap": self.core.patch_namespaced_config_map,
-            "Service": self.core.patch_namespaced_service,
-            "Deployment": self.apps.patch_namespaced_deployment,
-        }[body["kind"]]
-        written = patch(
-            name,
-            namespace,
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY,
+        return self._call(
+            "PATCH",
+            _object_path(body["kind"], namespace, name),
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=body,
+            content_type=APPLY,
         )
-        return dict(self._plain(written))
 
     def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret's labels and decoded data, or None when it does not exist."""
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            secret = self._call("GET", _object_path("Secret", namespace, name))
         except ApiException as exc:
             if exc.status == NOT_FOUND:
                 return None
             raise
-        data = {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
-        meta = secret.metadata or client.V1ObjectMeta()
+        meta = secret.get("metadata", {})
         return {
-            "labels": dict(meta.labels or {}),
-            "annotations": dict(meta.annotations or {}),
-            "data": data,
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": dict(meta.get("annotations") or {}),
+            "data": _decoded(secret),
         }
 
     def apply_secret(
@@ -151,17 +172,23 @@ class KubeApi:
             "metadata": {"name": name, "namespace": namespace, **metadata},
             "stringData": data,
         }
-        self.core.patch_namespaced_secret(
-            name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY
+        self._call(
+            "PATCH",
+            _object_path("Secret", namespace, name),
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=body,
+            content_type=APPLY,
         )
 
     def restart_workers_using(self, namespace: str, secret: str, stamp: str) -> list[str]:
         """Roll the pools' worker Deployments whose env reads `secret` (a pod template
         annotation, under its own field manager so the pool's apply keeps it); their names."""
         selector = f"app.kubernetes.io/managed-by={MANAGED_BY}"
-        listed = self.apps.list_namespaced_deployment(namespace, label_selector=selector)
+        listed = self._call(
+            "GET", _object_path("Deployment", namespace), query={"labelSelector": selector}
+        )
         rolled: list[str] = []
-        for deployment in self._plain(listed)["items"]:
+        for deployment in listed["items"]:
             env = [
                 item
                 for container in deployment["spec"]["template"]["spec"]["containers"]
@@ -173,26 +200,26 @@ class KubeApi:
             name = str(deployment["metadata"]["name"])
             annotations = {CREDENTIALS_ROTATED_ANNOTATION: stamp}
             patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
-            self.apps.patch_namespaced_deployment(
-                name,
-                namespace,
-                patch,
-                field_manager=ROTATION_FIELD_MANAGER,
-                _content_type=MERGE,
+            self._call(
+                "PATCH",
+                _object_path("Deployment", namespace, name),
+                query={"fieldManager": ROTATION_FIELD_MANAGER},
+                body=patch,
+                content_type=MERGE,
             )
             rolled.append(name)
         return rolled
 
     def delete_secret(self, namespace: str, name: str) -> None:
         try:
-            self.core.delete_namespaced_secret(name, namespace)
+            self._call("DELETE", _object_path("Secret", namespace, name))
         except ApiException as exc:
             if exc.status != NOT_FOUND:
                 raise
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(self._plain(self.apps.read_namespaced_deployment(name, namespace)))
+            return self._call("GET", _object_path("Deployment", namespace, name))
         except ApiException as exc:
             if exc.status == NOT_FOUND:
                 return None
@@ -200,48 +227,68 @@ class KubeApi:
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """Set spec.replicas; returns the Deployment as written."""
-        written = self.apps.patch_namespaced_deployment(
-            name,
-            namespace,
-            {"spec": {"replicas": replicas}},
-            field_manager=AUTOSCALER_FIELD_MANAGER,
-            _content_type=MERGE,
+        return self._call(
+            "PATCH",
+            _object_path("Deployment", namespace, name),
+            query={"fieldManager": AUTOSCALER_FIELD_MANAGER},
+            body={"spec": {"replicas": replicas}},
+            content_type=MERGE,
         )
-        return dict(self._plain(written))
 
     def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         """Merge-patch the status subresource of one of our custom resources."""
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE
-        )
+        path = _object_path(plural, namespace, name)
+        self._call("PATCH", f"{path}/status", body={"status": dict(status)}, content_type=MERGE)
 
     def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        secret = self.core.read_namespaced_secret(name, namespace)
-        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+        return _decoded(self._call("GET", _object_path("Secret", namespace, name)))
 
     def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
-        pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        listed = self._call(
+            "GET", _object_path("Pod", namespace), query={"labelSelector": selector}
+        )
         result = []
-        for pod in pods:
-            meta = pod.metadata
-            assert meta is not None and meta.name is not None
-            cost = (meta.annotations or {}).get(DELETION_COST_ANNOTATION)
+        for pod in listed["items"]:
+            meta = pod["metadata"]
+            cost = (meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION)
             result.append(
                 PodInfo(
-                    name=meta.name,
+                    name=meta["name"],
                     deletion_cost=int(cost) if cost is not None else None,
-                    terminating=meta.deletion_timestamp is not None,
+                    terminating=meta.get("deletionTimestamp") is not None,
                 )
             )
         return result
 
     def annotate_pod(self, namespace: str, name: str, key: str, value: str) -> None:
-        self.core.patch_namespaced_pod(
-            name,
-            namespace,
-            {"metadata": {"annotations": {key: value}}},
-            field_manager=AUTOSCALER_FIELD_MANAGER,
-            _content_type=MERGE,
+        self._call(
+            "PATCH",
+            _object_path("Pod", namespace, name),
+            query={"fieldManager": AUTOSCALER_FIELD_MANAGER},
+            body={"metadata": {"annotations": {key: value}}},
+            content_type=MERGE,
         )
+
+
+_COLLECTIONS = {
+    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
+    "Pod": "/api/v1/namespaces/{namespace}/pods",
+    "Secret": "/api/v1/namespaces/{namespace}/secrets",
+    "Service": "/api/v1/namespaces/{namespace}/services",
+    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
+}
+
+
+def _object_path(kind: str, namespace: str, name: str | None = None) -> str:
+    """The API path of a namespaced object, or of its collection: `kind` is a built-in kind
+    or the plural of one of our custom resources."""
+    template = _COLLECTIONS.get(kind, f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{kind}")
+    collection = template.format(namespace=quote(namespace, safe=""))
+    return collection if name is None else f"{collection}/{quote(name, safe='')}"
+
+
+def _decoded(secret: Mapping[str, Any]) -> dict[str, bytes]:
+    """A Secret's data, base64-decoded."""
+    return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
