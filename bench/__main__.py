@@ -83,8 +83,10 @@ def main() -> None:
         log.info("bench starting workdir=%s quick=%s", workdir, args.quick)
         workloads = args.workloads.split(",")
         results = run_session(systems, workloads, params, args.quick, workdir)
-        if set(workloads) != set(WORKLOADS) and results_path.exists():
-            results = results.merged_into(Results.load(results_path), workloads)
+        every_system = len(systems) == len(all_systems())
+        if (set(workloads) != set(WORKLOADS) or not every_system) and results_path.exists():
+            measured = None if every_system else [system.key for system in systems]
+            results = results.merged_into(Results.load(results_path), workloads, measured)
         results.save(results_path)
         if any(isinstance(value, Failed) for row in results.rows
                for values in row.metrics.values() for value in values):  # fmt: skip

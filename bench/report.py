@@ -585,7 +585,8 @@ def _chart(charts: dict[str, str], workload: str) -> str:
 
 
 def _updated(results: Results, workload: str) -> str:
-    """A note when `workload` was measured by a later partial run (`--workloads`)."""
+    """A note when `workload` was measured by a later partial run (`--workloads`, or
+    `--systems` naming some systems only)."""
     when = results.updated.get(workload)
     return f"Measured by a later run of this workload only: {when}.\n" if when else ""
 
@@ -731,13 +732,16 @@ def render_page(
         "\n## Method\n",
         METHOD,
         "## Enqueue rate (one producer process)\n",
+        _updated(results, ENQUEUE),
         enqueue_table(results),
         _chart(charts, ENQUEUE),
         "\n## Drain rate (pre-enqueued no-op tasks)\n",
+        _updated(results, DRAIN),
         drain_table(results),
         _chart(charts, DRAIN),
         "\n## Pickup latency of an idle worker\n",
         "Lower is better: a ratio below 1 means faster pickup than the reference.\n",
+        _updated(results, LATENCY),
         latency_table(results),
         _chart(charts, LATENCY),
         "\n## Fan-out/fan-in (group + callback)\n",
@@ -757,6 +761,7 @@ def render_page(
         round_trips_table(results),
         "",
         OPERATOR_TEXT,
+        _updated(results, OPERATOR),
         operator_table(results),
         "\n## Waiting for a result\n",
         WAIT_TEXT,

@@ -60,11 +60,17 @@ class Results:
     updated: dict[str, str] = field(default_factory=dict)
     """Workloads measured later by a partial session (`--workloads`): when, by workload."""
 
-    def merged_into(self, previous: Results, workloads: list[str]) -> Results:
+    def merged_into(
+        self, previous: Results, workloads: list[str], systems: list[str] | None = None
+    ) -> Results:
         """`previous` with the rows (and the charts' series) of `workloads` replaced by this
-        session's: a partial run keeps the other workloads' figures on the page, and says when
-        it ran."""
-        previous.rows = [row for row in previous.rows if row.workload not in workloads]
+        session's, for `systems` (None: every system): a partial run keeps the other figures
+        on the page, and says when it ran and which systems it measured."""
+        previous.rows = [
+            row
+            for row in previous.rows
+            if row.workload not in workloads or (systems is not None and row.system not in systems)
+        ]
         previous.rows += self.rows
         previous.series.update(self.series)
         previous.titles.update(self.titles)
@@ -85,9 +91,14 @@ class Results:
             if moved
             else ""
         )
+        only = (
+            " (" + ", ".join(self.titles.get(system, system) for system in systems) + " only)"
+            if systems is not None
+            else ""
+        )
         for workload in workloads:  # and its machine table too: say where this run was
             previous.updated[workload] = (
-                f"{self.started} to {self.finished}{mode}, with {versions}{where}"
+                f"{self.started} to {self.finished}{mode}{only}, with {versions}{where}"
             )
         return previous
 

@@ -216,3 +216,24 @@ def test_a_partial_run_notes_its_machine_in_each_section_it_replaced() -> None:
     for heading in ("## Waiting for a result", "## Web console"):
         assert note in page.partition(heading)[2].partition("\n## ")[0], heading
     assert "| CPU model | AMD EPYC |" in page
+
+
+def test_a_run_of_some_systems_keeps_the_other_systems_rows() -> None:
+    """`python -m bench --systems kasynq,go-asynq --workloads enqueue` replaced the whole
+    enqueue table, dropping the Python peers' rows; now only the systems it ran are replaced,
+    and the section says which systems the later run measured."""
+    results = _results()
+    results.row(ENQUEUE, "celery", "delay()").add_run({"rate": 3_000.0}, ("rate",))
+    later = Results(quick=False, started="later", finished="later still")
+    later.titles.update({"kasynq": "kasynq", "go-asynq": "Go asynq"})
+    for system in ("kasynq", "go-asynq"):
+        later.row(ENQUEUE, system, f"{system} API").add_run({"rate": 10.0}, ("rate",))
+    merged = later.merged_into(results, [ENQUEUE], ["kasynq", "go-asynq"])
+    systems = {row.system for row in merged.rows_of(ENQUEUE)}
+    assert "celery" in systems
+    assert {row.label for row in merged.rows_of(ENQUEUE) if row.system == "kasynq"} == {
+        "kasynq API"
+    }
+    page = render_page(merged, {}, "params")
+    assert "Measured by a later run of this workload only: later to later still " in page
+    assert "(kasynq, Go asynq only)" in page
