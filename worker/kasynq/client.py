@@ -70,12 +70,17 @@ class PreparedTask:
 
 
 def prepare(
-    task: Task, overrides: TaskOptions, now: datetime, queue_prefix: str = ""
+    task: Task,
+    overrides: TaskOptions,
+    now: datetime,
+    queue_prefix: str = "",
+    info_type: type[TaskInfo] = TaskInfo,
 ) -> PreparedTask:
     """Compose options and build the message exactly as Go's `EnqueueContext` (wire-protocol.md §7).
 
     `overrides` win over the task's own options; `now` is the enqueue time (aware); the
-    queue goes to Redis as `<queue_prefix>:<queue>` when a prefix is given.
+    queue goes to Redis as `<queue_prefix>:<queue>` when a prefix is given. The info is made
+    as `info_type` (a waitable one: not copied again on every enqueue).
     """
     opts = task.options.overridden_by(overrides)
     queue = keys.prefixed_queue(
@@ -110,12 +115,13 @@ def prepare(
     if process_at > now:
         lock_ttl = whole_seconds(process_at + unique - now) if unique else 0
         write = TaskWrite(msg, process_at=unix_seconds(process_at), unique_ttl=lock_ttl)
-        return PreparedTask(write, _info(msg, TaskState.SCHEDULED, process_at))
+        return PreparedTask(write, _info(info_type, msg, TaskState.SCHEDULED, process_at))
     lock_ttl = whole_seconds(unique) if unique else 0
     if opts.group:
         write = TaskWrite(msg, group=opts.group, unique_ttl=lock_ttl)
-        return PreparedTask(write, _info(msg, TaskState.AGGREGATING, None))
-    return PreparedTask(TaskWrite(msg, unique_ttl=lock_ttl), _info(msg, TaskState.PENDING, now))
+        return PreparedTask(write, _info(info_type, msg, TaskState.AGGREGATING, None))
+    write = TaskWrite(msg, unique_ttl=lock_ttl)
+    return PreparedTask(write, _info(info_type, msg, TaskState.PENDING, now))
 
 
 def dependant_node(
@@ -137,8 +143,10 @@ class Workflow(Protocol):
     def nodes(self, prepare: Callable[[Task], PreparedTask]) -> list[Node]: ...
 
 
-def _info(msg: TaskMessage, state: TaskState, next_process_at: datetime | None) -> TaskInfo:
-    return TaskInfo.from_message(msg, state, next_process_at=next_process_at)
+def _info(
+    info_type: type[TaskInfo], msg: TaskMessage, state: TaskState, at: datetime | None
+) -> TaskInfo:
+    return info_type.from_message(msg, state, next_process_at=at)
 
 
 class AsyncClient(AsyncFacade, RedisConstructors):
@@ -199,7 +207,7 @@ class AsyncClient(AsyncFacade, RedisConstructors):
         """
         now_ns = self._broker.now_ns()
         overrides = options(**opts)
-        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix)
+        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix, AsyncTaskInfo)
         if depends_on:
             explicit_id = (overrides.task_id or task.options.task_id) is not None
             node = dependant_node(prepared, depends_on, on_dependency_failure, explicit_id)
@@ -358,7 +366,7 @@ class Client(BlockingCloseable):
         writer = self._open_writer()
         now_ns = writer.now_ns()
         overrides = options(**opts)
-        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix)
+        prepared = prepare(task, overrides, moment(now_ns), self._queue_prefix, WaitableTaskInfo)
         if depends_on:
             explicit_id = (overrides.task_id or task.options.task_id) is not None
             node = dependant_node(prepared, depends_on, on_dependency_failure, explicit_id)

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Final
+from typing import Final, TypeVar
 
 import redis
 import redis.cluster
@@ -111,6 +111,16 @@ def _step(
 
 _INFO_FIELDS = tuple(item.name for item in fields(TaskInfo))
 
+_Bound = TypeVar("_Bound", bound=TaskInfo)
+
+
+def _bound(cls: type[_Bound], info: TaskInfo, client: object) -> _Bound:
+    """`info` as a `cls` waiting on `client`. An info made as `cls` already (`prepare`'s
+    `info_type`, on every enqueue) is bound in place rather than copied field by field."""
+    made = info if isinstance(info, cls) else cls(*[getattr(info, name) for name in _INFO_FIELDS])
+    object.__setattr__(made, "_redis", client)  # frozen: set past the dataclass guard
+    return made
+
 
 class AsyncTaskInfo(TaskInfo):
     """The TaskInfo of `AsyncClient.enqueue`: `await info.wait(timeout)`. Its client is not a
@@ -121,9 +131,7 @@ class AsyncTaskInfo(TaskInfo):
 
     @classmethod
     def of(cls, info: TaskInfo, client: AsyncRedis) -> AsyncTaskInfo:
-        made = cls(**{name: getattr(info, name) for name in _INFO_FIELDS})
-        object.__setattr__(made, "_redis", client)  # frozen: set past the dataclass guard
-        return made
+        return _bound(cls, info, client)
 
     async def wait(self, timeout: float) -> bytes | None:  # noqa: ASYNC109 - the issue's API
         """The task's result once it completed (None if none was kept), else the final
@@ -151,9 +159,7 @@ class WaitableTaskInfo(TaskInfo):
 
     @classmethod
     def of(cls, info: TaskInfo, client: BlockingClient) -> WaitableTaskInfo:
-        made = cls(**{name: getattr(info, name) for name in _INFO_FIELDS})
-        object.__setattr__(made, "_redis", client)
-        return made
+        return _bound(cls, info, client)
 
     def wait(self, timeout: float) -> bytes | None:
         """`AsyncTaskInfo.wait`, blocking the calling thread."""

@@ -2,8 +2,9 @@
 
 No event loop and no thread: a prepared task goes out as one `EVALSHA` of the same script
 `Broker.write_task` runs (`task_write_call`), on the caller's own thread. On standalone Redis
-each thread writes on a connection of its own, made by the client's pool and fed commands
-packed by hiredis: redis-py's generic command path costs about as much as the round trip.
+each thread writes on a connection of its own, made (and authenticated) by the client's pool,
+whose socket carries commands packed and replies parsed by hiredis: redis-py's generic command
+path costs about as much as the round trip on a local Redis.
 Sentinel-managed clients take that generic path, so that their pool follows the master.
 A connection is never used in another process: after `fork()` (gunicorn `--preload`, Celery
 prefork, multiprocessing) the child opens its own, as redis-py's pools do for everything
@@ -14,12 +15,15 @@ Go's SADD, through redis-py's cluster client.
 from __future__ import annotations
 
 import os
+import select
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import hiredis
 import redis
 import redis.cluster
 import redis.sentinel
@@ -54,7 +58,7 @@ class BlockingWriter:
         )
         self._local = _ThreadConnection()
         # weakly: a thread that ends drops its connection, which redis-py closes when collected
-        self._made: weakref.WeakSet[_Wire] = weakref.WeakSet()
+        self._made: weakref.WeakSet[Any] = weakref.WeakSet()  # redis-py connections
         self._made_lock = threading.Lock()
 
     def now_ns(self) -> int:
@@ -126,40 +130,36 @@ class BlockingWriter:
             pipe.execute_command(*script, len(call.keys), *call.keys, *call.args)
         return list(pipe.execute(raise_on_error=False))
 
-    def _run_on_own_connection(self, call: ScriptCall) -> Any:
-        """`call` by SHA (NOSCRIPT: by source) on this thread's connection; error replies
-        raise `ResponseError`, and a connection that failed is dropped, not reused."""
+    def _run_on_own_connection(self, call: ScriptCall) -> object:
+        """`call` by SHA (NOSCRIPT: by source) on this thread's connection; a connection that
+        failed is dropped, not reused."""
         connection = self._connection()
         head: tuple[Any, ...] = (len(call.keys), *call.keys, *call.args)
         try:
-            try:
-                connection.send_packed_command([pack_command(("EVALSHA", call.script.sha, *head))])
-                return connection.read_response()
-            except NoScriptError:
-                connection.send_packed_command([pack_command(("EVAL", call.script.source, *head))])
-                return connection.read_response()
-        except (RedisConnectionError, RedisTimeoutError, OSError):
+            reply = connection.call(pack_command(("EVALSHA", call.script.sha, *head)))
+            if isinstance(reply, NoScriptError):
+                reply = connection.call(pack_command(("EVAL", call.script.source, *head)))
+        except (RedisConnectionError, RedisTimeoutError):
             self._local.connection = None
-            connection.disconnect()
+            connection.close()
             raise
+        return reply
 
-    def _connection(self) -> _Wire:
-        """This thread's connection in this process; one Redis closed meanwhile is reopened."""
-        local = self._local
+    def _connection(self) -> _RawConnection:
+        """This thread's connection in this process; one Redis closed meanwhile is replaced."""
+        local, pid = self._local, os.getpid()
         connection = local.connection
-        if connection is None or local.pid != os.getpid():
-            assert isinstance(self.client, redis.Redis)
-            connection = cast(_Wire, self.client.connection_pool.make_connection())
-            local.connection, local.pid = connection, os.getpid()
-            with self._made_lock:
-                self._made.add(connection)
-            return connection
-        try:
-            stale = connection.can_read()  # only a closed socket or stray data is readable now
-        except (RedisConnectionError, OSError):
-            stale = True
-        if stale:
-            connection.disconnect()
+        if connection is not None and local.pid == pid:
+            if not connection.stale():
+                return connection
+            local.connection = None
+            connection.close()
+        assert isinstance(self.client, redis.Redis)
+        made = self.client.connection_pool.make_connection()
+        with self._made_lock:
+            self._made.add(made)
+        connection = _RawConnection(made)  # connects: raises if Redis cannot be reached
+        local.connection, local.pid = connection, pid
         return connection
 
     def ping(self) -> bool:
@@ -174,22 +174,68 @@ class BlockingWriter:
             connection.disconnect()
 
 
-class _Wire(Protocol):
-    """What is used of a redis-py connection (redis-py's own methods are not annotated)."""
+class _RawConnection:
+    """A redis-py connection (which did the handshake: TLS, AUTH, SELECT) whose socket is
+    written and read directly, with a hiredis reader: redis-py's command path (health checks,
+    error wrapping on every call) costs more than the round trip on a local Redis. Replies
+    are hiredis's (`ResponseError`s for error replies, `NoScriptError` for NOSCRIPT)."""
 
-    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
+    __slots__ = ("_connection", "_poller", "_reader", "_socket")
 
-    def read_response(self) -> Any: ...
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        connection.connect()
+        self._socket: socket.socket = self._connection._sock
+        self._reader = hiredis.Reader(replyError=_reply_error)
+        self._poller = select.poll()
+        self._poller.register(self._socket, select.POLLIN)
 
-    def can_read(self) -> bool: ...
+    def call(self, packed: bytes) -> object:
+        """Send one packed command and read its reply; raises redis-py's ConnectionError
+        and TimeoutError (the socket keeps the client's `socket_timeout`)."""
+        sock, reader = self._socket, self._reader
+        try:
+            sock.sendall(packed)
+            while (reply := reader.gets()) is False:
+                data = sock.recv(_READ_SIZE)
+                if not data:
+                    raise RedisConnectionError("Connection closed by server.")
+                reader.feed(data)
+        except TimeoutError as exc:  # socket.timeout: before OSError, of which it is one
+            raise RedisTimeoutError(f"Timeout reading from {self._where()}") from exc
+        except OSError as exc:
+            message = f"Error {exc.errno} on {self._where()}: {exc.strerror or exc}"
+            raise RedisConnectionError(message) from exc
+        return reply
 
-    def disconnect(self) -> None: ...
+    def stale(self) -> bool:
+        """An idle connection has nothing to read: a readable one was closed by Redis (a
+        restart, `timeout`, CLIENT KILL) or holds stray data, and must not be used."""
+        pending = getattr(self._socket, "pending", None)  # TLS: bytes decrypted already
+        return bool(self._poller.poll(0)) or bool(pending is not None and pending())
+
+    def close(self) -> None:
+        self._connection.disconnect()
+
+    def _where(self) -> str:
+        connection = self._connection
+        return getattr(connection, "path", "") or f"{connection.host}:{connection.port}"
+
+
+_READ_SIZE = 65_536
+
+
+def _reply_error(message: str) -> ResponseError:
+    """An error reply as redis-py's exception: NOSCRIPT as `NoScriptError`."""
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return ResponseError(message)
 
 
 class _ThreadConnection(threading.local):
     """A thread's own connection and the process that made it."""
 
-    connection: _Wire | None = None
+    connection: _RawConnection | None = None
     pid: int = 0
 
 
