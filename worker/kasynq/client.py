@@ -36,6 +36,7 @@ from kasynq.dependencies import (
     waiting_node,
 )
 from kasynq.facade import AsyncFacade, BlockingCloseable
+from kasynq.frozen import quick_init
 from kasynq.lanes import lane_queue
 from kasynq.proto.asynq_pb2 import TaskMessage
 from kasynq.task import (
@@ -61,6 +62,7 @@ EnqueueResult: TypeAlias = TaskInfo | Exception
 """Per task of `enqueue_many`: its TaskInfo, or the error that kept it out."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PreparedTask:
     """A task turned into its message and broker write, with the TaskInfo to return."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeAlias, TypedDict, Unpack
 
+from kasynq.frozen import quick_init
 from kasynq.lanes import checked_priority
 from kasynq.proto.asynq_pb2 import TaskMessage
 
@@ -283,6 +284,7 @@ def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
     """A task and its metadata, field for field Go's `asynq.TaskInfo`; zero times are None."""

@@ -43,6 +43,7 @@ from kasynq.errors import (
     TaskIDConflictError,
     is_queue_fault,
 )
+from kasynq.frozen import quick_init
 from kasynq.proto.asynq_pb2 import (
     SchedulerEnqueueEvent,
     SchedulerEntry,
@@ -99,6 +100,7 @@ _WRITE_SCHEDULER_ENTRIES = load_script("write_scheduler_entries")
 _RECORD_SCHEDULER_ENQUEUE_EVENT = load_script("record_scheduler_enqueue_event")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TaskWrite:
     """One task to create, routed as Go's client does (wire-protocol.md §7.3).

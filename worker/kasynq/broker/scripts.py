@@ -21,6 +21,7 @@ from redis.exceptions import NoScriptError
 
 from kasynq.broker.batching import BatchingClient
 from kasynq.connection import AsyncRedis
+from kasynq.frozen import quick_init
 
 T = TypeVar("T")
 
@@ -28,7 +29,8 @@ ScriptArg: TypeAlias = bytes | str | int
 """What scripts accept: bytes, text and ints only (no floats, no bools; wire-protocol.md §1.2)."""
 
 
-@dataclass(frozen=True)
+@quick_init
+@dataclass(frozen=True, slots=True)
 class ScriptCall:
     """One script invocation, for pipelining many of them."""
 
