@@ -339,6 +339,8 @@ def _go_module_version(module: str) -> str:
 
 BLOCKING_CLIENT = "blocking"
 """kasynq's producer variant measuring the blocking `Client` (bench.peers.kasynq_peer)."""
+BLOCKING_API = "Client.enqueue (blocking)"
+"""The enqueue row of that producer."""
 FAN_OUT = "fan-out"
 """First argument of a producer module: enqueue the fan-out/fan-in workflow instead."""
 
@@ -365,7 +367,7 @@ class KasynqSystem(System):
 
     def enqueue_modes(self) -> list[EnqueueMode]:
         single, *batch = super().enqueue_modes()
-        return [single, EnqueueMode("Client.enqueue (blocking)", variant=BLOCKING_CLIENT), *batch]
+        return [single, EnqueueMode(BLOCKING_API, variant=BLOCKING_CLIENT), *batch]
 
     def producer(self, url: str, call: ProducerCall) -> Command:
         variant = [call.variant] if call.variant else []

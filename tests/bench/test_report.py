@@ -26,7 +26,7 @@ from bench.results import (
     Results,
 )
 from bench.stats import Failed
-from bench.systems import REPO_ROOT
+from bench.systems import BLOCKING_API, REPO_ROOT
 from devenv.simulator.scenarios import SCENARIOS
 
 
@@ -237,3 +237,15 @@ def test_a_run_of_some_systems_keeps_the_other_systems_rows() -> None:
     page = render_page(merged, {}, "params")
     assert "Measured by a later run of this workload only: later to later still " in page
     assert "(kasynq, Go asynq only)" in page
+
+
+def test_the_blocking_client_has_its_target_row() -> None:
+    """Issue #17: the blocking `Client.enqueue` at 0.7x Go's `Client.Enqueue` or better."""
+    results = _results()
+    results.row(ENQUEUE, "kasynq", BLOCKING_API).add_run({"rate": 7_500.0}, ("rate",))
+    page = render_page(results, {}, "params")
+    target = (
+        "| #17 | blocking Client.enqueue ≥ 0.7x Go Client.Enqueue | 7,500 / 10,000 = 0.75x | met |"
+    )
+    assert target in page
+    assert "| #3 | AsyncClient.enqueue ≥ 0.8x Go Client.Enqueue | 9,000 / 10,000 = 0.90x |" in page
