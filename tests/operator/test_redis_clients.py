@@ -101,3 +101,33 @@ async def test_a_new_pool_applies_its_objects_once(
     finally:
         await clients.close()
     assert CountingKube.applies == 3, "ConfigMap, Service and Deployment, each once"
+
+
+class SecretReadsCountingKube(KubeApi):
+    """The real API, with the Secret reads counted."""
+
+    reads = 0
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        SecretReadsCountingKube.reads += 1
+        return super().read_secret(namespace, name)
+
+
+async def test_first_polls_at_once_read_the_secret_once_and_share_one_client(
+    kube: Kube, namespace: str, redis_server: RedisServer
+) -> None:
+    """At start-up every pool and queue asks for its client at once: each read the Secret and
+    made a client, overwriting the others' without closing them (1,000 at 1,000 pools)."""
+    client.CoreV1Api(kube.api_client).create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="redis"), string_data={"url": redis_server.url}
+        ),
+    )
+    clients = RedisClients(SecretReadsCountingKube(kube.api_client))
+    try:
+        got = await asyncio.gather(*(clients.get(namespace, SecretRef("redis")) for _ in range(50)))
+    finally:
+        await clients.close()
+    assert len({id(redis_client) for redis_client in got}) == 1
+    assert SecretReadsCountingKube.reads == 1
