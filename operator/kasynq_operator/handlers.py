@@ -99,9 +99,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.redis_clients = RedisClients(memo.kube)
     memo.tenant_users = TenantUsers.from_env(memo.kube, memo.redis_clients, os.environ)
     memo.events = Events(memo.kube)
-    memo.poller = Poller()
-    memo.polling = asyncio.create_task(memo.poller.run(), name="kasynq poller")
-    memo.polling.add_done_callback(_poller_ended)
     memo.pod_template_allowed = allowed_fields_from_env(os.environ)
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
@@ -113,6 +110,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         if webhook_port
         else None
     )
+    # last: a startup that failed above and is retried must not leave a poller behind
+    memo.poller = Poller()
+    memo.polling = asyncio.create_task(memo.poller.run(), name="kasynq poller")
+    memo.polling.add_done_callback(_poller_ended)
 
 
 def _poller_ended(task: asyncio.Task[None]) -> None:
@@ -125,7 +126,7 @@ def _poller_ended(task: asyncio.Task[None]) -> None:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Let running steps finish (then the Events they posted), then close the clients."""
     await memo.poller.stop()
-    await memo.polling
+    await asyncio.gather(memo.polling, return_exceptions=True)  # a crash was logged already
     await memo.events.close()
     await memo.redis_clients.close()
     for runner in (memo.http, memo.webhook):
