@@ -45,9 +45,10 @@ POOL_STATUS_KEYS = ("desiredReplicas", "startupSeconds")
 API_REQUEST_CONNECTIONS = 4
 """kopf's API connections beyond its watch streams. kopf's own session has no limit, so at
 startup with hundreds of resources it opened one TLS connection per object (128 KiB of
-buffers each: about 100 MiB at 200 pools). kopf only patches its finalizers and posts Events
-through them (the operator's own writes use the kubernetes client), so 4 suffice: 16 cost
-about 5 MiB more RSS at 200 pools for no change in decision latency (bench.operator_kube)."""
+buffers each: about 100 MiB at 200 pools). kopf only patches the queues' finalizers and
+posts its own warnings through them (the operator's own writes and Events use the kubernetes
+client), so 4 suffice: 16 cost about 5 MiB more RSS at 200 pools for no change in decision
+latency (bench.operator_kube)."""
 WATCH_STREAMS_PER_NAMESPACE = 8
 """Watched resources (5) plus kopf's own scans (CRDs, namespaces), with headroom."""
 
