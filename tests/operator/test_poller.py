@@ -101,7 +101,7 @@ async def test_one_task_steps_every_target_at_its_interval() -> None:
         await asyncio.sleep(0.6)
         assert len(asyncio.all_tasks()) <= tasks_before + 1 + len(targets)
     assert 3 <= len(fast.steps) <= 13, fast.steps  # at most one a 0.05 s from 0 to 0.6 s
-    assert len(slow.steps) == 2
+    assert 1 <= len(slow.steps) <= 2  # at 0 s and 0.5 s, unless the machine is very busy
     assert all(len(target.steps) >= 3 for target in targets.values() if target is not slow)
     assert len(poller) == len(targets)
 
