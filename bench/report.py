@@ -770,6 +770,7 @@ def render_page(
         _chart(charts, CEILING),
         "\n## Operator\n",
         ROUND_TRIPS_TEXT,
+        _updated(results, ROUND_TRIPS),
         round_trips_table(results),
         "",
         OPERATOR_TEXT,

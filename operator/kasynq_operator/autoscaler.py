@@ -1,7 +1,8 @@
 """One pool's reconcile and autoscaling step: ensure the owned objects, poll Redis, decide, apply.
 
-The pool's kopf daemon calls `PoolController.step` every poll interval. The decision itself is
-`scaling.decide` (pure); this module only gathers its inputs and carries out its result.
+The operator's poller (`poller.Poller`) calls `PoolController.step` every poll interval. The
+decision itself is `scaling.decide` (pure); this module only gathers its inputs and carries out
+its result.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from redis.exceptions import NoPermissionError, RedisError
 
 from kasynq_operator import metrics as operator_metrics
+from kasynq_operator.events import EventPoster
 from kasynq_operator.kube import KubeApi, PodInfo, api_error_message, version_mark
 from kasynq_operator.problems import (
     InvalidRedisURL,
@@ -71,9 +73,6 @@ async def _decision_call(call: Callable[..., T], *args: Any) -> T:
     """`call(*args)` in a decision thread."""
     return await asyncio.get_running_loop().run_in_executor(_DECISIONS, call, *args)
 
-
-EventPoster = Callable[[str, str], None]
-"""Posts a Kubernetes Event on the pool: (reason, message)."""
 
 SAMPLE_ERRORS = (
     RedisError,
@@ -156,7 +155,7 @@ def autoscaling_enabled(spec: Mapping[str, Any]) -> bool:
 
 
 class PoolController:
-    """State and side effects of one AsynqWorkerPool, driven by its daemon."""
+    """State and side effects of one AsynqWorkerPool, driven by the poller."""
 
     def __init__(
         self,

@@ -1,14 +1,16 @@
-"""kopf wiring: one daemon per AsynqWorkerPool and per AsynqQueue, an index of queue specs.
+"""kopf wiring: events of pools and queues feed one poller, an index of queue specs.
 
-Handlers stay thin; the work is in `autoscaler.PoolController` and `queues.QueueController`.
+Handlers stay thin; the work is in `autoscaler.PoolController` and `queues.QueueController`,
+stepped by `poller.Poller` (one task for every object, not a kopf daemon each).
 Importing this module registers the handlers (`kopf run -m kasynq_operator.handlers`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -16,9 +18,11 @@ import kopf
 
 from kasynq_operator import metrics as operator_metrics
 from kasynq_operator.autoscaler import PoolController, policy_from_spec
+from kasynq_operator.events import Events
 from kasynq_operator.httpendpoint import start_http
 from kasynq_operator.kube import KubeApi, load_api_client
 from kasynq_operator.podtemplate import allowed_fields_from_env
+from kasynq_operator.poller import Key, Poller, Target, essentials
 from kasynq_operator.queues import QUEUE_POLL_SECONDS, QueueController
 from kasynq_operator.redis_acl import TenantUsers
 from kasynq_operator.redis_clients import RedisClients
@@ -34,16 +38,17 @@ from kasynq_operator.webhook import start_webhook
 
 logger = logging.getLogger(__name__)
 
-RETRY_SECONDS = 5.0
-"""Pause after an unexpected error in a daemon step before the next one."""
-
+POOL_KIND, QUEUE_KIND = "AsynqWorkerPool", "AsynqQueue"
+POOL_STATUS_KEYS = ("desiredReplicas", "startupSeconds")
+"""What a pool's step reads of its status: the size and start-up a previous operator saw."""
 
 API_REQUEST_CONNECTIONS = 4
 """kopf's API connections beyond its watch streams. kopf's own session has no limit, so at
 startup with hundreds of resources it opened one TLS connection per object (128 KiB of
-buffers each: about 100 MiB at 200 pools). kopf only patches its finalizers and posts Events
-through them (the operator's own writes use the kubernetes client), so 4 suffice: 16 cost
-about 5 MiB more RSS at 200 pools for no change in decision latency (bench.operator_kube)."""
+buffers each: about 100 MiB at 200 pools). kopf only patches the queues' finalizers and
+posts its own warnings through them (the operator's own writes and Events use the kubernetes
+client), so 4 suffice: 16 cost about 5 MiB more RSS at 200 pools for no change in decision
+latency (bench.operator_kube)."""
 WATCH_STREAMS_PER_NAMESPACE = 8
 """Watched resources (5) plus kopf's own scans (CRDs, namespaces), with headroom."""
 
@@ -80,9 +85,22 @@ async def login(memo: Any, **kwargs: Any) -> kopf.AiohttpSession | None:
     )
 
 
+QUIET_SUCCESSES = frozenset(
+    f"Handler '{name}' succeeded."
+    for name in ("pool_changed", "queue_changed", "owned_object_changed")
+)
+"""kopf logs every call of an event handler at INFO: at 1,000 pools, about 8,000 lines in the
+first two minutes and one per status refresh after, saying nothing."""
+
+
+def _not_a_quiet_success(record: logging.LogRecord) -> bool:
+    return record.getMessage() not in QUIET_SUCCESSES
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Settings, the shared API and Redis clients, and the /metrics + /healthz endpoint."""
+    logging.getLogger("kopf.objects").addFilter(_not_a_quiet_success)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -94,7 +112,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.kube = KubeApi(load_api_client())
     memo.redis_clients = RedisClients(memo.kube)
     memo.tenant_users = TenantUsers.from_env(memo.kube, memo.redis_clients, os.environ)
-    memo.pools = {}
+    memo.events = Events(memo.kube)
     memo.pod_template_allowed = allowed_fields_from_env(os.environ)
     port = memo.get("http_port")
     memo.http = await start_http(int(port)) if port else None
@@ -106,10 +124,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         if webhook_port
         else None
     )
+    # last: a startup that failed above and is retried must not leave a poller behind
+    memo.poller = Poller()
+    memo.polling = asyncio.create_task(memo.poller.run(), name="kasynq poller")
+    memo.polling.add_done_callback(_poller_ended)
+
+
+def _poller_ended(task: asyncio.Task[None]) -> None:
+    """The poller stops only through `cleanup`; anything else is a bug worth a loud log."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.critical("poller stopped", exc_info=task.exception())
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Let running steps finish (then the Events they posted), then close the clients."""
+    await memo.poller.stop()
+    await asyncio.gather(memo.polling, return_exceptions=True)  # a crash was logged already
+    await memo.events.close()
     await memo.redis_clients.close()
     for runner in (memo.http, memo.webhook):
         if runner is not None:
@@ -136,66 +168,83 @@ def _queues_of(
     return found
 
 
-async def poll_until_stopped(
-    stopped: kopf.DaemonStopped,
-    step: Callable[[], Awaitable[object]],
-    interval: Callable[[], float],
-    kind: str,
-    where: str,
+class PoolTarget:
+    """One pool for the poller: its controller, its queues resolved from the queue index."""
+
+    def __init__(self, controller: PoolController, queues: kopf.Index[Any, Any]) -> None:
+        self.controller = controller
+        self._queues = queues
+
+    def interval(self, body: Mapping[str, Any]) -> float:
+        return policy_from_spec(body["spec"]).poll_interval_seconds
+
+    async def step(self, body: Mapping[str, Any]) -> None:
+        controller = self.controller
+        await controller.step(body, _queues_of(controller.namespace, body["spec"], self._queues))
+
+    def forget(self) -> None:
+        operator_metrics.POOLS.forget(self.controller.namespace, self.controller.name)
+
+
+class QueueTarget:
+    """One queue for the poller."""
+
+    def __init__(self, controller: QueueController) -> None:
+        self.controller = controller
+
+    def interval(self, body: Mapping[str, Any]) -> float:
+        return QUEUE_POLL_SECONDS
+
+    async def step(self, body: Mapping[str, Any]) -> None:
+        await self.controller.step(body)
+
+    def forget(self) -> None:
+        operator_metrics.QUEUES.forget(self.controller.redis_name)
+
+
+def _follow(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    poller: Poller,
+    key: Key,
+    make: Callable[[Mapping[str, Any]], Target],
+    status_keys: tuple[str, ...] = (),
 ) -> None:
-    """Run `step` every `interval()` seconds until the daemon stops; an unexpected error is
-    logged and counted, and the next try waits at least RETRY_SECONDS."""
-    while not stopped:
-        seconds = interval()
-        try:
-            await step()
-        except Exception:
-            logger.exception("%s step failed %s", kind, where)
-            operator_metrics.RECONCILE_ERRORS.labels(kind, "step").inc()
-            seconds = max(seconds, RETRY_SECONDS)
-        await stopped.wait(seconds)
+    """Hand the object's latest essentials to the poller (`make` builds its target the first
+    time), or drop it once it is deleted or being deleted (its owned objects may be going:
+    no drift repair then)."""
+    if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp") is not None:
+        poller.drop(key)
+        return
+    slim = essentials(body, status_keys)
+    poller.update(key, slim, lambda: make(slim))
 
 
-@kopf.daemon(GROUP, VERSION, POOL_PLURAL, cancellation_timeout=10)
-async def pool_daemon(
+@kopf.on.event(GROUP, VERSION, POOL_PLURAL)
+async def pool_changed(
+    event: kopf.RawEvent,
     body: kopf.Body,
     namespace: str | None,
     name: str,
     memo: Any,
-    stopped: kopf.DaemonStopped,
     **kwargs: Any,
 ) -> None:
-    """Reconcile and autoscale one pool every poll interval until it is deleted."""
+    """The poller steps the pool (`PoolController`) until it is deleted."""
     assert namespace is not None, "AsynqWorkerPool is namespaced"
-    index: kopf.Index[Any, Any] = kwargs["queue_specs"]
 
-    def post_event(reason: str, message: str) -> None:
-        kopf.event(body, type="Normal", reason=reason, message=message)
-
-    def post_warning(reason: str, message: str) -> None:
-        kopf.event(body, type="Warning", reason=reason, message=message)
-
-    controller = PoolController(
-        memo.kube,
-        memo.redis_clients,
-        namespace,
-        name,
-        post_event,
-        post_warning=post_warning,
-        allowed_fields=memo.pod_template_allowed,
-    )
-    memo.pools[(namespace, name)] = controller
-    try:
-        await poll_until_stopped(
-            stopped,
-            lambda: controller.step(body, _queues_of(namespace, body["spec"], index)),
-            lambda: policy_from_spec(body["spec"]).poll_interval_seconds,
-            "AsynqWorkerPool",
-            f"namespace={namespace} pool={name}",
+    def target(slim: Mapping[str, Any]) -> PoolTarget:
+        controller = PoolController(
+            memo.kube,
+            memo.redis_clients,
+            namespace,
+            name,
+            memo.events.poster(slim, "Normal"),
+            post_warning=memo.events.poster(slim, "Warning"),
+            allowed_fields=memo.pod_template_allowed,
         )
-    finally:
-        memo.pools.pop((namespace, name), None)
-        operator_metrics.POOLS.forget(namespace, name)
+        return PoolTarget(controller, kwargs["queue_specs"])
+
+    _follow(event, body, memo.poller, (POOL_KIND, namespace, name), target, POOL_STATUS_KEYS)
 
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -209,45 +258,31 @@ async def owned_object_changed(
 ) -> None:
     """Drift repair: tell the owning pool's controller that one of its objects changed."""
     pool = body.get("metadata", {}).get("labels", {}).get(POOL_LABEL)
-    controller = memo.pools.get((namespace, pool))
-    if controller is not None:
+    target = memo.poller.target((POOL_KIND, namespace, pool))
+    if isinstance(target, PoolTarget):
         deleted = event.get("type") == "DELETED"
-        controller.notice_owned_change(dict(body), deleted)
+        target.controller.notice_owned_change(dict(body), deleted)
 
 
-@kopf.daemon(GROUP, VERSION, QUEUE_PLURAL, cancellation_timeout=10)
-async def queue_daemon(
-    body: kopf.Body,
-    namespace: str | None,
-    name: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
+@kopf.on.event(GROUP, VERSION, QUEUE_PLURAL)
+async def queue_changed(
+    event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
-    """Keep one queue's paused flag and status in line with Redis until it is deleted."""
+    """The poller steps the queue (`QueueController`) until it is deleted."""
     assert namespace is not None, "AsynqQueue is namespaced"
 
-    def post_warning(reason: str, message: str) -> None:
-        kopf.event(body, type="Warning", reason=reason, message=message)
-
-    controller = QueueController(
-        memo.kube,
-        memo.redis_clients,
-        namespace,
-        name,
-        post_warning=post_warning,
-        tenant_users=memo.tenant_users,
-    )
-    try:
-        await poll_until_stopped(
-            stopped,
-            lambda: controller.step(body),
-            lambda: QUEUE_POLL_SECONDS,
-            "AsynqQueue",
-            f"namespace={namespace} queue={name}",
+    def target(slim: Mapping[str, Any]) -> QueueTarget:
+        controller = QueueController(
+            memo.kube,
+            memo.redis_clients,
+            namespace,
+            name,
+            post_warning=memo.events.poster(slim, "Warning"),
+            tenant_users=memo.tenant_users,
         )
-    finally:
-        operator_metrics.QUEUES.forget(controller.redis_name)
+        return QueueTarget(controller)
+
+    _follow(event, body, memo.poller, (QUEUE_KIND, namespace, name), target)
 
 
 @kopf.on.delete(GROUP, VERSION, QUEUE_PLURAL)

@@ -3,7 +3,7 @@
 Owned objects are written with server-side apply under the `kasynq-operator` field manager,
 which repairs drift in every field the operator sets. The autoscaler changes a Deployment's
 `spec.replicas` with a merge patch; the pool's reconcile re-applies the live size, and both
-run in the pool's one daemon, so they never race.
+run one after the other in the pool's step (`poller.Poller`), so they never race.
 
 Requests go through the client library's `ApiClient` (configuration, credentials, TLS,
 `ApiException`) as plain JSON: its generated API classes (`CoreV1Api`, ...) import hundreds
@@ -19,6 +19,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,8 @@ ROTATION_FIELD_MANAGER = "kasynq-rotation"
 CREDENTIALS_ROTATED_ANNOTATION = "kasynq.io/redis-credentials-rotated-at"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+JSON = "application/json"
+EVENT_MESSAGE_LIMIT = 1024
 NOT_FOUND = 404
 
 
@@ -262,6 +265,32 @@ class KubeApi:
             )
         return result
 
+    def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event about `involved` (an object reference with namespace and uid), as
+        kopf posts them; messages are cut to the API's 1,024 characters."""
+        if len(message) > EVENT_MESSAGE_LIMIT:
+            half = EVENT_MESSAGE_LIMIT // 2 - 2
+            message = f"{message[:half]}...{message[-half:]}"
+        now = datetime.now(UTC).isoformat()
+        namespace = involved["namespace"]
+        body = {
+            "metadata": {"namespace": namespace, "generateName": "kasynq-event-"},
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "action": reason,
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "source": {"component": FIELD_MANAGER},
+            "involvedObject": dict(involved),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "eventTime": now,
+        }
+        self._call("POST", _object_path("Event", namespace), body=body, content_type=JSON)
+
     def annotate_pod(self, namespace: str, name: str, key: str, value: str) -> None:
         self._call(
             "PATCH",
@@ -278,6 +307,7 @@ _COLLECTIONS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets",
     "Service": "/api/v1/namespaces/{namespace}/services",
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
+    "Event": "/api/v1/namespaces/{namespace}/events",
 }
 
 

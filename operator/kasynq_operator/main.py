@@ -71,7 +71,7 @@ def main(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    assert handlers.pool_daemon is not None  # importing `handlers` registered the handlers
+    assert handlers.pool_changed is not None  # importing `handlers` registered the handlers
     settings = kopf.OperatorSettings()
     # Exact namespaces leave nothing to discover: skip kopf's cluster-wide scans of CRDs and
     # namespaces, which a namespaced install (Roles only) may not do; kopf would retry them

@@ -2,7 +2,7 @@
 
 Besides the operator's own metrics, `QUEUES` exports asynq's queue families (as asynq's
 x/metrics exporter names them) for every AsynqQueue the operator manages, from the samples
-its queue daemons already take: a scrape costs no Redis round trip.
+the queues' polls already take: a scrape costs no Redis round trip.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class PoolGauges:
 POOLS = PoolGauges()
 
 NOT_SAMPLED_FAMILIES = frozenset({"asynq_queue_memory_usage_approx_bytes"})
-"""Families the queue daemons' sample cannot fill: memory usage would take MEMORY USAGE
+"""Families the queues' polls cannot fill: memory usage would take MEMORY USAGE
 calls on sampled tasks, extra round trips per queue, so it is left out rather than faked."""
 
 

@@ -46,7 +46,7 @@ def queue_status(sample: QueueMetrics, rates: tuple[float, float] | None) -> dic
 
 
 class QueueController:
-    """State and side effects of one AsynqQueue, driven by its daemon."""
+    """State and side effects of one AsynqQueue, driven by the poller."""
 
     def __init__(
         self,

@@ -58,15 +58,34 @@ class RedisClients:
         self._kube = kube
         self._clock = clock
         self._entries: dict[tuple[str, SecretRef], _Entry] = {}
+        self._reading: dict[tuple[str, SecretRef], asyncio.Lock] = {}
         self._batches: dict[tuple[int, float], _Batch] = {}
         self._running: set[asyncio.Task[None]] = set()
 
     async def get(self, namespace: str, secret: SecretRef) -> AsyncRedis:
-        """The client for `secret`; raises KeyError naming a missing key of the Secret."""
+        """The client for `secret`; raises KeyError naming a missing key of the Secret.
+
+        One reader per Secret at a time: at start-up every pool and queue asks at once, and
+        each made its own client, overwriting the others' unclosed (1,000 clients at 1,000
+        pools)."""
         key = (namespace, secret)
+        client = self._fresh(key)
+        if client is not None:
+            return client
+        async with self._reading.setdefault(key, asyncio.Lock()):
+            client = self._fresh(key)  # read meanwhile by the caller this one waited for
+            return client if client is not None else await self._read(key)
+
+    def _fresh(self, key: tuple[str, SecretRef]) -> AsyncRedis | None:
         entry = self._entries.get(key)
         if entry is not None and self._clock() - entry.read_at < SECRET_REFRESH_SECONDS:
             return entry.client
+        return None
+
+    async def _read(self, key: tuple[str, SecretRef]) -> AsyncRedis:
+        """(Re-)read the Secret; a new client only when its data changed."""
+        namespace, secret = key
+        entry = self._entries.get(key)
         data = await asyncio.to_thread(self._kube.read_secret, namespace, secret.name)
         if entry is not None and entry.secret_data == data:
             entry.read_at = self._clock()

@@ -208,12 +208,14 @@ def test_a_partial_run_notes_its_machine_in_each_section_it_replaced() -> None:
     later.row(WAIT, "kasynq", "1 worker").add_run({"p50": 1.5, "p95": 2.5}, ("p50", "p95"))
     web = later.row(WEB, "kasynq", "1,000 queues")
     web.add_run({"overview p50": 50.0, "overview p95": 80.0}, ("overview p50", "overview p95"))
-    page = render_page(later.merged_into(results, [WAIT, WEB]), {}, "params")
+    operator = later.row(OPERATOR, "kasynq-operator", "1000 pools")
+    operator.add_run({"p50": 1.0, "p95": 2.0, "rss_mib": 140.0}, ("p50", "p95", "rss_mib"))
+    page = render_page(later.merged_into(results, [WAIT, WEB, OPERATOR]), {}, "params")
     note = (
         "Measured by a later run of this workload only: later to later still, with kasynq: "
         "kasynq 9.9; on another machine: CPU model Intel Xeon."
     )
-    for heading in ("## Waiting for a result", "## Web console"):
+    for heading in ("## Waiting for a result", "## Web console", "## Operator"):
         assert note in page.partition(heading)[2].partition("\n## ")[0], heading
     assert "| CPU model | AMD EPYC |" in page
 

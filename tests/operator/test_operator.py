@@ -927,3 +927,41 @@ def test_admin_allowed_pod_field_reaches_the_deployment_and_is_refused_otherwise
         wait_for(lambda: env.replicas("sandboxed") is not None, "the worker Deployment")
     pod = env.apps.read_namespaced_deployment("sandboxed-worker", env.namespace).spec.template
     assert pod.spec.runtime_class_name == "gvisor"
+
+
+def test_pools_are_polled_without_a_daemon_each(
+    env: Env, redis_server: RedisServer, run_operator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One poller serves every pool (issue #18: a kopf daemon per pool and per queue held the
+    objects' full bodies, 2,000 tasks at 1,000 pools): a spec edit is applied at once, not at
+    the next poll, and pools carry no finalizer, so a deleted pool goes at once. The event
+    handlers feeding it do not log every call."""
+    env.redis_secret(redis_server)
+    env.queue("jobs")
+    env.pool("slow", ["jobs"], autoscaling={"pollIntervalSeconds": 60})
+    with run_operator():
+        wait_for(lambda: env.replicas("slow") == 1, "the worker Deployment")
+        metadata = env.get("asynqworkerpools", "slow")["metadata"]
+        assert "kasynq.io/finalizer" not in (metadata.get("finalizers") or [])
+        new_image = {"template": {"image": "registry.invalid/app:2"}}
+        env.patch_spec("asynqworkerpools", "slow", new_image)
+
+        def image() -> str:
+            deployment = env.apps.read_namespaced_deployment("slow-worker", env.namespace)
+            return str(deployment.spec.template.spec.containers[0].image)
+
+        wait_for(lambda: image().endswith(":2"), "the edit applied well before the next poll", 10)
+        env.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, "asynqworkerpools", "slow"
+        )
+
+        def pool_gone() -> bool:
+            pools = env.custom.list_namespaced_custom_object(
+                GROUP, VERSION, env.namespace, "asynqworkerpools"
+            )
+            return not pools["items"]
+
+        wait_for(pool_gone, "the pool deleted", 10)
+    assert "created workers" in caplog.text, "INFO records are captured"
+    for handler in ("pool_changed", "queue_changed", "owned_object_changed"):
+        assert f"Handler '{handler}' succeeded." not in caplog.text

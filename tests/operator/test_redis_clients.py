@@ -22,6 +22,16 @@ POLLS_AT_ONCE = 300
 MaxConnectionsError at 1,000 pools, and each error closed the client for all the others."""
 
 
+def redis_secret(kube: Kube, namespace: str, server: RedisServer) -> None:
+    """Secret "redis" with the server's URL, as the pools' and queues' specs name it."""
+    client.CoreV1Api(kube.api_client).create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="redis"), string_data={"url": server.url}
+        ),
+    )
+
+
 def connections_received(server: RedisServer) -> int:
     with redis.Redis.from_url(server.url) as conn:
         return int(conn.info("stats")["total_connections_received"])
@@ -30,12 +40,7 @@ def connections_received(server: RedisServer) -> int:
 async def test_polls_at_once_share_one_pipeline(
     kube: Kube, namespace: str, redis_server: RedisServer
 ) -> None:
-    client.CoreV1Api(kube.api_client).create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="redis"), string_data={"url": redis_server.url}
-        ),
-    )
+    redis_secret(kube, namespace, redis_server)
     queues = [f"{namespace}:q{index}" for index in range(POLLS_AT_ONCE)]
     with redis.Redis.from_url(redis_server.url) as conn:
         conn.lpush(keys.pending_key(queues[7]), "a", "b")
@@ -56,13 +61,18 @@ async def test_polls_at_once_share_one_pipeline(
 
 
 class CountingKube(KubeApi):
-    """The real API, with the operator's applies counted."""
+    """The real API, with the operator's applies and Secret reads counted."""
 
     applies = 0
+    reads = 0
 
     def apply(self, manifest: Any, owner: Any) -> dict[str, Any]:
         CountingKube.applies += 1
         return super().apply(manifest, owner)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        CountingKube.reads += 1
+        return super().read_secret(namespace, name)
 
 
 async def test_a_new_pool_applies_its_objects_once(
@@ -70,13 +80,8 @@ async def test_a_new_pool_applies_its_objects_once(
 ) -> None:
     """The poll after the one that created the Deployment applied all three objects again:
     3,000 extra applies at 1,000 pools, queued ahead of scale writes."""
-    core, custom = client.CoreV1Api(kube.api_client), client.CustomObjectsApi(kube.api_client)
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="redis"), string_data={"url": redis_server.url}
-        ),
-    )
+    custom = client.CustomObjectsApi(kube.api_client)
+    redis_secret(kube, namespace, redis_server)
     queue_spec = {"redis": {"secretName": "redis"}}
     pool_spec = {
         "queues": [{"name": "jobs"}],
@@ -101,3 +106,19 @@ async def test_a_new_pool_applies_its_objects_once(
     finally:
         await clients.close()
     assert CountingKube.applies == 3, "ConfigMap, Service and Deployment, each once"
+
+
+async def test_first_polls_at_once_read_the_secret_once_and_share_one_client(
+    kube: Kube, namespace: str, redis_server: RedisServer
+) -> None:
+    """At start-up every pool and queue asks for its client at once: each read the Secret and
+    made a client, overwriting the others' without closing them (1,000 at 1,000 pools)."""
+    redis_secret(kube, namespace, redis_server)
+    CountingKube.reads = 0
+    clients = RedisClients(CountingKube(kube.api_client))
+    try:
+        got = await asyncio.gather(*(clients.get(namespace, SecretRef("redis")) for _ in range(50)))
+    finally:
+        await clients.close()
+    assert len({id(redis_client) for redis_client in got}) == 1
+    assert CountingKube.reads == 1
