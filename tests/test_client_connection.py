@@ -152,3 +152,10 @@ def test_blocking_client_mirrors_a_tls_redis_client(tls_redis: TlsRedis) -> None
         producer.enqueue(Task("t"))
     blocking.close()
     assert _pending(tls_redis, 5) == 1
+    # With a timeout (a non-blocking descriptor) a plain socket's reply is polled for; a TLS
+    # one's bytes are ciphertext until the SSL layer reads them, so it is never polled.
+    url = f"rediss://{USER}:{PASSWORD}@127.0.0.1:{tls_redis.port}/5"
+    with Client.from_url(url, ssl_ca_certs=tls_redis.ca_file) as producer:
+        producer.enqueue(Task("t"))
+        producer.enqueue(Task("t"))
+    assert _pending(tls_redis, 5) == 3

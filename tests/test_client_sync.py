@@ -16,6 +16,7 @@ import pytest
 import redis
 from kasynq import keys
 from kasynq._sync import LoopThread
+from kasynq.broker.blocking import ReplySpin
 from kasynq.client import DEFAULT_CALL_TIMEOUT_SECONDS, Client
 from kasynq.task import Task
 
@@ -155,3 +156,40 @@ def test_close_drops_the_threads_connections_of_a_client_it_does_not_own(redis_u
         producer.close()
         assert int(conn.info("clients")["connected_clients"]) == before
         assert conn.ping()  # the client given stays open
+
+
+def test_reply_spin_pauses_after_late_replies_and_tries_again() -> None:
+    """Polling for a reply saves the sleeping thread's wake-up on a local Redis (issue #17:
+    the blocking Client at 0.7x Go's Client.Enqueue), but would burn its budget on every call
+    to a Redis on another host: late replies in a row pause it, then it is tried again."""
+    spin = ReplySpin(100_000)
+    assert spin.wanted()
+    for _ in range(ReplySpin.MISSES_TO_PAUSE - 1):
+        spin.record(arrived=False)
+    spin.record(arrived=True)  # a reply in time clears the count
+    for _ in range(ReplySpin.MISSES_TO_PAUSE):
+        assert spin.wanted()
+        spin.record(arrived=False)
+    assert [spin.wanted() for _ in range(ReplySpin.PAUSE_CALLS)] == [False] * ReplySpin.PAUSE_CALLS
+    assert spin.wanted()
+    assert not ReplySpin(0).wanted()
+
+
+def test_replies_later_than_the_spin_are_read_from_the_socket(redis_url: str) -> None:
+    """A reply that misses the poll (CLIENT PAUSE holds it 50 ms) is read by the sleeping
+    socket read, whatever the poll already read of it; polling works again afterwards."""
+    with Client.from_url(redis_url) as producer, redis.Redis.from_url(redis_url) as admin:
+        ids = [producer.enqueue(Task("t")).id]
+        for _ in range(ReplySpin.MISSES_TO_PAUSE + 1):
+            admin.execute_command("CLIENT", "PAUSE", 50, "WRITE")
+            started = time.monotonic()
+            ids.append(producer.enqueue(Task("t")).id)
+            assert time.monotonic() - started >= 0.04
+        ids += [info.id for info in producer.enqueue_many([Task("t")])]  # type: ignore[union-attr]
+        ids.append(producer.enqueue(Task("t")).id)
+        pending = admin.lrange(keys.pending_key("default"), 0, -1)
+        assert sorted(item.decode() for item in pending) == sorted(ids)
+    with pytest.raises(ValueError, match="spin_us=-1"):
+        Client.from_url(redis_url, spin_us=-1)
+    with Client.from_url(redis_url, spin_us=0) as never_polls:
+        assert never_polls.enqueue(Task("t")).state == "pending"

@@ -17,7 +17,7 @@ import redis.cluster
 
 from kasynq import keys
 from kasynq.broker.batching import BatchingClient
-from kasynq.broker.blocking import BlockingRedis, BlockingWriter
+from kasynq.broker.blocking import DEFAULT_SPIN_US, BlockingRedis, BlockingWriter
 from kasynq.broker.core import Broker, TaskWrite
 from kasynq.connection import (
     AsyncRedis,
@@ -285,9 +285,13 @@ class Client(BlockingCloseable):
         clock: Clock | None = None,
         owns_client: bool = False,
         queue_prefix: str = "",
+        spin_us: float = DEFAULT_SPIN_US,
     ) -> None:
         """Use `client` (bytes replies); `owns_client` closes it on `close()`; `clock` = Unix ns;
         `queue_prefix` puts every queue under `<queue_prefix>:` (the operator's `<namespace>:`).
+        `spin_us`: on standalone Redis, how long a call polls for its reply before sleeping
+        until it comes (a local Redis answers sooner than a sleeping thread wakes; polling
+        pauses by itself while replies come later than that); 0: never.
         """
         if not isinstance(client, redis.Redis | redis.cluster.RedisCluster):
             raise TypeError(
@@ -295,14 +299,16 @@ class Client(BlockingCloseable):
                 f"takes asyncio clients): client={type(client).__name__}"
             )
         self._queue_prefix = keys.checked_queue_prefix(queue_prefix)
-        self._writer = BlockingWriter(client, clock=clock)
+        self._writer = BlockingWriter(client, clock=clock, spin_us=spin_us)
         self._owns_client = owns_client
         self._closed = False
 
     @classmethod
-    def owning(cls, client: BlockingRedis, *, queue_prefix: str = "") -> Self:
+    def owning(
+        cls, client: BlockingRedis, *, queue_prefix: str = "", spin_us: float = DEFAULT_SPIN_US
+    ) -> Self:
         """Wrap `client`, closing it on `close()`."""
-        return cls(client, owns_client=True, queue_prefix=queue_prefix)
+        return cls(client, owns_client=True, queue_prefix=queue_prefix, spin_us=spin_us)
 
     @classmethod
     def from_url(
@@ -311,11 +317,12 @@ class Client(BlockingCloseable):
         *,
         timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
         queue_prefix: str = "",
+        spin_us: float = DEFAULT_SPIN_US,
         **connection: Any,
     ) -> Self:
         """From a redis://, rediss://, unix:// or redis-sentinel:// URL (see `redis_from_url`)."""
         client = blocking_redis_from_url(url, **_timeouts(timeout, connection))
-        return cls.owning(client, queue_prefix=queue_prefix)
+        return cls.owning(client, queue_prefix=queue_prefix, spin_us=spin_us)
 
     @classmethod
     def from_sentinel(
