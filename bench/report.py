@@ -782,6 +782,7 @@ def render_page(
         wait_table(results),
         "\n## Autoscaling accuracy\n",
         AUTOSCALING_TEXT,
+        _updated(results, AUTOSCALING),
         _scenario_list(results),
         "",
         autoscaling_table(results),

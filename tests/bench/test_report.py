@@ -162,6 +162,8 @@ def test_a_partial_autoscaling_run_replaces_the_charts_series() -> None:
     later.series["cron-at-zero/kasynq"] = {"t": [1.0], "replicas": [0.0], "latency": [0.0]}
     merged = later.merged_into(earlier, [AUTOSCALING])
     assert merged.series["cron-at-zero/kasynq"]["replicas"] == [0.0]
+    autoscaling = render_page(merged, {}, "params").partition("## Autoscaling accuracy")[2]
+    assert "Measured by a later run of this workload only: later" in autoscaling.split("##")[0]
 
 
 def test_the_committed_page_embeds_a_drawn_chart_per_scenario() -> None:
