@@ -177,7 +177,7 @@ def test_reply_spin_pauses_after_late_replies_and_tries_again() -> None:
 
 def test_replies_later_than_the_spin_are_read_from_the_socket(redis_url: str) -> None:
     """A reply that misses the poll (CLIENT PAUSE holds it 50 ms) is read by the sleeping
-    socket read, whatever the poll already read of it; polling works again afterwards."""
+    socket read; calls during the pause that follows, and after it, get their own replies."""
     with Client.from_url(redis_url) as producer, redis.Redis.from_url(redis_url) as admin:
         ids = [producer.enqueue(Task("t")).id]
         for _ in range(ReplySpin.MISSES_TO_PAUSE + 1):
@@ -186,7 +186,7 @@ def test_replies_later_than_the_spin_are_read_from_the_socket(redis_url: str) ->
             ids.append(producer.enqueue(Task("t")).id)
             assert time.monotonic() - started >= 0.04
         ids += [info.id for info in producer.enqueue_many([Task("t")])]  # type: ignore[union-attr]
-        ids.append(producer.enqueue(Task("t")).id)
+        ids += [producer.enqueue(Task("t")).id for _ in range(ReplySpin.PAUSE_CALLS + 2)]
         pending = admin.lrange(keys.pending_key("default"), 0, -1)
         assert sorted(item.decode() for item in pending) == sorted(ids)
     with pytest.raises(ValueError, match="spin_us=-1"):

@@ -214,15 +214,12 @@ class _RawConnection:
     def call(self, packed: bytes) -> object:
         """Send one packed command and read its reply; raises redis-py's ConnectionError
         and TimeoutError (the socket keeps the client's `socket_timeout`)."""
-        sock, reader = self._socket, self._reader
+        sock = self._socket
         try:
             sock.sendall(packed)
             reply = self._polled_reply() if self._spin.wanted() else False
-            while reply is False and (reply := reader.gets()) is False:
-                data = sock.recv(_READ_SIZE)
-                if not data:
-                    raise RedisConnectionError("Connection closed by server.")
-                reader.feed(data)
+            while reply is False:
+                reply = self._parsed(sock.recv(_READ_SIZE))
         except TimeoutError as exc:  # socket.timeout: before OSError, of which it is one
             raise RedisTimeoutError(f"Timeout reading from {self._where()}") from exc
         except OSError as exc:
@@ -233,7 +230,7 @@ class _RawConnection:
     def _polled_reply(self) -> object:
         """The reply if it comes within the spin, else False (then the call sleeps on the
         socket for the rest, with the bytes read so far in the reader)."""
-        reader, fd, spin = self._reader, self._fd, self._spin
+        fd, spin = self._fd, self._spin
         until = time.perf_counter_ns() + spin.budget_ns
         while True:
             try:
@@ -243,13 +240,18 @@ class _RawConnection:
                     continue
                 spin.record(arrived=False)
                 return False
-            if not data:
-                raise RedisConnectionError("Connection closed by server.")
-            reader.feed(data)
-            reply = reader.gets()
+            reply = self._parsed(data)
             if reply is not False:
                 spin.record(arrived=True)
                 return reply
+
+    def _parsed(self, data: bytes) -> object:
+        """The reply completed by `data` read from the socket, else False; no data: Redis
+        closed the connection."""
+        if not data:
+            raise RedisConnectionError("Connection closed by server.")
+        self._reader.feed(data)
+        return self._reader.gets()
 
     def stale(self) -> bool:
         """An idle connection has nothing to read: a readable one was closed by Redis (a
